@@ -1,0 +1,36 @@
+"""pyro_cvae: (conditional) variational autoencoders as composable Pyro model/guide pairs.
+
+>>> import pyro_cvae as pc
+>>> model = pc.build("dual-encoder", x_shape=(50, 2), y_shape=(50, 2), latent_dim=8)
+>>> history = pc.fit(model, (x, y), epochs=20, val_data=(x_val, y_val))
+>>> xs = pc.sample(model, y_test, num_samples=1000)          # (1000, batch, 50, 2)
+"""
+
+from . import data
+from .build import build, resolve_config
+from .checkpoint import load_model, save_checkpoint
+from .config import FitConfig, ModelConfig, load_config
+from .elbos import ELBOS, CachedJitTraceMeanField_ELBO
+from .evaluate import elbo_terms
+from .fit import fit
+from .forward_models import FORWARD_MODELS
+from .guides import GUIDES, GaussianEncoder
+from .history import History
+from .likelihoods import LIKELIHOODS, Likelihood
+from .model import CVAE
+from .nets import NETWORKS, MLP, DecoderNet, EncoderNet
+from .predictive import reconstruct, sample, summarize
+from .priors import PRIORS, ConditionalGaussianPrior, ConditionalMixturePrior, StandardNormalPrior
+from .step import SVIStep
+from .variants import VARIANTS
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "data", "build", "resolve_config", "fit", "sample", "reconstruct", "summarize", "elbo_terms",
+    "load_model", "save_checkpoint", "ModelConfig", "FitConfig", "load_config", "History",
+    "CVAE", "SVIStep", "MLP", "EncoderNet", "DecoderNet", "GaussianEncoder", "Likelihood",
+    "StandardNormalPrior", "ConditionalGaussianPrior", "ConditionalMixturePrior",
+    "CachedJitTraceMeanField_ELBO", "VARIANTS", "PRIORS", "GUIDES", "LIKELIHOODS", "NETWORKS",
+    "ELBOS", "FORWARD_MODELS",
+]

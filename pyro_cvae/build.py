@@ -1,0 +1,67 @@
+"""``build``: a config, a variant name or a config file in, a ready ``CVAE`` out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Union
+
+from .config import ModelConfig
+from .forward_models import FORWARD_MODELS
+from .guides import GUIDES
+from .likelihoods import LIKELIHOODS
+from .model import CVAE
+from .nets import DecoderNet
+from .priors import PRIORS
+from .variants import VARIANTS
+
+#: components that may be given as objects instead of names
+INJECTABLE = ("prior", "guide", "likelihood", "decoder", "forward_model")
+
+
+def build(spec: Union[str, Path, ModelConfig, Dict[str, Any]], **overrides) -> CVAE:
+    """Build a model.
+
+    ``spec`` is a variant name (``pyro_cvae.VARIANTS``), a ``ModelConfig``, a dict of config
+    fields, or the path of a JSON / YAML / TOML config file. Keyword arguments override fields.
+    ``prior``, ``guide``, ``likelihood``, ``decoder`` may also be ``nn.Module`` objects, and
+    ``forward_model`` a torch callable, to inject custom components. The model lists them in
+    ``model.custom_components``; a checkpoint of it needs the same objects again to load.
+
+    >>> model = build("dual-encoder", x_shape=(50, 2), y_shape=(50, 2), latent_dim=8)
+    """
+    objects = {k: overrides.pop(k) for k in INJECTABLE if k in overrides and not isinstance(overrides[k], str)}
+    config = resolve_config(spec, **overrides)
+    return CVAE(
+        prior=objects.get("prior") or PRIORS.get(config.prior)(config),
+        encoder=objects.get("guide") or GUIDES.get(config.guide)(config),
+        decoder=objects.get("decoder") or DecoderNet(
+            config.latent_dim, config.y_shape, config.x_shape,
+            config.network, config.hidden_sizes, config.channels,
+        ),
+        likelihood=objects.get("likelihood") or LIKELIHOODS.get(config.likelihood)(config),
+        x_shape=config.x_shape,
+        y_shape=config.y_shape,
+        forward_model=objects.get("forward_model")
+        or (FORWARD_MODELS.get(config.forward_model) if config.forward_model else None),
+        forward_scale=config.forward_scale,
+        config=config,
+        custom_components=tuple(sorted(objects)),
+    ).train()
+
+
+def resolve_config(spec, **overrides) -> ModelConfig:
+    """The ``ModelConfig`` that ``build`` would use for these arguments."""
+    if isinstance(spec, ModelConfig):
+        return spec.replace(**overrides) if overrides else spec
+    if isinstance(spec, dict):
+        return ModelConfig.from_dict(spec, **overrides)
+    if isinstance(spec, (str, Path)):
+        if str(spec) in VARIANTS:
+            return ModelConfig.from_dict({"variant": str(spec), **VARIANTS.get(str(spec))}, **overrides)
+        if Path(spec).suffix in (".json", ".yaml", ".yml", ".toml"):
+            return ModelConfig.from_file(spec, **overrides)
+        raise KeyError(
+            f"{str(spec)!r} is neither a variant nor a config file; "
+            f"variants are: {', '.join(VARIANTS)}"
+        )
+    raise TypeError(f"spec must be a variant name, ModelConfig, dict or path, got {type(spec).__name__}")

@@ -1,0 +1,59 @@
+"""Input validation with errors that name the argument and what was expected."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import torch
+
+
+def as_shape(value, name: str) -> Tuple[int, ...]:
+    """Turn ``64`` or ``[1, 8, 8]`` into a tuple of positive ints."""
+    if isinstance(value, int):
+        value = (value,)
+    try:
+        shape = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {value!r}") from None
+    if not shape or any(v <= 0 for v in shape) or any(int(v) != v for v in value):
+        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {value!r}")
+    return shape
+
+
+def check_tensor(
+    value,
+    name: str,
+    event_shape: Optional[Sequence[int]] = None,
+    allow_batchless: bool = False,
+) -> torch.Tensor:
+    """Check that ``value`` is a finite floating tensor shaped ``(batch, *event_shape)``.
+
+    Returns the tensor unchanged (never a copy), so nothing the caller holds is modified.
+    With ``allow_batchless`` a single example shaped ``event_shape`` gets a batch dim of 1.
+    """
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if not value.dtype.is_floating_point:
+        raise TypeError(
+            f"{name} must have a floating dtype (e.g. torch.float32), got {value.dtype}; "
+            f"convert it with {name}.float()"
+        )
+    if event_shape is not None:
+        event_shape = tuple(event_shape)
+        if allow_batchless and tuple(value.shape) == event_shape:
+            value = value.unsqueeze(0)
+        if value.dim() != len(event_shape) + 1 or tuple(value.shape[1:]) != event_shape:
+            raise ValueError(
+                f"{name} must have shape (batch, {', '.join(map(str, event_shape))}), "
+                f"got {tuple(value.shape)}"
+            )
+    if not torch.isfinite(value).all():
+        bad = int((~torch.isfinite(value)).sum())
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s)")
+    return value
+
+
+def check_positive(value, name: str) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)

@@ -1,0 +1,205 @@
+"""Configuration dataclasses: what to build (``ModelConfig``) and how to fit it (``FitConfig``).
+
+Both round-trip through dicts and JSON / YAML / TOML files, and keyword arguments override file
+values. Unknown keys and unknown component names fail with the list of valid choices. A config
+file may hold the sections ``model``, ``fit`` and ``data``; ``load_config`` returns them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import yaml
+
+from .checks import as_shape
+from .forward_models import FORWARD_MODELS
+from .guides import GUIDES
+from .likelihoods import LIKELIHOODS
+from .nets import NETWORKS
+from .priors import PRIORS
+
+PathLike = Union[str, Path]
+
+
+class _Config:
+    """Shared dict/file behaviour of the config dataclasses."""
+
+    def to_dict(self) -> Dict[str, Any]:
+        # tuples become lists, so JSON, YAML and TOML all hold the same thing
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: Dict[str, Any], **overrides):
+        values = {**values, **overrides}
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(valid))
+        if unknown:
+            raise KeyError(f"unknown {cls.__name__} key(s) {unknown}; valid keys are: {', '.join(valid)}")
+        return cls(**values)
+
+    def replace(self, **changes):
+        """A copy with some fields changed, validated like a new config."""
+        return self.from_dict(self.to_dict(), **changes)
+
+    def save(self, path: PathLike) -> None:
+        """Write a JSON, YAML or TOML file, chosen by the suffix."""
+        write_config_file(path, {self._section: self.to_dict()})
+
+    @classmethod
+    def from_file(cls, path: PathLike, **overrides):
+        return cls.from_dict(load_config(path).get(cls._section, {}), **overrides)
+
+
+def _check_name(registry, name: str, what: str) -> None:
+    if name not in registry:
+        raise KeyError(f"unknown {what} {name!r}; valid choices are: {', '.join(sorted(registry))}")
+
+
+def _check_positive_int(value, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+@dataclass
+class ModelConfig(_Config):
+    """Everything needed to build a model; ``pyro_cvae.build`` turns it into a ``CVAE``.
+
+    Shapes are event shapes, without the batch dim: ``(64,)`` for flat 8x8 digits,
+    ``(1, 8, 8)`` for the same as an image (conv networks want ``(channels, *grid)``).
+    """
+
+    x_shape: Tuple[int, ...]
+    y_shape: Optional[Tuple[int, ...]] = None
+    variant: str = "custom"
+    latent_dim: int = 8
+    prior: str = "standard-normal"
+    guide: str = "encoder-xy"
+    likelihood: str = "normal"
+    network: str = "mlp"
+    hidden_sizes: Tuple[int, ...] = (256, 256)
+    prior_hidden_sizes: Tuple[int, ...] = (256, 256)
+    channels: Optional[Tuple[int, ...]] = None
+    mixture_components: int = 5
+    likelihood_scale: float = 0.1
+    learn_likelihood_scale: bool = False
+    forward_model: Optional[str] = None
+    forward_scale: float = 0.1
+
+    _section = "model"
+
+    def __post_init__(self):
+        self.x_shape = as_shape(self.x_shape, "x_shape")
+        self.y_shape = None if self.y_shape is None else as_shape(self.y_shape, "y_shape")
+        self.hidden_sizes = as_shape(self.hidden_sizes, "hidden_sizes")
+        self.prior_hidden_sizes = as_shape(self.prior_hidden_sizes, "prior_hidden_sizes")
+        if self.channels is not None:
+            self.channels = as_shape(self.channels, "channels")
+        _check_positive_int(self.latent_dim, "latent_dim")
+        _check_positive_int(self.mixture_components, "mixture_components")
+        _check_name(PRIORS, self.prior, "prior")
+        _check_name(GUIDES, self.guide, "guide")
+        _check_name(LIKELIHOODS, self.likelihood, "likelihood")
+        _check_name(NETWORKS, self.network, "network")
+        if self.forward_model is not None:
+            _check_name(FORWARD_MODELS, self.forward_model, "forward_model")
+        for name in ("likelihood_scale", "forward_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+@dataclass
+class FitConfig(_Config):
+    """How ``pyro_cvae.fit`` trains: SVI settings, schedule, stopping and checkpoints."""
+
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    elbo: str = "trace"
+    num_particles: int = 1
+    kl_weight: float = 1.0
+    kl_anneal_epochs: int = 0
+    clip_norm: Optional[float] = None
+    device: str = "auto"
+    seed: int = 0
+    patience: Optional[int] = None
+    checkpoint_dir: Optional[str] = None
+    progress: bool = True
+
+    _section = "fit"
+
+    def __post_init__(self):
+        from .elbos import ELBOS  # late: elbos imports torch-heavy pieces only it needs
+
+        _check_name(ELBOS, self.elbo, "elbo")
+        for name in ("epochs", "batch_size", "num_particles"):
+            _check_positive_int(getattr(self, name), name)
+        if self.kl_anneal_epochs < 0:
+            raise ValueError(f"kl_anneal_epochs must be >= 0, got {self.kl_anneal_epochs!r}")
+        if not self.learning_rate > 0 or not self.kl_weight >= 0:
+            raise ValueError("learning_rate must be > 0 and kl_weight >= 0")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm!r}")
+        if self.patience is not None:
+            _check_positive_int(self.patience, "patience")
+        if self.device != "auto" and not self.device.startswith(("cpu", "cuda")):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def load_config(path: PathLike) -> Dict[str, Dict[str, Any]]:
+    """Read a JSON, YAML or TOML config file into ``{section: {key: value}}``.
+
+    A file with no ``model`` / ``fit`` / ``data`` section is read as a bare model section.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix == ".json":
+            values = json.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            values = yaml.safe_load(text)
+        elif path.suffix == ".toml":
+            values = tomllib.loads(text)
+        else:
+            raise ValueError(f"config file {str(path)!r} must end in .json, .yaml, .yml or .toml")
+    except (json.JSONDecodeError, yaml.YAMLError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"config file {str(path)!r} is not valid {path.suffix[1:].upper()}: {error}") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"config file {str(path)!r} must hold a mapping, got {type(values).__name__}")
+    if not set(values) & {"model", "fit", "data"}:
+        values = {"model": values}
+    return values
+
+
+def write_config_file(path: PathLike, sections: Dict[str, Dict[str, Any]]) -> None:
+    path = Path(path)
+    if path.suffix == ".json":
+        text = json.dumps(sections, indent=2)
+    elif path.suffix in (".yaml", ".yml"):
+        text = yaml.safe_dump(sections, sort_keys=False)
+    elif path.suffix == ".toml":
+        text = _to_toml(sections)
+    else:
+        raise ValueError(f"config file {str(path)!r} must end in .json, .yaml, .yml or .toml")
+    path.write_text(text)
+
+
+def _to_toml(sections: Dict[str, Dict[str, Any]]) -> str:
+    # tomllib reads but cannot write; our sections are flat, so a few lines suffice.
+    # TOML has no null: None fields are left out and come back as their (None) defaults.
+    lines = []
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items() if value is not None]
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""Turn what users pass as data into ``(x, y)`` tensors, and read/write tensor files safely."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import torch
+from torch.utils.data import TensorDataset
+
+XY = Tuple[torch.Tensor, Optional[torch.Tensor]]
+
+
+def as_xy(data, name: str = "data") -> XY:
+    """Accept ``x``, ``(x, y)``, ``{"x": x, "y": y}`` or a ``TensorDataset(x[, y])``."""
+    if isinstance(data, torch.Tensor):
+        return data, None
+    if isinstance(data, TensorDataset):
+        data = tuple(data.tensors)
+    if isinstance(data, dict):
+        if "x" not in data:
+            raise KeyError(f"{name} as a dict needs the key 'x' (and 'y' for a CVAE), got {sorted(data)}")
+        return data["x"], data.get("y")
+    if isinstance(data, (tuple, list)) and len(data) in (1, 2):
+        return data[0], (data[1] if len(data) == 2 else None)
+    raise TypeError(
+        f"{name} must be a tensor x, a pair (x, y), a dict with 'x' and 'y', or a TensorDataset; "
+        f"got {type(data).__name__}"
+    )
+
+
+def load_tensors(path: Union[str, Path]) -> XY:
+    """Load ``(x, y)`` from a ``.pt`` file: a TensorDataset, a dict, a tuple or a tensor.
+
+    Loading uses ``weights_only=True`` with only ``TensorDataset`` allow-listed, so a file can
+    hold data but never code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+    try:
+        with torch.serialization.safe_globals([TensorDataset]):
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for corrupt or unsafe files
+        raise ValueError(
+            f"data file {str(path)!r} could not be read as tensors saved by torch.save "
+            f"(a TensorDataset, dict, tuple or tensor): {error}"
+        ) from None
+    return as_xy(data, name=f"the content of {path}")
+
+
+def save_tensors(path: Union[str, Path], x: torch.Tensor, y: Optional[torch.Tensor] = None) -> None:
+    """Write a ``TensorDataset(x[, y])`` atomically (a crash never leaves half a file)."""
+    dataset = TensorDataset(x.detach().cpu(), *([] if y is None else [y.detach().cpu()]))
+    atomic_save(dataset, path)
+
+
+def atomic_save(obj, path: Union[str, Path]) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(obj, file)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

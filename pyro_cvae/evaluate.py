@@ -1,0 +1,48 @@
+"""Evaluation of a fitted model on data: the ELBO and its reconstruction and KL terms."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Dict, Optional
+
+import torch
+from pyro import poutine
+
+from .model import CVAE
+
+
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module):
+    """Eval mode (batch norm running stats, no dropout) for the block, then the previous mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+@torch.no_grad()
+def elbo_terms(
+    model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 2048
+) -> Dict[str, float]:
+    """Per-data-point ELBO, reconstruction E_q[log p(x, y_fwd | z, y)] and KL(q || p), one
+    sample of z each, in eval mode. The KL is the Monte Carlo estimate log q(z) - log p(z|y),
+    exactly the term ``Trace_ELBO`` optimizes."""
+    totals = {"reconstruction": 0.0, "kl": 0.0}
+    with eval_mode(model):
+        for start in range(0, x.shape[0], batch_size):
+            xb = x[start : start + batch_size]
+            yb = None if y is None else y[start : start + batch_size]
+            guide = poutine.trace(model.raw_guide).get_trace(xb, yb)
+            joint = poutine.trace(poutine.replay(model.raw_model, trace=guide)).get_trace(xb, yb)
+            guide.compute_log_prob()
+            joint.compute_log_prob()
+            for name, site in joint.nodes.items():
+                if site["type"] == "sample" and site["is_observed"]:
+                    totals["reconstruction"] += float(site["log_prob_sum"])
+            totals["kl"] += float(guide.nodes["z"]["log_prob_sum"] - joint.nodes["z"]["log_prob_sum"])
+    n = x.shape[0]
+    terms = {k: v / n for k, v in totals.items()}
+    terms["elbo"] = terms["reconstruction"] - terms["kl"]
+    return terms

@@ -1,0 +1,102 @@
+"""Posterior predictive sampling through ``pyro.infer.Predictive``, vectorized over samples.
+
+Shapes: every function returns tensors ``(num_samples, batch, *x_shape)``. With
+``parallel=True`` Predictive runs the model once with a sample plate outside the data plate;
+the networks broadcast over that leading dim, so no Python loop over samples is needed.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence
+
+import torch
+from pyro.infer import Predictive
+
+from .checks import check_tensor
+from .evaluate import eval_mode
+from .model import CVAE
+
+
+def _decoded(model: CVAE, samples: Dict[str, torch.Tensor], y, mean: bool) -> torch.Tensor:
+    if not mean:
+        return samples["x"]
+    # E[x | z, y]: the noise-free output, e.g. a smooth image rather than a noisy draw
+    return model.likelihood.mean(model.decoder(samples["z"], y))
+
+
+def _condition(model: CVAE, y: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    if model.y_shape is None:
+        if y is not None:
+            raise ValueError("this model has no condition (y_shape is None) but y was given")
+        return None
+    if y is None:
+        raise ValueError(f"this model is conditional: give y of shape (batch, {model.y_shape})")
+    return check_tensor(y, "y", model.y_shape, allow_batchless=True).to(model.device)
+
+
+@torch.no_grad()
+def sample(
+    model: CVAE,
+    y: Optional[torch.Tensor] = None,
+    num_samples: int = 100,
+    batch_size: int = 1,
+    mean: bool = False,
+    return_latent: bool = False,
+):
+    """Draw x ~ p(x | y) = ∫ p(x | z, y) p(z | y) dz: z from the prior (r_θ1 for the dual
+    encoder), then x from the likelihood.
+
+    y : (batch, *y_shape), or one condition shaped y_shape; None for a VAE, which then
+        generates ``batch_size`` x per sample.
+    mean : return E[x | z, y] for each z instead of a draw of x.
+    Returns (num_samples, batch, *x_shape), and z (num_samples, batch, latent_dim) too with
+    ``return_latent``.
+    """
+    y = _condition(model, y)
+    with eval_mode(model):
+        predictive = Predictive(
+            model.raw_model, num_samples=num_samples, parallel=True, return_sites=("z", "x")
+        )
+        samples = predictive(y=y, batch_size=batch_size)
+        x = _decoded(model, samples, y, mean)
+    return (x, samples["z"]) if return_latent else x
+
+
+@torch.no_grad()
+def reconstruct(
+    model: CVAE,
+    x: torch.Tensor,
+    y: Optional[torch.Tensor] = None,
+    num_samples: int = 100,
+    mean: bool = False,
+    return_latent: bool = False,
+):
+    """Draw z ~ q_φ(z | x, y) and x' ~ p(x | z, y): the model's reconstructions of x."""
+    y = _condition(model, y)
+    x = check_tensor(x, "x", model.x_shape, allow_batchless=True).to(model.device)
+    with eval_mode(model):
+        latent = Predictive(
+            model.raw_guide, num_samples=num_samples, parallel=True, return_sites=("z",)
+        )(x, y)
+        samples = Predictive(
+            model.raw_model, posterior_samples=latent, parallel=True, return_sites=("z", "x")
+        )(y=y, batch_size=x.shape[0])
+        out = _decoded(model, samples, y, mean)
+    return (out, samples["z"]) if return_latent else out
+
+
+def summarize(
+    samples: torch.Tensor, quantiles: Sequence[float] = (0.05, 0.5, 0.95)
+) -> Dict[str, torch.Tensor]:
+    """Mean, standard deviation and quantiles over the sample dim (dim 0).
+
+    Returns ``{"mean", "std", "quantiles"}``; ``quantiles`` has shape (len(quantiles), ...).
+    """
+    q = torch.as_tensor(quantiles, dtype=samples.dtype, device=samples.device)
+    if q.min() < 0 or q.max() > 1:
+        raise ValueError(f"quantiles must lie in [0, 1], got {list(quantiles)}")
+    return {
+        "mean": samples.mean(0),
+        "std": samples.std(0),
+        "quantiles": torch.quantile(samples, q, dim=0),
+    }

@@ -1,0 +1,97 @@
+"""Priors p(z | y): modules whose ``forward(y)`` returns a distribution over the latent z.
+
+The conditional priors are the learnable prior network r_θ1(z | y) of the dual-encoder CVAE
+(Sohn et al., 2015; the seed's "encoder 2"). Their parameters are trained through the ELBO's
+KL(q_φ(z | x, y) || r_θ1(z | y)) term, which ``Trace_ELBO`` estimates from the two log-densities.
+At test time x is drawn by z ~ r_θ1(z | y), x ~ p(x | z, y).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pyro.distributions as dist
+import torch
+from torch import nn
+from torch.nn.functional import softplus
+
+from .nets import EncoderNet
+from .registry import Registry
+
+PRIORS: Registry = Registry("prior")
+
+MIN_SCALE = 1e-4  # keeps Normal scales strictly positive when softplus underflows
+
+
+def _needs_condition(name: str, y_shape) -> None:
+    if y_shape is None:
+        raise ValueError(f"prior {name!r} is conditional on y: set y_shape, or use prior='standard-normal'")
+
+
+class StandardNormalPrior(nn.Module):
+    """p(z) = N(0, I), ignoring y. ``pyro.plate`` broadcasts it over the batch."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        # buffers, so that .to(device) moves them with the model
+        self.register_buffer("loc", torch.zeros(latent_dim))
+        self.register_buffer("scale", torch.ones(latent_dim))
+
+    def forward(self, y: Optional[torch.Tensor] = None) -> dist.Distribution:
+        return dist.Normal(self.loc, self.scale).to_event(1)
+
+
+class ConditionalGaussianPrior(nn.Module):
+    """r_θ1(z | y) = N(μ(y), diag σ(y)²), with μ and σ from one network on y."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, y: torch.Tensor) -> dist.Distribution:
+        loc, raw_scale = self.net(y).chunk(2, dim=-1)
+        return dist.Normal(loc, softplus(raw_scale) + MIN_SCALE).to_event(1)
+
+
+class ConditionalMixturePrior(nn.Module):
+    """r_θ1(z | y) = Σ_k π_k(y) N(μ_k(y), diag σ_k(y)²), a K-component mixture (as in VItamin).
+
+    A mixture can hold several separated modes of p(x | y), which a single Gaussian prior
+    must smear into one. Its KL to the Gaussian guide has no closed form, so Trace_ELBO
+    (and TraceMeanField_ELBO's fallback) estimate it by sampling.
+    """
+
+    def __init__(self, net: nn.Module, latent_dim: int, components: int):
+        super().__init__()
+        self.net, self.latent_dim, self.components = net, latent_dim, components
+
+    def forward(self, y: torch.Tensor) -> dist.Distribution:
+        out = self.net(y)
+        k, d = self.components, self.latent_dim
+        logits = out[..., :k]
+        loc, raw_scale = out[..., k:].reshape(*out.shape[:-1], k, 2 * d).chunk(2, dim=-1)
+        components = dist.Normal(loc, softplus(raw_scale) + MIN_SCALE).to_event(1)
+        return dist.MixtureSameFamily(dist.Categorical(logits=logits), components)
+
+
+def _condition_net(config, out_features: int) -> EncoderNet:
+    # the prior sees only y, so it is an encoder of y with no second input
+    return EncoderNet(config.y_shape, None, out_features, "mlp", config.prior_hidden_sizes)
+
+
+@PRIORS.register("standard-normal", "N(0, I); the VAE and standard CVAE prior")
+def _standard_normal(config) -> nn.Module:
+    return StandardNormalPrior(config.latent_dim)
+
+
+@PRIORS.register("conditional-gaussian", "learnable Gaussian prior network r_θ1(z|y) (dual encoder)")
+def _conditional_gaussian(config) -> nn.Module:
+    _needs_condition("conditional-gaussian", config.y_shape)
+    return ConditionalGaussianPrior(_condition_net(config, 2 * config.latent_dim))
+
+
+@PRIORS.register("conditional-mixture", "learnable K-component Gaussian mixture prior r_θ1(z|y)")
+def _conditional_mixture(config) -> nn.Module:
+    _needs_condition("conditional-mixture", config.y_shape)
+    k, d = config.mixture_components, config.latent_dim
+    return ConditionalMixturePrior(_condition_net(config, k + 2 * k * d), d, k)
