@@ -1,0 +1,155 @@
+"""The ``pyro-cvae`` command (also ``python -m pyro_cvae``).
+
+    pyro-cvae                      the main job: dual-encoder CVAE on the embedded digits
+    pyro-cvae variants             the named variants and every component, one line each
+    pyro-cvae fit --config C       fit a model described by a config file
+    pyro-cvae sample --checkpoint DIR --conditions Y.pt --out OUT.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+
+def _variants(args) -> None:
+    from . import ELBOS, GUIDES, LIKELIHOODS, PRIORS, VARIANTS
+    from .conv import CONV_STYLES
+
+    sections = [
+        ("variants", VARIANTS.describe()),
+        ("priors", PRIORS.describe()),
+        ("guides", GUIDES.describe()),
+        ("likelihoods", LIKELIHOODS.describe()),
+        ("networks", {"mlp": "fully connected layers", **{k: f"conv trunk, {k} style" for k in CONV_STYLES}}),
+        ("elbos", ELBOS.describe()),
+    ]
+    for title, entries in sections:
+        print(f"{title}:")
+        for name, text in entries.items():
+            print(f"  {name:<22} {text}")
+
+
+def _load_training_data(section: dict):
+    from .data import load_digits_data, load_tensors
+
+    source = section.get("source", "digits")
+    if source == "digits":
+        x, y, _ = load_digits_data(image=bool(section.get("image", False)))
+        return (x, y), None
+    train = load_tensors(source)
+    val = load_tensors(section["val"]) if section.get("val") else None
+    return train, val
+
+
+def _fit(args) -> None:
+    from .build import build
+    from .checkpoint import save_checkpoint
+    from .config import FitConfig, ModelConfig, load_config, write_config_file
+    from .fit import fit
+    from .plots import plot_history
+
+    sections = load_config(args.config) if args.config else {}
+    data_section = dict(sections.get("data", {}))
+    if args.data:
+        data_section["source"] = args.data
+    (x, y), val = _load_training_data(data_section)
+    model_values = dict(sections.get("model", {}))
+    # shapes default to the data's, so a config may leave them out
+    model_values.setdefault("x_shape", list(x.shape[1:]))
+    model_values.setdefault("y_shape", None if y is None else list(y.shape[1:]))
+    model_values.setdefault("variant", "cvae" if y is not None else "vae")
+    model = build(model_values.pop("variant"), **model_values)
+    fit_overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+    fit_config = FitConfig.from_dict(sections.get("fit", {}), checkpoint_dir=args.out, **fit_overrides)
+    history = fit(model, (x, y), fit_config, val_data=val, resume=args.resume)
+    out = Path(args.out)
+    save_checkpoint(out, model, history=history, epoch=len(history) - 1, fit_config=fit_config)
+    write_config_file(out / "config.yaml", {"model": model.config.to_dict(), "fit": fit_config.to_dict()})
+    plot_history(history, out / "training_curves.png")
+    print(json.dumps({k: v[-1] for k, v in history.to_dict().items() if v}, indent=2))
+
+
+def _sample(args) -> None:
+    from .checkpoint import load_model
+    from .data import load_tensors, save_tensors
+    from .predictive import sample
+
+    model = load_model(args.checkpoint)
+    if model.y_shape is None:
+        y = None
+        draws = sample(model, None, args.num_samples, batch_size=1, mean=args.mean)
+    else:
+        if args.conditions is None:
+            raise SystemExit("error: this model is conditional; give --conditions FILE.pt holding y")
+        x_or_y, y = load_tensors(args.conditions)
+        y = x_or_y if y is None else y  # a file of y alone is read as its first tensor
+        draws = sample(model, y, args.num_samples, mean=args.mean)
+    # one row per condition: x (batch, num_samples, *x_shape) beside its y
+    save_tensors(args.out, draws.transpose(0, 1), y)
+    print(f"wrote {tuple(draws.transpose(0, 1).shape)} samples to {args.out}")
+
+
+def _demo(args) -> None:
+    from .demo import run_digits_demo
+
+    metrics = run_digits_demo(out=args.out, epochs=args.epochs, progress=not args.quiet)
+    print(json.dumps(metrics, indent=2))
+
+
+def _demo_options(parser: argparse.ArgumentParser, suppress_defaults: bool) -> None:
+    def default(value):
+        return argparse.SUPPRESS if suppress_defaults else value
+
+    parser.add_argument("--out", default=default("runs/digits"), help="main job: folder for checkpoint and figures")
+    parser.add_argument("--epochs", type=int, default=default(40), help="main job: training epochs")
+    parser.add_argument("--quiet", action="store_true", default=default(False), help="main job: no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyro-cvae", description=__doc__.split("\n\n")[0])
+    parser.set_defaults(run=_demo)
+    _demo_options(parser, suppress_defaults=False)
+    sub = parser.add_subparsers(dest="command")
+
+    demo = sub.add_parser("demo", help="the main job on the embedded digits (the default)")
+    # SUPPRESS: options given before or after "demo" both count
+    _demo_options(demo, suppress_defaults=True)
+    demo.set_defaults(run=_demo)
+
+    sub.add_parser("variants", help="list variants and components").set_defaults(run=_variants)
+
+    fit = sub.add_parser("fit", help="fit a model from a config file")
+    fit.add_argument("--config", help="JSON / YAML / TOML file with model, fit and data sections")
+    fit.add_argument("--data", help="'digits' or a .pt file of (x, y); overrides the config's data.source")
+    fit.add_argument("--out", default="runs/fit", help="folder for checkpoint, config and figures")
+    fit.add_argument("--epochs", type=int)
+    fit.add_argument("--seed", type=int)
+    fit.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    fit.set_defaults(run=_fit)
+
+    smp = sub.add_parser("sample", help="draw x ~ p(x | y) from a checkpoint")
+    smp.add_argument("--checkpoint", required=True, help="checkpoint folder or .pt file")
+    smp.add_argument("--conditions", help=".pt file holding y (a TensorDataset (x, y), dict or tensor)")
+    smp.add_argument("--num-samples", type=int, default=100)
+    smp.add_argument("--mean", action="store_true", help="E[x | z, y] instead of noisy draws")
+    smp.add_argument("--out", required=True, help="output .pt: TensorDataset(x (batch, samples, ...), y)")
+    smp.set_defaults(run=_sample)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (KeyError, ValueError, TypeError, FileNotFoundError) as error:
+        # user errors: one clear line, not a traceback
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"pyro-cvae: error: {message}", file=sys.stderr)
+        return 2
+    return 0

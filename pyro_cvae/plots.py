@@ -1,0 +1,63 @@
+"""Figures people look at, written as PNG files (matplotlib's non-interactive Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: works on machines with no display
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from .history import History  # noqa: E402
+
+
+def plot_history(history: History, path: Union[str, Path]) -> Path:
+    """Training curves: ELBO, reconstruction term and KL term per epoch, train and validation."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, term, title in zip(axes, ("elbo", "reconstruction", "kl"), ("ELBO", "E[log p(x|z,y)]", "KL(q || p)")):
+        ax.plot(history.epoch, getattr(history, f"train_{term}"), label="train")
+        val = getattr(history, f"val_{term}")
+        if val:
+            ax.plot(history.epoch[: len(val)], val, label="validation")
+        ax.set(title=f"{title} per data point", xlabel="epoch")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    return _save(fig, path)
+
+
+def plot_image_grid(
+    images: torch.Tensor,
+    path: Union[str, Path],
+    title: str = "",
+    row_labels: Optional[Sequence[str]] = None,
+) -> Path:
+    """A grid of grey or colour images shaped (rows, cols, H, W) or (rows, cols, C, H, W)."""
+    images = images.detach().cpu()
+    if images.dim() == 5:
+        images = images.permute(0, 1, 3, 4, 2)  # channels last for imshow
+        if images.shape[-1] == 1:
+            images = images[..., 0]
+    rows, cols = images.shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.8), squeeze=False)
+    for r in range(rows):
+        for c in range(cols):
+            ax = axes[r][c]
+            ax.imshow(images[r, c].clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([]), ax.set_yticks([])
+            if c == 0 and row_labels is not None:
+                ax.set_ylabel(row_labels[r], rotation=0, labelpad=12, va="center")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _save(fig, path: Union[str, Path]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
