@@ -141,8 +141,10 @@ class FitConfig(_Config):
             _check_positive_int(getattr(self, name), name)
         if self.kl_anneal_epochs < 0:
             raise ValueError(f"kl_anneal_epochs must be >= 0, got {self.kl_anneal_epochs!r}")
-        if not self.learning_rate > 0 or not self.kl_weight >= 0:
-            raise ValueError("learning_rate must be > 0 and kl_weight >= 0")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if not self.kl_weight > 0:  # poutine.scale needs a positive scale
+            raise ValueError(f"kl_weight must be > 0, got {self.kl_weight!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm!r}")
         if self.patience is not None:

@@ -1,0 +1,19 @@
+import pyro
+import pytest
+import torch
+
+torch.set_num_threads(1)  # tiny tensors: threads cost more than they give
+
+
+@pytest.fixture(autouse=True)
+def clean_pyro_state():
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    pyro.enable_validation(True)
+    yield
+    pyro.clear_param_store()
+
+
+def tiny(**fields):
+    """Small network sizes so every test runs in milliseconds."""
+    return dict(latent_dim=3, hidden_sizes=(16,), prior_hidden_sizes=(16,), **fields)

@@ -1,0 +1,54 @@
+import math
+
+import pytest
+import torch
+
+from pyro_cvae.config import ModelConfig
+from pyro_cvae.priors import PRIORS
+
+from .conftest import tiny
+
+
+def make(name, **fields):
+    return PRIORS.get(name)(ModelConfig(x_shape=(4,), y_shape=(3,), prior=name, **tiny(**fields)))
+
+
+def test_standard_normal_is_unit_gaussian():
+    prior = make("standard-normal")
+    d = prior(None)
+    assert d.event_shape == (3,) and d.batch_shape == ()
+    z = torch.randn(10, 3)
+    expected = -0.5 * (z**2).sum(-1) - 1.5 * math.log(2 * math.pi)
+    assert torch.allclose(d.log_prob(z), expected, atol=1e-5)
+
+
+def test_conditional_gaussian_depends_on_y():
+    prior = make("conditional-gaussian")
+    y = torch.randn(5, 3)
+    d = prior(y)
+    assert d.batch_shape == (5,) and d.event_shape == (3,)
+    assert not torch.allclose(d.mean[0], d.mean[1])
+
+
+def test_mixture_log_prob_is_logsumexp_of_components():
+    prior = make("conditional-mixture", mixture_components=4)
+    y = torch.randn(2, 3)
+    d = prior(y)
+    z = torch.randn(2, 3)
+    weights = torch.log_softmax(d.mixture_distribution.logits, -1)
+    components = d.component_distribution.log_prob(z.unsqueeze(-2))
+    assert torch.allclose(d.log_prob(z), torch.logsumexp(weights + components, -1), atol=1e-5)
+    assert d.component_distribution.batch_shape == (2, 4)
+    assert d.sample((7,)).shape == (7, 2, 3)
+
+
+@pytest.mark.parametrize("name", ["conditional-gaussian", "conditional-mixture"])
+def test_conditional_priors_need_a_condition(name):
+    config = ModelConfig(x_shape=(4,), prior=name, guide="encoder-x", **tiny())
+    with pytest.raises(ValueError, match="set y_shape"):
+        PRIORS.get(name)(config)
+
+
+def test_unknown_prior_lists_choices():
+    with pytest.raises(KeyError, match="valid choices are: conditional-gaussian, conditional-mixture"):
+        ModelConfig(x_shape=(4,), prior="gaussian-ish")
