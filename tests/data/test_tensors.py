@@ -1,0 +1,48 @@
+import pickle
+
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from pyro_cvae.data import as_xy, load_digits_data, load_tensors, save_tensors
+
+
+def test_as_xy_accepts_the_usual_forms():
+    x, y = torch.zeros(3, 2), torch.ones(3, 1)
+    for data in (x, (x, y), [x, y], {"x": x, "y": y}, TensorDataset(x, y)):
+        got_x, got_y = as_xy(data)
+        assert got_x is x
+        assert got_y is None if data is x else got_y is y
+    with pytest.raises(KeyError, match="needs the key 'x'"):
+        as_xy({"inputs": x})
+
+
+def test_tensor_files_round_trip(tmp_path):
+    x, y = torch.randn(4, 1, 50, 2), torch.randn(4, 1, 50, 2)
+    save_tensors(tmp_path / "d.pt", x, y)
+    got_x, got_y = load_tensors(tmp_path / "d.pt")
+    assert torch.equal(got_x, x) and torch.equal(got_y, y)
+
+
+def test_missing_corrupt_and_code_holding_files_are_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_tensors(tmp_path / "none.pt")
+    (tmp_path / "junk.pt").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="could not be read as tensors"):
+        load_tensors(tmp_path / "junk.pt")
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("never",))
+
+    with open(tmp_path / "evil.pt", "wb") as f:
+        pickle.dump(Payload(), f, protocol=2)
+    with pytest.raises(ValueError, match="could not be read as tensors"):
+        load_tensors(tmp_path / "evil.pt")
+
+
+def test_embedded_digits():
+    x, y, labels = load_digits_data()
+    assert x.shape == (1797, 64) and y.shape == (1797, 10) and x.min() == 0 and x.max() == 1
+    assert torch.equal(y.argmax(-1), labels)
+    assert load_digits_data(image=True)[0].shape == (1797, 1, 8, 8)

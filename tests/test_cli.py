@@ -1,0 +1,46 @@
+import json
+
+import torch
+
+from pyro_cvae.cli import main
+from pyro_cvae.data import load_tensors, save_tensors
+
+
+def test_variants_lists_every_variant_and_component(capsys):
+    assert main(["variants"]) == 0
+    out = capsys.readouterr().out
+    for name in ["vae", "cvae", "cvae-xonly", "cvae-deep", "dual-encoder", "conditional-mixture",
+                 "encoder-x", "continuous-bernoulli", "conv3-bn", "jit-mean-field"]:
+        assert f"  {name} " in out
+
+
+def test_fit_from_a_config_file_then_sample(tmp_path, capsys):
+    x = torch.rand(64, 5)
+    y = x[:, :2].clone()
+    save_tensors(tmp_path / "train.pt", x, y)
+    (tmp_path / "cfg.yaml").write_text(
+        "model:\n  variant: dual-encoder\n  latent_dim: 2\n  hidden_sizes: [16]\n"
+        "  prior_hidden_sizes: [16]\n"
+        f"fit:\n  epochs: 2\n  batch_size: 16\n  progress: false\ndata:\n  source: {tmp_path / 'train.pt'}\n"
+    )
+    out = tmp_path / "run"
+    assert main(["fit", "--config", str(tmp_path / "cfg.yaml"), "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["epoch"] == 1 and "train_elbo" in summary
+    assert (out / "checkpoint.pt").is_file() and (out / "training_curves.png").is_file()
+    assert "dual-encoder" in (out / "config.yaml").read_text()
+
+    save_tensors(tmp_path / "cond.pt", torch.zeros(3, 5), y[:3])
+    assert main(["sample", "--checkpoint", str(out), "--conditions", str(tmp_path / "cond.pt"),
+                 "--num-samples", "4", "--out", str(tmp_path / "s.pt")]) == 0
+    samples, conditions = load_tensors(tmp_path / "s.pt")
+    assert samples.shape == (3, 4, 5) and torch.equal(conditions, y[:3])
+
+
+def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+    (tmp_path / "cfg.yaml").write_text("model:\n  prior: wishart\n")
+    assert main(["fit", "--config", str(tmp_path / "cfg.yaml"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pyro-cvae: error: unknown prior 'wishart'; valid choices are")
+    assert main(["sample", "--checkpoint", str(tmp_path / "none"), "--out", "x.pt"]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err

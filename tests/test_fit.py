@@ -1,0 +1,129 @@
+import copy
+
+import pytest
+import torch
+
+import pyro_cvae as pc
+import importlib
+from pyro_cvae.config import FitConfig
+from pyro_cvae.fit import kl_weight_at, resolve_device
+
+fit_module = importlib.import_module("pyro_cvae.fit")  # the module, not the function pc.fit
+
+from .conftest import tiny
+
+
+def linear_data(n=96):
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(n, 2, generator=g)
+    x = torch.cat([y, y.sum(-1, keepdim=True)], -1) + 0.1 * torch.randn(n, 3, generator=g)
+    return x, y
+
+
+def model():
+    return pc.build("dual-encoder", x_shape=(3,), y_shape=(2,), **tiny())
+
+
+def test_a_short_fit_raises_the_elbo_and_records_history():
+    x, y = linear_data()
+    history = pc.fit(model(), (x, y), val_data=(x[:16], y[:16]), epochs=15, batch_size=32,
+                     learning_rate=1e-2, progress=False)
+    assert len(history) == 15 and history.epoch == list(range(15))
+    assert history.train_elbo[-1] > history.train_elbo[0] + 10
+    assert history.val_elbo[-1] > history.val_elbo[0]
+    for e in range(15):  # ELBO = reconstruction - KL, and the KL estimate is finite
+        assert history.train_elbo[e] == pytest.approx(history.train_reconstruction[e] - history.train_kl[e])
+
+
+def test_same_seed_same_numbers_different_seed_different_numbers():
+    x, y = linear_data()
+    runs = []
+    for seed in (3, 3, 4):
+        torch.manual_seed(0)  # same initial weights for all three
+        m = model()
+        runs.append(pc.fit(m, (x, y), epochs=3, batch_size=16, seed=seed, progress=False).train_elbo)
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+def test_kl_annealing_schedule():
+    config = FitConfig(kl_weight=2.0, kl_anneal_epochs=4)
+    assert [kl_weight_at(e, config) for e in range(6)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    assert kl_weight_at(0, FitConfig()) == 1.0
+    x, y = linear_data()
+    history = pc.fit(model(), (x, y), epochs=3, kl_anneal_epochs=3, progress=False)
+    assert history.kl_weight == pytest.approx([1 / 3, 2 / 3, 1.0])
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(monkeypatch):
+    scores = iter([1.0, 3.0, 2.0, 2.5, 9.0])
+    states = []
+
+    def scripted(m, x, y=None):
+        if x.shape[0] == 16:  # the validation pass: record the weights it scores
+            states.append(copy.deepcopy(m.state_dict()))
+            return {"elbo": next(scores), "reconstruction": 0.0, "kl": 0.0}
+        return {"elbo": 0.0, "reconstruction": 0.0, "kl": 0.0}
+
+    monkeypatch.setattr(fit_module, "elbo_terms", scripted)
+    x, y = linear_data()
+    m = model()
+    history = pc.fit(m, (x, y), val_data=(x[:16], y[:16]), epochs=10, patience=2, progress=False)
+    assert len(history) == 4  # best at epoch 1, then two epochs without improvement
+    assert all(torch.equal(v, states[1][k]) for k, v in m.state_dict().items())
+
+
+def test_gradient_clipping_and_mean_field_and_particles_run():
+    x, y = linear_data()
+    history = pc.fit(model(), (x, y), epochs=2, elbo="mean-field", num_particles=4, clip_norm=1.0, progress=False)
+    assert all(torch.isfinite(torch.tensor(history.train_elbo)))
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
+    x, y = linear_data()
+    torch.manual_seed(0)
+    straight = model()
+    whole = pc.fit(straight, (x, y), epochs=4, batch_size=16, checkpoint_dir=str(tmp_path / "a"), progress=False)
+
+    torch.manual_seed(0)
+    pc.fit(model(), (x, y), epochs=2, batch_size=16, checkpoint_dir=str(tmp_path / "b"), progress=False)
+    resumed_model = model()  # a fresh process would rebuild the model like this
+    resumed = pc.fit(resumed_model, (x, y), epochs=4, batch_size=16, checkpoint_dir=str(tmp_path / "b"),
+                     resume=True, progress=False)
+    assert resumed.epoch == [0, 1, 2, 3]
+    assert resumed.train_elbo == whole.train_elbo
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed_model.state_dict()[key]), key
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
+    x, y = linear_data()
+    pc.fit(model(), (x, y), epochs=1, checkpoint_dir=str(tmp_path), progress=False)
+    other = pc.build("cvae", x_shape=(3,), y_shape=(2,), **tiny())
+    with pytest.raises(ValueError, match="different model config"):
+        pc.fit(other, (x, y), epochs=2, checkpoint_dir=str(tmp_path), resume=True, progress=False)
+    with pytest.raises(ValueError, match="resume=True needs checkpoint_dir"):
+        pc.fit(other, (x, y), epochs=2, resume=True, progress=False)
+
+
+def test_fit_checks_the_data_and_leaves_it_untouched():
+    x, y = linear_data()
+    original = x.clone()
+    with pytest.raises(ValueError, match=r"y must have shape \(batch, 2\)"):
+        pc.fit(model(), (x, y[:, :1]), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="val_data.*|y contains 1 NaN"):
+        bad = y.clone()
+        bad[0, 0] = float("nan")
+        pc.fit(model(), (x, y), val_data=(x, bad), epochs=1, progress=False)
+    with pytest.raises(TypeError, match="train_data must be a tensor x, a pair"):
+        pc.fit(model(), "data.pt", epochs=1, progress=False)
+    pc.fit(model(), {"x": x, "y": y}, epochs=1, progress=False)
+    assert torch.equal(x, original)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            resolve_device("cuda")
