@@ -1,0 +1,88 @@
+"""Cost of one Pyro SVI training step against the same step written by hand in PyTorch.
+
+Dual-encoder CVAE, MLPs of width 256, batch 256, x and y shaped (50, 2), latent 8. Three ways
+of taking the same step, interleaved in one process so machine noise hits all alike:
+
+* ``pyro_cvae``: ``SVIStep`` (Trace_ELBO.differentiable_loss on the unregistered model/guide,
+  one fused torch Adam), what ``pyro_cvae.fit`` runs;
+* ``textbook``: ``pyro.infer.SVI(model, guide, pyro.optim.Adam, Trace_ELBO())``, for context;
+* ``torch``: the same networks and the same single-sample Monte Carlo ELBO by hand.
+
+Last line: ``svi_over_torch_ratio <median pyro_cvae step / median torch step>``. Target <= 1.10.
+``--elbo jit-trace`` measures the compiled ELBO (``fit(..., elbo="jit-trace")``) instead.
+
+    python bench/svi_overhead.py [--steps 300] [--elbo trace|jit-trace|mean-field|jit-mean-field]
+"""
+
+import argparse
+import statistics
+import time
+
+import pyro
+import pyro.optim
+import torch
+from pyro.infer import SVI, Trace_ELBO
+
+import pyro_cvae as pc
+from pyro_cvae.step import SVIStep, make_optimizer
+
+SHAPE, BATCH, NUM_DATA = (50, 2), 256, 10_000
+
+
+def build(seed):
+    torch.manual_seed(seed)
+    return pc.build("dual-encoder", x_shape=SHAPE, y_shape=SHAPE, latent_dim=8, hidden_sizes=(256, 256))
+
+
+def torch_step(model, optimizer, x, y):
+    """Negative ELBO by hand: -(N/B) Σ [log p(x|z,y) + log r(z|y) - log q(z|x,y)], z ~ q."""
+    optimizer.zero_grad(set_to_none=True)
+    loc, raw = model.encoder.net(x, y).chunk(2, -1)
+    q = torch.distributions.Normal(loc, torch.nn.functional.softplus(raw) + 1e-4)
+    z = q.rsample()
+    p_loc, p_raw = model.prior.net(y).chunk(2, -1)
+    p = torch.distributions.Normal(p_loc, torch.nn.functional.softplus(p_raw) + 1e-4)
+    x_loc = model.decoder(z, y)
+    log_lik = torch.distributions.Normal(x_loc, 0.1).log_prob(x).sum((-1, -2))
+    elbo = log_lik + p.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
+    loss = -(NUM_DATA / x.shape[0]) * elbo.sum()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--elbo", default="trace", help="the ELBO of the pyro_cvae step")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    x, y = torch.randn(BATCH, *SHAPE), torch.randn(BATCH, *SHAPE)
+    ours_model, torch_model, textbook_model = build(0), build(0), build(0)
+    ours = SVIStep(ours_model, args.elbo, learning_rate=1e-4)
+    by_hand_optimizer = make_optimizer(torch_model.parameters(), 1e-4)
+    svi = SVI(textbook_model.model, textbook_model.guide, pyro.optim.Adam({"lr": 1e-4}), Trace_ELBO())
+    runners = {
+        "pyro_cvae": lambda: ours(x, y, 1.0, NUM_DATA),
+        "torch": lambda: torch_step(torch_model, by_hand_optimizer, x, y),
+        "textbook": lambda: svi.step(x, y, num_data=NUM_DATA),
+    }
+    times = {name: [] for name in runners}
+    with pyro.validation_enabled(False):  # as in pyro_cvae.fit
+        for i in range(args.warmup + args.steps):
+            for name, run in runners.items():
+                start = time.perf_counter()
+                run()
+                if i >= args.warmup:
+                    times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    for name, median in medians.items():
+        print(f"{name:<10} ({args.elbo if name == 'pyro_cvae' else '-'}) median step {1e3 * median:7.3f} ms   ratio to torch {median / medians['torch']:.3f}")
+    print(f"svi_over_torch_ratio {medians['pyro_cvae'] / medians['torch']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
