@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-import torch
 
 
 def _variants(args) -> None:
@@ -50,7 +49,7 @@ def _load_training_data(section: dict):
 def _fit(args) -> None:
     from .build import build
     from .checkpoint import save_checkpoint
-    from .config import FitConfig, ModelConfig, load_config, write_config_file
+    from .config import FitConfig, load_config, write_config_file
     from .fit import fit
     from .plots import plot_history
 

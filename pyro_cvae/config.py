@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
 import yaml
 
 from .checks import as_shape
+from .elbos import ELBOS
 from .forward_models import FORWARD_MODELS
 from .guides import GUIDES
 from .likelihoods import LIKELIHOODS
@@ -134,8 +135,6 @@ class FitConfig(_Config):
     _section = "fit"
 
     def __post_init__(self):
-        from .elbos import ELBOS  # late: elbos imports torch-heavy pieces only it needs
-
         _check_name(ELBOS, self.elbo, "elbo")
         for name in ("epochs", "batch_size", "num_particles"):
             _check_positive_int(getattr(self, name), name)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 import pyro
 import torch
@@ -61,7 +60,7 @@ def fit(
     ``checkpoint_dir``, a checkpoint is written after every epoch; ``resume=True`` continues
     from it, with the same numbers as an uninterrupted run.
     """
-    config = (config or FitConfig()).replace(**overrides) if overrides else (config or FitConfig())
+    config = (config or FitConfig()).replace(**overrides)
     x, y = as_xy(train_data, "train_data")
     model.check_data(x, y)
     val = None

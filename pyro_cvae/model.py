@@ -11,6 +11,8 @@ import torch
 from pyro import poutine
 from torch import nn
 
+from .checks import check_tensor
+
 
 class CVAE(nn.Module):
     r"""A conditional VAE as a Pyro model and guide. The VAE is the case ``y is None``.
@@ -124,8 +126,6 @@ class CVAE(nn.Module):
 
     def check_data(self, x: Optional[torch.Tensor], y: Optional[torch.Tensor]) -> None:
         """Validate a batch against this model's shapes and support (clear errors, no copies)."""
-        from .checks import check_tensor
-
         if x is not None:
             check_tensor(x, "x", self.x_shape)
             self.likelihood.check_data(x, "x")

@@ -1,6 +1,5 @@
 """Every notebook executes top to bottom with tiny settings, and is stored without outputs."""
 
-import os
 from pathlib import Path
 
 import nbformat
