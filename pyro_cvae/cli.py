@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -146,6 +147,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
+    except BrokenPipeError:
+        # output piped into e.g. `head`, which stopped reading: end quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (KeyError, ValueError, TypeError, FileNotFoundError) as error:
         # user errors: one clear line, not a traceback
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
