@@ -3,6 +3,7 @@ likelihood."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable, Optional, Sequence, Union
 
 import pyro
@@ -142,16 +143,5 @@ class CVAE(nn.Module):
 
 def _scaled(weight: Union[float, torch.Tensor]):
     if isinstance(weight, (int, float)) and weight == 1.0:
-        return _NULL  # skip the handler on the common path
+        return contextlib.nullcontext()  # skip the handler on the common path
     return poutine.scale(scale=weight)
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-_NULL = _Null()
