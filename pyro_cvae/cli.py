@@ -49,7 +49,6 @@ def _load_training_data(section: dict):
 
 def _fit(args) -> None:
     from .build import build
-    from .checkpoint import save_checkpoint
     from .config import FitConfig, load_config, write_config_file
     from .fit import fit
     from .plots import plot_history
@@ -67,9 +66,9 @@ def _fit(args) -> None:
     model = build(model_values.pop("variant"), **model_values)
     fit_overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
     fit_config = FitConfig.from_dict(sections.get("fit", {}), checkpoint_dir=args.out, **fit_overrides)
+    # fit writes the checkpoint (weights, optimizer, history) into --out after every epoch
     history = fit(model, (x, y), fit_config, val_data=val, resume=args.resume)
     out = Path(args.out)
-    save_checkpoint(out, model, history=history, epoch=len(history) - 1, fit_config=fit_config)
     write_config_file(out / "config.yaml", {"model": model.config.to_dict(), "fit": fit_config.to_dict()})
     plot_history(history, out / "training_curves.png")
     print(json.dumps({k: v[-1] for k, v in history.to_dict().items() if v}, indent=2))

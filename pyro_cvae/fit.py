@@ -119,6 +119,8 @@ def fit(
                     break
     if best_state is not None:
         model.load_state_dict(best_state)
+        if config.checkpoint_dir is not None:  # the checkpoint holds the model fit returns
+            save_checkpoint(config.checkpoint_dir, model, step.optimizer, history, history.epoch[-1], config)
     model.eval()
     return history
 

@@ -30,6 +30,10 @@ def test_fit_from_a_config_file_then_sample(tmp_path, capsys):
     assert (out / "checkpoint.pt").is_file() and (out / "training_curves.png").is_file()
     assert "dual-encoder" in (out / "config.yaml").read_text()
 
+    # the run can be continued: the checkpoint in --out keeps the optimizer state
+    assert main(["fit", "--config", str(tmp_path / "cfg.yaml"), "--out", str(out), "--epochs", "3", "--resume"]) == 0
+    assert json.loads(capsys.readouterr().out)["epoch"] == 2
+
     save_tensors(tmp_path / "cond.pt", torch.zeros(3, 5), y[:3])
     assert main(["sample", "--checkpoint", str(out), "--conditions", str(tmp_path / "cond.pt"),
                  "--num-samples", "4", "--out", str(tmp_path / "s.pt")]) == 0

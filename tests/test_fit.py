@@ -54,7 +54,7 @@ def test_kl_annealing_schedule():
     assert history.kl_weight == pytest.approx([1 / 3, 2 / 3, 1.0])
 
 
-def test_early_stopping_stops_and_restores_the_best_weights(monkeypatch):
+def test_early_stopping_stops_and_restores_the_best_weights(monkeypatch, tmp_path):
     scores = iter([1.0, 3.0, 2.0, 2.5, 9.0])
     states = []
 
@@ -67,9 +67,12 @@ def test_early_stopping_stops_and_restores_the_best_weights(monkeypatch):
     monkeypatch.setattr(fit_module, "elbo_terms", scripted)
     x, y = linear_data()
     m = model()
-    history = pc.fit(m, (x, y), val_data=(x[:16], y[:16]), epochs=10, patience=2, progress=False)
+    history = pc.fit(m, (x, y), val_data=(x[:16], y[:16]), epochs=10, patience=2,
+                     checkpoint_dir=str(tmp_path), progress=False)
     assert len(history) == 4  # best at epoch 1, then two epochs without improvement
     assert all(torch.equal(v, states[1][k]) for k, v in m.state_dict().items())
+    saved = pc.load_model(tmp_path).state_dict()  # the checkpoint holds the restored model
+    assert all(torch.equal(v, states[1][k]) for k, v in saved.items())
 
 
 def test_gradient_clipping_and_mean_field_and_particles_run():
