@@ -85,13 +85,13 @@ def _sample(args) -> None:
         draws = sample(model, None, args.num_samples, batch_size=1, mean=args.mean)
     else:
         if args.conditions is None:
-            raise SystemExit("error: this model is conditional; give --conditions FILE.pt holding y")
+            raise ValueError("this model is conditional: give --conditions FILE.pt holding y")
         x_or_y, y = load_tensors(args.conditions)
         y = x_or_y if y is None else y  # a file of y alone is read as its first tensor
         draws = sample(model, y, args.num_samples, mean=args.mean)
-    # one row per condition: x (batch, num_samples, *x_shape) beside its y
-    save_tensors(args.out, draws.transpose(0, 1), y)
-    print(f"wrote {tuple(draws.transpose(0, 1).shape)} samples to {args.out}")
+    per_condition = draws.transpose(0, 1)  # one row per condition: (batch, num_samples, *x_shape)
+    save_tensors(args.out, per_condition, y)
+    print(f"wrote {tuple(per_condition.shape)} samples to {args.out}")
 
 
 def _demo(args) -> None:

@@ -39,6 +39,8 @@ def test_fit_from_a_config_file_then_sample(tmp_path, capsys):
                  "--num-samples", "4", "--out", str(tmp_path / "s.pt")]) == 0
     samples, conditions = load_tensors(tmp_path / "s.pt")
     assert samples.shape == (3, 4, 5) and torch.equal(conditions, y[:3])
+    assert main(["sample", "--checkpoint", str(out), "--out", str(tmp_path / "t.pt")]) == 2
+    assert "error: this model is conditional: give --conditions" in capsys.readouterr().err
 
 
 def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
