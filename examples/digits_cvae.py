@@ -24,8 +24,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     x, y, _ = pc.data.load_digits_data()
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    train, test = order[:-300], order[-300:]
+    train, test = pc.data.split_indices(len(x), test_size=300)
     base = pc.ModelConfig(x_shape=(64,), y_shape=(10,), latent_dim=8, likelihood="continuous-bernoulli")
     results = {}
     for prior in ("standard-normal", "conditional-gaussian", "conditional-mixture"):

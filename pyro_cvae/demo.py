@@ -15,6 +15,7 @@ import torch
 from .build import build
 from .checkpoint import save_checkpoint
 from .data.digits import load_digits_data
+from .data.tensors import split_indices
 from .evaluate import elbo_terms
 from .fit import fit
 from .plots import plot_history, plot_image_grid
@@ -23,10 +24,8 @@ from .predictive import sample
 
 def run_digits_demo(out: str = "runs/digits", epochs: int = 40, progress: bool = True, seed: int = 0) -> Dict:
     out_dir = Path(out)
-    x, y, labels = load_digits_data()
-    # a fixed shuffle so the held-out 300 digits are the same every run
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    train, test = order[:-300], order[-300:]
+    x, y, _ = load_digits_data()
+    train, test = split_indices(len(x), test_size=300)  # the same held-out digits every run
     torch.manual_seed(seed)
     model = build(
         "dual-encoder", x_shape=(64,), y_shape=(10,), latent_dim=8,

@@ -31,6 +31,17 @@ def as_xy(data, name: str = "data") -> XY:
     )
 
 
+def split_indices(n: int, test_size: int, seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
+    """A shuffled ``(train, test)`` split of ``range(n)``, the same for the same seed.
+
+    It uses its own generator, so it neither depends on nor disturbs the global RNG.
+    """
+    if not 0 < test_size < n:
+        raise ValueError(f"test_size must be between 1 and {n - 1}, got {test_size!r}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[:-test_size], order[-test_size:]
+
+
 def load_tensors(path: Union[str, Path]) -> XY:
     """Load ``(x, y)`` from a ``.pt`` file: a TensorDataset, a dict, a tuple or a tensor.
 

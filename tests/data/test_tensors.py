@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from pyro_cvae.data import as_xy, load_digits_data, load_tensors, save_tensors
+from pyro_cvae.data import as_xy, load_digits_data, load_tensors, save_tensors, split_indices
 
 
 def test_as_xy_accepts_the_usual_forms():
@@ -46,3 +46,11 @@ def test_embedded_digits():
     assert x.shape == (1797, 64) and y.shape == (1797, 10) and x.min() == 0 and x.max() == 1
     assert torch.equal(y.argmax(-1), labels)
     assert load_digits_data(image=True)[0].shape == (1797, 1, 8, 8)
+
+
+def test_split_indices_is_a_seeded_partition():
+    train, test = split_indices(10, test_size=3)
+    assert len(test) == 3 and sorted(torch.cat([train, test]).tolist()) == list(range(10))
+    assert torch.equal(split_indices(10, 3)[1], test) and not torch.equal(split_indices(10, 3, seed=1)[1], test)
+    with pytest.raises(ValueError, match="test_size must be between 1 and 9, got 10"):
+        split_indices(10, test_size=10)
