@@ -1,12 +1,10 @@
-import pickle
-
 import pytest
 import torch
 
 import pyro_cvae as pc
 from pyro_cvae.checkpoint import read_checkpoint
 
-from .conftest import tiny
+from .conftest import tiny, write_code_pickle
 
 
 def fitted(tmp_path):
@@ -47,14 +45,8 @@ def test_missing_corrupt_and_foreign_files_get_clear_errors(tmp_path):
         pc.load_model(tmp_path / "other.pt")
 
 
-class Payload:
-    def __reduce__(self):
-        return (print, ("this must never run",))
-
-
 def test_a_checkpoint_holding_code_is_refused(tmp_path):
-    with open(tmp_path / "evil.pt", "wb") as f:
-        pickle.dump({"format": "pyro_cvae.checkpoint", "x": Payload()}, f, protocol=2)
+    write_code_pickle(tmp_path / "evil.pt", lambda code: {"format": "pyro_cvae.checkpoint", "x": code})
     with pytest.raises(ValueError, match="is not a readable pyro_cvae checkpoint"):
         pc.load_model(tmp_path / "evil.pt")
 

@@ -15,6 +15,12 @@ X_SHAPE, Y_SHAPE, BATCH = (2, 8), (3,), 5
 COMBOS = list(itertools.product(pc.VARIANTS, pc.PRIORS, pc.GUIDES, pc.LIKELIHOODS))
 
 
+def traces(model, x, y):
+    """The guide's trace, and the model's trace replayed on the guide's z."""
+    guide_trace = poutine.trace(model.raw_guide).get_trace(x, y)
+    return guide_trace, poutine.trace(poutine.replay(model.raw_model, trace=guide_trace)).get_trace(x, y)
+
+
 def batch(y=True):
     x = torch.rand(BATCH, *X_SHAPE)  # in [0, 1], valid for every likelihood
     return x, (torch.randn(BATCH, *Y_SHAPE) if y else None)
@@ -32,8 +38,7 @@ def test_every_combination_traces_and_learns(variant, prior, guide, likelihood):
     model = pc.build(variant, **spec)
     x, y = batch(conditional)
 
-    guide_trace = poutine.trace(model.raw_guide).get_trace(x, y)
-    trace = poutine.trace(poutine.replay(model.raw_model, trace=guide_trace)).get_trace(x, y)
+    guide_trace, trace = traces(model, x, y)
     z_site, x_site = trace.nodes["z"], trace.nodes["x"]
     assert z_site["fn"].batch_shape == (BATCH,) and z_site["fn"].event_shape == (3,)
     assert x_site["fn"].batch_shape == (BATCH,) and x_site["fn"].event_shape == X_SHAPE
@@ -66,8 +71,7 @@ def test_mean_field_kl_is_the_analytic_gaussian_kl(variant):
     loss = _same_z_losses(TraceMeanField_ELBO, model, x, y)
 
     pyro.set_rng_seed(1)  # the same draw of z as inside the ELBO
-    guide_trace = poutine.trace(model.raw_guide).get_trace(x, y)
-    trace = poutine.trace(poutine.replay(model.raw_model, trace=guide_trace)).get_trace(x, y)
+    guide_trace, trace = traces(model, x, y)
     log_likelihood = trace.nodes["x"]["fn"].log_prob(x).sum()
     q, p = guide_trace.nodes["z"]["fn"].base_dist, model.prior(y).base_dist
     # closed form KL(N(mq, sq^2) || N(mp, sp^2)), summed over latent dims and data
@@ -101,8 +105,7 @@ def test_kl_weight_scales_only_the_kl_term():
 def test_forward_model_adds_an_observed_consistency_site():
     model = pc.build("dual-encoder", x_shape=(3,), y_shape=(3,), forward_model="identity", **tiny())
     x, y = torch.randn(4, 3), torch.randn(4, 3)
-    guide_trace = poutine.trace(model.raw_guide).get_trace(x, y)
-    trace = poutine.trace(poutine.replay(model.raw_model, trace=guide_trace)).get_trace(x, y)
+    guide_trace, trace = traces(model, x, y)
     site = trace.nodes["y_fwd"]
     assert site["is_observed"] and torch.equal(site["value"], y)
     decoded = model.decoder(guide_trace.nodes["z"]["value"], y)

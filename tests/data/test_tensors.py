@@ -1,10 +1,10 @@
-import pickle
-
 import pytest
 import torch
 from torch.utils.data import TensorDataset
 
 from pyro_cvae.data import as_xy, load_digits_data, load_tensors, save_tensors, split_indices
+
+from ..conftest import write_code_pickle
 
 
 def test_as_xy_accepts_the_usual_forms():
@@ -31,12 +31,7 @@ def test_missing_corrupt_and_code_holding_files_are_refused(tmp_path):
     with pytest.raises(ValueError, match="could not be read as tensors"):
         load_tensors(tmp_path / "junk.pt")
 
-    class Payload:
-        def __reduce__(self):
-            return (print, ("never",))
-
-    with open(tmp_path / "evil.pt", "wb") as f:
-        pickle.dump(Payload(), f, protocol=2)
+    write_code_pickle(tmp_path / "evil.pt")
     with pytest.raises(ValueError, match="could not be read as tensors"):
         load_tensors(tmp_path / "evil.pt")
 
