@@ -10,6 +10,7 @@ from . import data
 from .build import build, resolve_config
 from .checkpoint import load_model, save_checkpoint
 from .config import FitConfig, ModelConfig, load_config
+from .decoders import DECODERS
 from .elbos import ELBOS, CachedJitTraceMeanField_ELBO
 from .evaluate import elbo_terms
 from .fit import fit
@@ -32,5 +33,5 @@ __all__ = [
     "CVAE", "SVIStep", "MLP", "EncoderNet", "DecoderNet", "GaussianEncoder", "Likelihood",
     "StandardNormalPrior", "ConditionalGaussianPrior", "ConditionalMixturePrior",
     "CachedJitTraceMeanField_ELBO", "VARIANTS", "PRIORS", "GUIDES", "LIKELIHOODS", "NETWORKS",
-    "ELBOS", "FORWARD_MODELS",
+    "ELBOS", "FORWARD_MODELS", "DECODERS",
 ]

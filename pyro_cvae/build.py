@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any, Dict, Union
 
 from .config import ModelConfig
-from .forward_models import FORWARD_MODELS
+from .decoders import DECODERS
+from .forward_models import make_forward_model
 from .guides import GUIDES
 from .likelihoods import LIKELIHOODS
 from .model import CVAE
-from .nets import DecoderNet
 from .priors import PRIORS
 from .variants import VARIANTS
 
@@ -34,15 +34,12 @@ def build(spec: Union[str, Path, ModelConfig, Dict[str, Any]], **overrides) -> C
     return CVAE(
         prior=objects.get("prior") or PRIORS.get(config.prior)(config),
         encoder=objects.get("guide") or GUIDES.get(config.guide)(config),
-        decoder=objects.get("decoder") or DecoderNet(
-            config.latent_dim, config.y_shape, config.x_shape,
-            config.network, config.hidden_sizes, config.channels,
-        ),
+        decoder=objects.get("decoder") or DECODERS.get(config.decoder)(config),
         likelihood=objects.get("likelihood") or LIKELIHOODS.get(config.likelihood)(config),
         x_shape=config.x_shape,
         y_shape=config.y_shape,
         forward_model=objects.get("forward_model")
-        or (FORWARD_MODELS.get(config.forward_model) if config.forward_model else None),
+        or (make_forward_model(config.forward_model) if config.forward_model else None),
         forward_scale=config.forward_scale,
         config=config,
         custom_components=tuple(sorted(objects)),

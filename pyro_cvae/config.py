@@ -17,8 +17,9 @@ from typing import Any, Dict, Optional, Tuple, Union
 import yaml
 
 from .checks import as_shape
+from .decoders import DECODERS
 from .elbos import ELBOS
-from .forward_models import FORWARD_MODELS
+from .forward_models import FORWARD_MODELS, make_forward_model
 from .guides import GUIDES
 from .likelihoods import LIKELIHOODS
 from .nets import NETWORKS
@@ -81,6 +82,7 @@ class ModelConfig(_Config):
     prior: str = "standard-normal"
     guide: str = "encoder-xy"
     likelihood: str = "normal"
+    decoder: str = "network"
     network: str = "mlp"
     hidden_sizes: Tuple[int, ...] = (256, 256)
     prior_hidden_sizes: Tuple[int, ...] = (256, 256)
@@ -105,9 +107,11 @@ class ModelConfig(_Config):
         _check_name(PRIORS, self.prior, "prior")
         _check_name(GUIDES, self.guide, "guide")
         _check_name(LIKELIHOODS, self.likelihood, "likelihood")
+        _check_name(DECODERS, self.decoder, "decoder")
         _check_name(NETWORKS, self.network, "network")
         if self.forward_model is not None:
-            _check_name(FORWARD_MODELS, self.forward_model, "forward_model")
+            _check_name(FORWARD_MODELS, self.forward_model.partition(":")[0].strip(), "forward_model")
+            make_forward_model(self.forward_model)  # a bad argument fails here, not at build time
         for name in ("likelihood_scale", "forward_scale"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:

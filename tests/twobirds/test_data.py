@@ -1,0 +1,56 @@
+import pytest
+import torch
+from torch.utils.data import TensorDataset
+
+from pyro_cvae.twobirds.data import generate, load_challenge, save_challenge
+from pyro_cvae.twobirds.functions import ForwardFunctions
+
+from ..conftest import write_code_pickle
+
+
+def test_generate_is_seeded_and_consistent_with_the_functions():
+    x, y = generate(64, "data1", seed=3)
+    again, _ = generate(64, "data1", seed=3)
+    assert x.shape == y.shape == (64, 50, 2) and torch.equal(x, again)
+    assert torch.allclose(ForwardFunctions("data1")(x.double()).float(), y, atol=1e-5)
+    assert (x[:, 1:, 0] <= x[:, :-1, 0]).all() and (x[:, 1:, 1] >= x[:, :-1, 1]).all()
+
+
+def test_challenge_file_round_trip(tmp_path):
+    x, y = generate(5, seed=0)
+    save_challenge(tmp_path / "set.pt", x, y)
+    raw = torch.load(tmp_path / "set.pt", weights_only=False)
+    assert isinstance(raw, TensorDataset) and raw.tensors[0].shape == (5, 1, 50, 2)
+    x2, y2 = load_challenge(tmp_path / "set.pt")
+    assert torch.equal(x2, x) and torch.equal(y2, y)
+
+
+def test_conditions_only_file(tmp_path):
+    _, y = generate(3, seed=0)
+    torch.save(y.unsqueeze(1), tmp_path / "y.pt")
+    x, y2 = load_challenge(tmp_path / "y.pt")
+    assert x is None and torch.equal(y2, y)
+
+
+def test_bad_files_get_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_challenge(tmp_path / "missing.pt")
+    (tmp_path / "corrupt.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="could not be read"):
+        load_challenge(tmp_path / "corrupt.pt")
+    write_code_pickle(tmp_path / "code.pt")
+    with pytest.raises(ValueError, match="could not be read"):
+        load_challenge(tmp_path / "code.pt")
+    torch.save(TensorDataset(torch.zeros(2, 50, 3), torch.zeros(2, 50, 3)), tmp_path / "shape.pt")
+    with pytest.raises(ValueError, match=r"\(N, 1, n_points, 2\)"):
+        load_challenge(tmp_path / "shape.pt")
+    nan = torch.zeros(2, 1, 50, 2)
+    nan[0, 0, 0, 0] = float("nan")
+    torch.save(TensorDataset(nan, nan), tmp_path / "nan.pt")
+    with pytest.raises(ValueError, match="NaN"):
+        load_challenge(tmp_path / "nan.pt")
+
+
+def test_generate_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="num must be a positive int"):
+        generate(0)
