@@ -6,7 +6,7 @@
 >>> xs = pc.sample(model, y_test, num_samples=1000)          # (1000, batch, 50, 2)
 """
 
-from . import data
+from . import data, twobirds
 from .build import build, resolve_config
 from .checkpoint import load_model, save_checkpoint
 from .config import FitConfig, ModelConfig, load_config
@@ -28,7 +28,7 @@ from .variants import VARIANTS
 __version__ = "0.1.0"
 
 __all__ = [
-    "data", "build", "resolve_config", "fit", "sample", "reconstruct", "summarize", "elbo_terms",
+    "data", "twobirds", "build", "resolve_config", "fit", "sample", "reconstruct", "summarize", "elbo_terms",
     "load_model", "save_checkpoint", "ModelConfig", "FitConfig", "load_config", "History",
     "CVAE", "SVIStep", "MLP", "EncoderNet", "DecoderNet", "GaussianEncoder", "Likelihood",
     "StandardNormalPrior", "ConditionalGaussianPrior", "ConditionalMixturePrior",

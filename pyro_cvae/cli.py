@@ -4,6 +4,7 @@
     pyro-cvae variants             the named variants and every component, one line each
     pyro-cvae fit --config C       fit a model described by a config file
     pyro-cvae sample --checkpoint DIR --conditions Y.pt --out OUT.pt
+    pyro-cvae twobirds fit | sample | evaluate   the Two Birds inverse problem
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .twobirds.cli import add_parser as add_twobirds_parser
+
 
 
 def _variants(args) -> None:
-    from . import ELBOS, GUIDES, LIKELIHOODS, PRIORS, VARIANTS
+    from . import DECODERS, ELBOS, FORWARD_MODELS, GUIDES, LIKELIHOODS, PRIORS, VARIANTS
     from .conv import CONV_STYLES
 
     sections = [
@@ -26,6 +29,8 @@ def _variants(args) -> None:
         ("priors", PRIORS.describe()),
         ("guides", GUIDES.describe()),
         ("likelihoods", LIKELIHOODS.describe()),
+        ("decoders", DECODERS.describe()),
+        ("forward models", FORWARD_MODELS.describe()),
         ("networks", {"mlp": "fully connected layers", **{k: f"conv trunk, {k} style" for k in CONV_STYLES}}),
         ("elbos", ELBOS.describe()),
     ]
@@ -139,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--mean", action="store_true", help="E[x | z, y] instead of noisy draws")
     smp.add_argument("--out", required=True, help="output .pt: TensorDataset(x (batch, samples, ...), y)")
     smp.set_defaults(run=_sample)
+
+    add_twobirds_parser(sub)
     return parser
 
 

@@ -25,7 +25,7 @@ def plot_history(history: History, path: Union[str, Path]) -> Path:
         ax.set(title=f"{title} per data point", xlabel="epoch")
         ax.grid(alpha=0.3)
     axes[0].legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_image_grid(
@@ -51,10 +51,10 @@ def plot_image_grid(
                 ax.set_ylabel(row_labels[r], rotation=0, labelpad=12, va="center")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig, path: Union[str, Path]) -> Path:
+def save_figure(fig, path: Union[str, Path]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()

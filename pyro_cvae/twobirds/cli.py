@@ -1,0 +1,127 @@
+"""``pyro-cvae twobirds fit | sample | evaluate``.
+
+    pyro-cvae twobirds fit --functions original --out DIR
+    pyro-cvae twobirds sample --checkpoint DIR --conditions FILE.pt --num-samples 30 --out OUT.pt
+    pyro-cvae twobirds evaluate --checkpoint DIR [--conditions FILE.pt]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+
+def _fit(args) -> None:
+    from .train import DEFAULT_FIT, DEFAULT_NUM_TRAIN, fit_twobirds
+
+    model_overrides = {
+        key: value
+        for key, value in (
+            ("prior", args.prior), ("decoder", args.decoder), ("latent_dim", args.latent_dim),
+            ("mixture_components", args.components),
+            ("forward_model", f"twobirds:{args.functions}" if args.forward_term else None),
+        )
+        if value is not None
+    }
+    fit_overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}
+    start = time.perf_counter()
+    _, history = fit_twobirds(
+        args.functions, out=args.out, num_train=args.num_train or DEFAULT_NUM_TRAIN, seed=args.seed,
+        model_overrides=model_overrides, progress=not args.quiet, **{**DEFAULT_FIT, **fit_overrides},
+    )
+    summary = {
+        "out": args.out, "epochs": len(history), "seconds": round(time.perf_counter() - start, 1),
+        "val_elbo": history.val_elbo[-1] if history.val_elbo else None,
+    }
+    print(json.dumps(summary, indent=2))
+
+
+def _load(checkpoint):
+    from ..checkpoint import load_model
+    from .train import functions_of_run
+
+    return load_model(checkpoint), functions_of_run(checkpoint)
+
+
+def _sample(args) -> None:
+    from .data import load_challenge, save_challenge
+    from .sampling import draw
+
+    model, functions = _load(args.checkpoint)
+    _, y = load_challenge(args.conditions)  # its x, if any, is not used
+    samples = draw(model, y, args.num_samples, sharpen=args.sharpen, functions=functions)
+    # the challenge's order: all samples of condition 0, then of condition 1, ...
+    x_out = samples.transpose(0, 1).reshape(-1, *y.shape[1:])
+    y_out = y.repeat_interleave(args.num_samples, dim=0)
+    save_challenge(args.out, x_out, y_out)
+    print(f"wrote {x_out.shape[0]} samples ({args.num_samples} for each of {y.shape[0]} conditions) to {args.out}")
+
+
+def _evaluate(args) -> None:
+    from ..checkpoint import read_checkpoint
+    from ..history import History
+    from .data import generate, load_challenge
+    from .evaluate import evaluate_model
+    from .report import write_report
+
+    model, functions = _load(args.checkpoint)
+    if args.conditions:
+        _, y = load_challenge(args.conditions)
+        source = args.conditions
+    else:  # a held-out set the training never saw (fit uses seeds 0.. and 1_000_003..)
+        _, y = generate(args.num_conditions, functions, seed=987_654_321)
+        source = f"{args.num_conditions} generated conditions"
+    counts = [int(c) for c in args.num_samples.split(",")]
+    results, samples, solutions = evaluate_model(model, y, functions, counts, sharpen=args.sharpen)
+    history = History.from_dict(read_checkpoint(args.checkpoint)["history"])
+    out = Path(args.out or Path(args.checkpoint) / "report")
+    report = write_report(out, results, samples, y, functions, solutions, history,
+                          title=f"Two Birds evaluation on {source}")
+    print(json.dumps({label: {k: v for k, v in r.items() if k != "per_condition"} for label, r in results.items()},
+                     indent=2))
+    print(f"report: {report}")
+
+
+def add_parser(sub) -> None:
+    """Add the ``twobirds`` command and its sub-commands to the main parser."""
+    from .sampling import SHARPENERS
+
+    birds = sub.add_parser("twobirds", help="the Two Birds inverse problem: fit, sample, evaluate")
+    birds.set_defaults(run=lambda args: birds.print_help())
+    commands = birds.add_subparsers(dest="twobirds_command")
+
+    fit = commands.add_parser("fit", help="train on generated data and save a checkpoint")
+    fit.add_argument("--functions", default="original",
+                     help="a preset (original, data1, data2) or 'f0, f1' in x0 and x1, e.g. 'sin(31*x0+17*x1), cos(23*x0+41*x1)'")
+    fit.add_argument("--out", default="runs/twobirds", help="folder for checkpoint, config and figures")
+    fit.add_argument("--num-train", type=int, help="generated training pairs (default 200000)")
+    fit.add_argument("--epochs", type=int)
+    fit.add_argument("--batch-size", type=int)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--prior", help="prior r(z|y): conditional-mixture (default), conditional-gaussian, ...")
+    fit.add_argument("--decoder", help="lines (default) or network (free 50x2 decoder)")
+    fit.add_argument("--latent-dim", type=int)
+    fit.add_argument("--components", type=int, help="mixture components of the prior")
+    fit.add_argument("--forward-term", action="store_true", help="add the likelihood term y ~ N(F(x), σ) to training")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(run=_fit)
+
+    sharpen = dict(default="refine-importance", choices=list(SHARPENERS),
+                   help="sharpen samples with the forward model (default refine-importance)")
+    smp = commands.add_parser("sample", help="write a challenge-format submission")
+    smp.add_argument("--checkpoint", required=True, help="a 'twobirds fit' folder")
+    smp.add_argument("--conditions", required=True, help="challenge .pt file; its y are used, its x ignored")
+    smp.add_argument("--num-samples", type=int, default=30)
+    smp.add_argument("--sharpen", **sharpen)
+    smp.add_argument("--out", required=True, help="output .pt: TensorDataset(x (N*S, 1, 50, 2), y)")
+    smp.set_defaults(run=_sample)
+
+    ev = commands.add_parser("evaluate", help="metrics as JSON and a Markdown report with figures")
+    ev.add_argument("--checkpoint", required=True, help="a 'twobirds fit' folder")
+    ev.add_argument("--conditions", help="challenge .pt file (default: generated held-out conditions)")
+    ev.add_argument("--num-conditions", type=int, default=50, help="generated conditions without --conditions")
+    ev.add_argument("--num-samples", default="30,1000", help="comma-separated sample counts per condition")
+    ev.add_argument("--sharpen", **sharpen)
+    ev.add_argument("--out", help="report folder (default CHECKPOINT/report)")
+    ev.set_defaults(run=_evaluate)

@@ -1,0 +1,108 @@
+"""The Two Birds evaluation report: metrics as JSON and Markdown, and the figures behind them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Union
+
+import torch
+
+from ..history import History
+from ..plots import plot_history, plt, save_figure
+from .exact import solution_weights
+from .functions import ForwardFunctions
+from .lines import endpoints_from_lines
+
+_SUMMARY_KEYS = ("pass_rate", "y_mse", "r2", "sign_rate", "precision", "recall", "weighted_recall")
+
+
+def plot_solutions(samples, solutions, path, conditions: Sequence[int] = (0, 1, 2, 3)) -> Path:
+    """Sample endpoints over the exact solutions: start points (top) and end points (bottom),
+    one column per condition; circle area is each solution's exact posterior weight."""
+    conditions = [c for c in conditions if c < samples.shape[1]]
+    fig, axes = plt.subplots(2, len(conditions), figsize=(3.2 * len(conditions), 6.2), squeeze=False)
+    endpoints = endpoints_from_lines(samples.double())
+    for col, c in enumerate(conditions):
+        exact, weight = solutions[c], solution_weights(solutions[c])
+        for row, (i, j, label) in enumerate(((0, 2, "start"), (1, 3, "end"))):
+            ax = axes[row, col]
+            ax.scatter(endpoints[:, c, i], endpoints[:, c, j], s=6, alpha=0.35, color="tab:blue", label="samples")
+            ax.scatter(exact[:, i], exact[:, j], s=20 + 600 * weight, facecolors="none", edgecolors="tab:red",
+                       label="exact solutions")
+            ax.set(xlim=(0.05, 1.05), ylim=(0.05, 1.05), xlabel=f"x0 {label}", ylabel=f"x1 {label}")
+            ax.set_title(f"condition {c}: {len(exact)} solutions" if row == 0 else "", fontsize=9)
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.suptitle("Generated endpoints over the exact solution set")
+    return save_figure(fig, path)
+
+
+def plot_reproduced_y(samples, y, functions, path, conditions: Sequence[int] = (0, 1), lines: int = 10) -> Path:
+    """y recomputed from generated x (thin) against the given y (black), per signal."""
+    forward = ForwardFunctions(functions)
+    conditions = [c for c in conditions if c < samples.shape[1]]
+    fig, axes = plt.subplots(len(conditions), 2, figsize=(10, 2.6 * len(conditions)), squeeze=False)
+    for row, c in enumerate(conditions):
+        recomputed = forward(samples[:lines, c].double())
+        for k in range(2):
+            ax = axes[row, k]
+            ax.plot(recomputed[..., k].T, color="tab:blue", alpha=0.4, lw=0.8)
+            ax.plot(y[c, :, k], color="black", lw=1.6, ls="--")
+            ax.set(title=f"condition {c}, y{k}: given (dashed) and from {lines} samples", ylim=(-1.1, 1.1))
+    return save_figure(fig, path)
+
+
+def plot_coverage(per_condition: Dict[str, list], path) -> Path:
+    """Per condition: how many exact solutions there are and how many the samples reach."""
+    count = torch.tensor(per_condition["num_solutions"])
+    covered = count * torch.tensor(per_condition["recall"])
+    order = torch.argsort(count, descending=True)
+    fig, ax = plt.subplots(figsize=(10, 3.2))
+    position = list(range(len(count)))
+    ax.bar(position, count[order].tolist(), color="lightgrey", label="exact solutions")
+    ax.bar(position, covered[order].tolist(), color="tab:green", label="reached by a sample (within 0.02)")
+    ax.set(xlabel="condition (sorted)", ylabel="solutions", title="Mode coverage")
+    ax.legend()
+    return save_figure(fig, path)
+
+
+def write_report(
+    out: Union[str, Path],
+    results: Dict[str, Dict[str, object]],
+    samples: torch.Tensor,
+    y: torch.Tensor,
+    functions,
+    solutions: Optional[Sequence[torch.Tensor]],
+    history: Optional[History] = None,
+    title: str = "Two Birds evaluation",
+) -> Path:
+    """Write ``report.md``, ``metrics.json`` and the PNG figures into ``out``; returns report.md.
+
+    ``results`` maps a label (e.g. "30 samples") to the ``evaluate_samples`` output; ``samples``
+    (S, N, n, 2) are the ones drawn for the figures.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    if solutions is not None:
+        figures["Samples over the exact solutions"] = plot_solutions(samples, solutions, out / "solutions.png")
+    figures["y reproduced from samples"] = plot_reproduced_y(samples, y, functions, out / "reproduced_y.png")
+    largest = max(results.values(), key=lambda r: r["num_samples"])
+    if "recall" in largest["per_condition"]:
+        figures["Mode coverage"] = plot_coverage(largest["per_condition"], out / "coverage.png")
+    if history is not None and len(history):
+        figures["Training curves"] = plot_history(history, out / "training_curves.png")
+    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+
+    lines = [f"# {title}", "", f"Functions: `{ForwardFunctions(functions).text}`; {y.shape[0]} conditions.", ""]
+    keys = [k for k in _SUMMARY_KEYS if k in largest]
+    lines += ["| samples | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for label, result in results.items():
+        lines.append(f"| {label} | " + " | ".join(f"{result[k]:.4g}" for k in keys) + " |")
+    lines += ["", "Gates per sample: |Pearson r| > 0.8 for both lines, x0 descending and x1 ascending, "
+              "RMSE(y) < 0.1. Precision / recall: endpoints within 0.02 (max-abs) of an exact solution.", ""]
+    for name, path in figures.items():
+        lines += [f"## {name}", "", f"![{name}]({path.name})", ""]
+    report = out / "report.md"
+    report.write_text("\n".join(lines))
+    return report
