@@ -88,6 +88,7 @@ class ModelConfig(_Config):
     prior_hidden_sizes: Tuple[int, ...] = (256, 256)
     channels: Optional[Tuple[int, ...]] = None
     mixture_components: int = 5
+    flow_layers: int = 2
     likelihood_scale: float = 0.1
     learn_likelihood_scale: bool = False
     forward_model: Optional[str] = None
@@ -104,6 +105,7 @@ class ModelConfig(_Config):
             self.channels = as_shape(self.channels, "channels")
         _check_positive_int(self.latent_dim, "latent_dim")
         _check_positive_int(self.mixture_components, "mixture_components")
+        _check_positive_int(self.flow_layers, "flow_layers")
         _check_name(PRIORS, self.prior, "prior")
         _check_name(GUIDES, self.guide, "guide")
         _check_name(LIKELIHOODS, self.likelihood, "likelihood")

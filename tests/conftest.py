@@ -18,7 +18,7 @@ def clean_pyro_state():
 
 def tiny(**fields):
     """Small network sizes so every test runs in milliseconds."""
-    return dict(latent_dim=3, hidden_sizes=(16,), prior_hidden_sizes=(16,), **fields)
+    return {"latent_dim": 3, "hidden_sizes": (16,), "prior_hidden_sizes": (16,), **fields}
 
 
 class _CodeOnLoad:

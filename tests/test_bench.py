@@ -14,3 +14,16 @@ def test_svi_overhead_benchmark_runs(capsys):
 def test_sampling_benchmark_runs(capsys):
     runpy.run_path(str(BENCH / "sampling.py"))["main"](["--repeats", "1", "--num-samples", "5", "--threads", "1"])
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("predictive_over_direct_ratio ")
+
+
+def test_twobirds_benchmark_runs(tmp_path, capsys):
+    from pyro_cvae.twobirds import fit_twobirds, generate, save_challenge
+
+    fit_twobirds("data1", out=tmp_path, num_train=256, num_val=32, epochs=1, progress=False,
+                 model_overrides=dict(hidden_sizes=(16,), prior_hidden_sizes=(16,), mixture_components=2))
+    save_challenge(tmp_path / "conditions.pt", *generate(2, "data1", seed=1))
+    runpy.run_path(str(BENCH / "twobirds.py"))["main"](
+        ["--checkpoint", str(tmp_path), "--conditions", str(tmp_path / "conditions.pt"), "--counts", "3"]
+    )
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "samples" not in line]
+    assert len(rows) == 4 and all(row.split(" | ")[1] == "3" for row in rows)

@@ -42,7 +42,24 @@ def test_mixture_log_prob_is_logsumexp_of_components():
     assert d.sample((7,)).shape == (7, 2, 3)
 
 
-@pytest.mark.parametrize("name", ["conditional-gaussian", "conditional-mixture"])
+def test_flow_prior_is_a_normalized_density_that_depends_on_y_and_learns():
+    prior = make("conditional-flow", latent_dim=2, flow_layers=2)
+    y = torch.randn(2, 3)
+    d = prior(y)
+    assert d.batch_shape == (2,) and d.sample().shape == (2, 2) and d.sample((7,)).shape == (7, 2, 2)
+    # it integrates to one for each y (a fine 2-d grid is exact enough)
+    axis = torch.linspace(-8, 8, 241)
+    grid = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), -1).reshape(-1, 1, 2)
+    mass = d.log_prob(grid.expand(-1, 2, 2)).exp().sum(0) * (axis[1] - axis[0]) ** 2
+    assert torch.allclose(mass, torch.ones(2), atol=1e-2)
+    assert not torch.allclose(d.log_prob(torch.zeros(2, 2))[0], d.log_prob(torch.zeros(2, 2))[1])
+    # every parameter, the y embedding included, gets a gradient from log_prob
+    d.log_prob(torch.randn(2, 2)).sum().backward()
+    for name, p in prior.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("name", ["conditional-gaussian", "conditional-mixture", "conditional-flow"])
 def test_conditional_priors_need_a_condition(name):
     config = ModelConfig(x_shape=(4,), prior=name, guide="encoder-x", **tiny())
     with pytest.raises(ValueError, match="set y_shape"):
@@ -50,5 +67,5 @@ def test_conditional_priors_need_a_condition(name):
 
 
 def test_unknown_prior_lists_choices():
-    with pytest.raises(KeyError, match="valid choices are: conditional-gaussian, conditional-mixture"):
+    with pytest.raises(KeyError, match="valid choices are: conditional-flow, conditional-gaussian, conditional-mixture"):
         ModelConfig(x_shape=(4,), prior="gaussian-ish")
