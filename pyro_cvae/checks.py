@@ -7,16 +7,17 @@ from typing import Optional, Sequence, Tuple
 import torch
 
 
-def as_shape(value, name: str) -> Tuple[int, ...]:
-    """Turn ``64`` or ``[1, 8, 8]`` into a tuple of positive ints."""
+def as_shape(value, name: str, allow_empty: bool = False) -> Tuple[int, ...]:
+    """Turn ``64`` or ``[1, 8, 8]`` into a tuple of positive ints (``()`` only if ``allow_empty``)."""
     if isinstance(value, int):
         value = (value,)
     try:
         shape = tuple(int(v) for v in value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be an int or a sequence of ints, got {value!r}") from None
-    if not shape or any(v <= 0 for v in shape) or any(int(v) != v for v in value):
-        raise ValueError(f"{name} must be a non-empty sequence of positive ints, got {value!r}")
+    if (not shape and not allow_empty) or any(v <= 0 for v in shape) or any(int(v) != v for v in value):
+        what = "a sequence" if allow_empty else "a non-empty sequence"
+        raise ValueError(f"{name} must be {what} of positive ints, got {value!r}")
     return shape
 
 

@@ -99,8 +99,9 @@ class ModelConfig(_Config):
     def __post_init__(self):
         self.x_shape = as_shape(self.x_shape, "x_shape")
         self.y_shape = None if self.y_shape is None else as_shape(self.y_shape, "y_shape")
-        self.hidden_sizes = as_shape(self.hidden_sizes, "hidden_sizes")
-        self.prior_hidden_sizes = as_shape(self.prior_hidden_sizes, "prior_hidden_sizes")
+        # () is allowed: no hidden layer, a linear map (e.g. a probabilistic-PCA decoder)
+        self.hidden_sizes = as_shape(self.hidden_sizes, "hidden_sizes", allow_empty=True)
+        self.prior_hidden_sizes = as_shape(self.prior_hidden_sizes, "prior_hidden_sizes", allow_empty=True)
         if self.channels is not None:
             self.channels = as_shape(self.channels, "channels")
         _check_positive_int(self.latent_dim, "latent_dim")
