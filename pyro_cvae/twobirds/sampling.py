@@ -36,6 +36,8 @@ SHARPENERS: Registry = Registry("sharpener")
 
 
 def _forward_of(model: CVAE, functions) -> Callable:
+    # explicit functions, else the model's forward term, else what twobirds_model recorded
+    functions = functions if functions is not None else getattr(model, "functions", None)
     if functions is not None:
         return ForwardFunctions(functions)
     if model.forward_model is None:

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+import pyro_cvae as pc
 from pyro_cvae.twobirds.data import generate
 from pyro_cvae.twobirds.functions import ForwardFunctions
 from pyro_cvae.twobirds.metrics import evaluate_samples
@@ -40,8 +41,11 @@ def test_resampling_prefers_heavy_proposals_and_never_duplicates():
 
 def test_sharpening_needs_the_functions(untrained):
     _, y = generate(1, seed=0)
+    bare = pc.build("dual-encoder", x_shape=(50, 2), y_shape=(50, 2), decoder="lines", **tiny())
     with pytest.raises(ValueError, match="forward functions"):
-        draw(untrained, y, 2, sharpen="refine")
+        draw(bare, y, 2, sharpen="refine")
+    # a model from twobirds_model knows its functions
+    assert draw(untrained, y, 2, sharpen="refine").shape == (2, 1, 50, 2)
     with pytest.raises(KeyError, match="valid choices"):
         draw(untrained, y, 2, sharpen="magic", functions=ForwardFunctions("original"))
     with pytest.raises(ValueError, match="num_samples"):
