@@ -61,25 +61,34 @@ def _sample(args) -> None:
 def _evaluate(args) -> None:
     from ..checkpoint import read_checkpoint
     from ..history import History
+    from .calibration import endpoint_calibration
     from .data import generate, load_challenge
     from .evaluate import evaluate_model
     from .report import write_report
+    from .sampling import draw
 
     model, functions = _load(args.checkpoint)
     if args.conditions:
-        _, y = load_challenge(args.conditions)
+        x, y = load_challenge(args.conditions)
         source = args.conditions
     else:  # a held-out set the training never saw (fit uses seeds 0.. and 1_000_003..)
-        _, y = generate(args.num_conditions, functions, seed=987_654_321)
+        x, y = generate(args.num_conditions, functions, seed=987_654_321)
         source = f"{args.num_conditions} generated conditions"
     counts = [int(c) for c in args.num_samples.split(",")]
     results, samples, solutions = evaluate_model(model, y, functions, counts, sharpen=args.sharpen)
+    calibration = None
+    if x is not None:  # the true x is known: is the share of samples per solution right?
+        calibration = endpoint_calibration(
+            lambda conditions, num: draw(model, conditions, num, sharpen=args.sharpen, functions=functions), x, y,
+        )
     history = History.from_dict(read_checkpoint(args.checkpoint)["history"])
     out = Path(args.out or Path(args.checkpoint) / "report")
     report = write_report(out, results, samples, y, functions, solutions, history,
-                          title=f"Two Birds evaluation on {source}")
-    print(json.dumps({label: {k: v for k, v in r.items() if k != "per_condition"} for label, r in results.items()},
-                     indent=2))
+                          title=f"Two Birds evaluation on {source}", calibration=calibration)
+    summary = {label: {k: v for k, v in r.items() if k != "per_condition"} for label, r in results.items()}
+    if calibration is not None:
+        summary["calibration"] = {k: calibration[k] for k in ("sbc_p_value", "sbc_p_values", "coverage")}
+    print(json.dumps(summary, indent=2))
     print(f"report: {report}")
 
 

@@ -9,6 +9,7 @@ from typing import Dict, Optional, Sequence, Union
 import torch
 
 from ..history import History
+from ..diagnostics.plots import plot_rank_histogram
 from ..plots import plot_history, plt, save_figure
 from .exact import solution_weights
 from .functions import ForwardFunctions
@@ -75,6 +76,7 @@ def write_report(
     solutions: Optional[Sequence[torch.Tensor]],
     history: Optional[History] = None,
     title: str = "Two Birds evaluation",
+    calibration: Optional[Dict[str, object]] = None,
 ) -> Path:
     """Write ``report.md``, ``metrics.json`` and the PNG figures into ``out``; returns report.md.
 
@@ -90,9 +92,16 @@ def write_report(
     largest = max(results.values(), key=lambda r: r["num_samples"])
     if "recall" in largest["per_condition"]:
         figures["Mode coverage"] = plot_coverage(largest["per_condition"], out / "coverage.png")
+    if calibration is not None:
+        figures["SBC ranks of the true endpoints"] = plot_rank_histogram(
+            calibration["rank_counts"], out / "sbc_ranks.png", "SBC ranks of x0 start, x0 end, x1 start, x1 end"
+        )
     if history is not None and len(history):
         figures["Training curves"] = plot_history(history, out / "training_curves.png")
-    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    saved = dict(results)
+    if calibration is not None:
+        saved["calibration"] = {k: v for k, v in calibration.items() if k != "rank_counts"}
+    (out / "metrics.json").write_text(json.dumps(saved, indent=2))
 
     lines = [f"# {title}", "", f"Functions: `{ForwardFunctions(functions).text}`; {y.shape[0]} conditions.", ""]
     keys = [k for k in _SUMMARY_KEYS if k in largest]
@@ -101,6 +110,10 @@ def write_report(
         lines.append(f"| {label} | " + " | ".join(f"{result[k]:.4g}" for k in keys) + " |")
     lines += ["", "Gates per sample: |Pearson r| > 0.8 for both lines, x0 descending and x1 ascending, "
               "RMSE(y) < 0.1. Precision / recall: endpoints within 0.02 (max-abs) of an exact solution.", ""]
+    if calibration is not None:
+        coverage = ", ".join(f"{level:.0%}: {value:.3f}" for level, value in calibration["coverage"].items())
+        lines += [f"Calibration of the endpoints (99 samples per condition): SBC p-value "
+                  f"{calibration['sbc_p_value']:.3g}; central-interval coverage {coverage}.", ""]
     for name, path in figures.items():
         lines += [f"## {name}", "", f"![{name}]({path.name})", ""]
     report = out / "report.md"

@@ -21,8 +21,8 @@ def test_fit_sample_evaluate(tmp_path, capsys):
                  "--num-samples", "2,5"]) == 0
     printed = capsys.readouterr().out
     metrics = json.loads(printed[: printed.rindex("}") + 1])
-    assert set(metrics) == {"2 samples", "5 samples"} and 0 <= metrics["5 samples"]["pass_rate"] <= 1
-    for name in ("report.md", "metrics.json", "solutions.png", "reproduced_y.png", "coverage.png",
+    assert set(metrics) == {"2 samples", "5 samples", "calibration"} and 0 <= metrics["5 samples"]["pass_rate"] <= 1
+    for name in ("report.md", "metrics.json", "solutions.png", "reproduced_y.png", "coverage.png", "sbc_ranks.png",
                  "training_curves.png"):
         assert (run / "report" / name).stat().st_size > 0
 
