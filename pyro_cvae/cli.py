@@ -5,6 +5,7 @@
     pyro-cvae fit --config C       fit a model described by a config file
     pyro-cvae sample --checkpoint DIR --conditions Y.pt --out OUT.pt
     pyro-cvae twobirds fit | sample | evaluate   the Two Birds inverse problem
+    pyro-cvae images fit | evaluate | quadrants  VAEs and CVAEs on image data
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .images.cli import add_parser as add_images_parser
 from .twobirds.cli import add_parser as add_twobirds_parser
 
 
@@ -146,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     smp.set_defaults(run=_sample)
 
     add_twobirds_parser(sub)
+    add_images_parser(sub)
     return parser
 
 

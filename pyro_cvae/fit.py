@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import pyro
 import torch
@@ -42,6 +42,7 @@ def fit(
     config: Optional[FitConfig] = None,
     val_data=None,
     resume: bool = False,
+    on_epoch_end: Optional[Callable[[int, CVAE, History], None]] = None,
     **overrides,
 ) -> History:
     """Fit ``model`` to ``train_data`` by maximizing the ELBO with SVI; returns the ``History``.
@@ -59,6 +60,10 @@ def fit(
     has not improved for that many epochs, and the best weights are restored. With
     ``checkpoint_dir``, a checkpoint is written after every epoch; ``resume=True`` continues
     from it, with the same numbers as an uninterrupted run.
+
+    ``on_epoch_end(epoch, model, history)`` runs after each epoch's evaluation (model in train
+    mode; wrap figure-making in ``torch.no_grad`` / ``eval_mode``), e.g. to record
+    reconstructions over epochs.
     """
     config = (config or FitConfig()).replace(**overrides)
     x, y = as_xy(train_data, "train_data")
@@ -107,6 +112,8 @@ def fit(
             bar.set_postfix(elbo=f"{train['elbo']:.4g}", **({"val": f"{valid['elbo']:.4g}"} if valid else {}))
             if config.checkpoint_dir is not None:
                 save_checkpoint(config.checkpoint_dir, model, step.optimizer, history, epoch, config)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, model, history)
 
             score = valid.get("elbo", train["elbo"])
             if score > best_score:

@@ -1,0 +1,101 @@
+"""``pyro-cvae images fit | evaluate | quadrants``.
+
+    pyro-cvae images fit --dataset digits --variant cvae --out DIR
+    pyro-cvae images evaluate --checkpoint DIR [--num-importance 1000]
+    pyro-cvae images quadrants --dataset digits --out DIR
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+DATASET_HELP = "digits (embedded), mnist:DIR, fashion-mnist:DIR, cifar10:DIR or folder:DIR"
+
+
+def _fit(args) -> None:
+    from .train import fit_images
+
+    overrides = {k: v for k, v in (("epochs", args.epochs),) if v is not None}
+    _, history = fit_images(args.dataset, args.variant, args.out, network=args.network, likelihood=args.likelihood,
+                            latent_dim=args.latent_dim, size=args.size, limit=args.limit, seed=args.seed,
+                            progress=not args.quiet, **overrides)
+    print(json.dumps({"out": args.out, "epochs": len(history), "val_elbo": history.val_elbo[-1]}, indent=2))
+
+
+def _evaluate(args) -> None:
+    from .train import evaluate_images
+
+    print(json.dumps(evaluate_images(args.checkpoint, args.num_importance, args.out), indent=2))
+
+
+def _quadrants(args) -> None:
+    import torch
+
+    from ..data.images import load_images
+    from ..data.tensors import split_indices
+    from ..predictive import sample
+    from .figures import quadrant_completions
+    from .quadrant_benchmark import default_test_size, run_quadrant_benchmark
+    from .quadrants import join_quadrants, split_quadrants
+
+    images, _ = load_images(args.dataset, size=args.size, limit=args.limit)
+    counts = [int(k) for k in args.visible.split(",")]
+    results = run_quadrant_benchmark(images, counts, epochs=args.epochs, num_importance=args.num_importance,
+                                     seed=args.seed, progress=not args.quiet)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _, test_idx = split_indices(len(images), default_test_size(len(images)), args.seed)
+    shown = images[test_idx[:6]]
+    for k, result in results.items():
+        x, y = split_quadrants(shown, k)
+        with torch.no_grad():
+            baseline = torch.sigmoid(result["baseline"](y))
+        draws = sample(result["model"], y, num_samples=5, mean=True)
+        grey = torch.full_like(x, 0.5)
+        quadrant_completions(
+            join_quadrants(grey, y, shown.shape[1:], k), shown, join_quadrants(baseline, y, shown.shape[1:], k),
+            join_quadrants(draws, y, shown.shape[1:], k), out / f"completions_{k}_visible.png",
+            f"{k} visible: input, truth, baseline, 5 CVAE samples",
+        )
+    summary = {k: {key: v for key, v in r.items() if key not in ("model", "baseline")} for k, r in results.items()}
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+
+
+def add_parser(sub) -> None:
+    images = sub.add_parser("images", help="VAEs and CVAEs on image data: fit, evaluate, quadrants")
+    images.set_defaults(run=lambda args: images.print_help())
+    commands = images.add_subparsers(dest="images_command")
+
+    fit = commands.add_parser("fit", help="train a VAE / CVAE on an image set")
+    fit.add_argument("--dataset", default="digits", help=DATASET_HELP)
+    fit.add_argument("--variant", default="cvae", help="vae, cvae, cvae-xonly, cvae-deep, dual-encoder")
+    fit.add_argument("--network", default="mlp", help="mlp, conv2, conv3-bn, downup, mnist-conv")
+    fit.add_argument("--likelihood", default="bernoulli", help="bernoulli, continuous-bernoulli, laplace (L1), normal")
+    fit.add_argument("--latent-dim", type=int, default=8)
+    fit.add_argument("--epochs", type=int)
+    fit.add_argument("--size", type=int, default=32, help="side length for folder:DIR images")
+    fit.add_argument("--limit", type=int, help="use only the first N images")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--out", default="runs/images")
+    fit.add_argument("--quiet", action="store_true")
+    fit.set_defaults(run=_fit)
+
+    ev = commands.add_parser("evaluate", help="test ELBO, IWAE, latent usage and figures")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--num-importance", type=int, default=1000, help="K of the IWAE estimate")
+    ev.add_argument("--out", help="folder for figures (default CHECKPOINT/evaluation)")
+    ev.set_defaults(run=_evaluate)
+
+    quad = commands.add_parser("quadrants", help="quadrant completion: CVAE against the baseline network")
+    quad.add_argument("--dataset", default="digits", help=DATASET_HELP)
+    quad.add_argument("--visible", default="1,2,3", help="numbers of visible quadrants")
+    quad.add_argument("--epochs", type=int, default=200, help="at most; both stop early on validation")
+    quad.add_argument("--num-importance", type=int, default=1000)
+    quad.add_argument("--size", type=int, default=32)
+    quad.add_argument("--limit", type=int)
+    quad.add_argument("--seed", type=int, default=0)
+    quad.add_argument("--out", default="runs/quadrants")
+    quad.add_argument("--quiet", action="store_true")
+    quad.set_defaults(run=_quadrants)

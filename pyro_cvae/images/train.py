@@ -1,0 +1,110 @@
+"""Fit a VAE or CVAE on an image set and evaluate it with the figures of the seed projects."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict, Optional, Union
+
+import torch
+from torch.nn.functional import one_hot
+
+from ..build import build
+from ..checkpoint import load_model, read_checkpoint
+from ..config import FitConfig, load_config, write_config_file
+from ..data.images import load_images
+from ..data.tensors import split_indices
+from ..diagnostics.collapse import latent_usage
+from ..diagnostics.importance import iwae_log_likelihood
+from ..evaluate import elbo_terms, eval_mode
+from ..fit import fit
+from ..history import History
+from ..plots import plot_history, plot_image_grid
+from ..predictive import reconstruct
+from . import figures
+
+PathLike = Union[str, Path]
+
+
+def prepare(dataset: str, network: str, conditional: bool, size: int = 32, limit: Optional[int] = None,
+            seed: int = 0):
+    """``(x, y, labels, image_shape, train_idx, test_idx)`` for a data set spec."""
+    images, labels = load_images(dataset, size=size, limit=limit)
+    x = images if network != "mlp" else images.flatten(1)
+    num_classes = int(labels.max()) + 1
+    y = one_hot(labels.clamp_min(0), num_classes).float() if conditional else None
+    test_size = max(1, min(1000, len(x) // 10))
+    train_idx, test_idx = split_indices(len(x), test_size, seed)
+    return x, y, labels, tuple(images.shape[1:]), train_idx, test_idx
+
+
+def fit_images(
+    dataset: str = "digits", variant: str = "cvae", out: Optional[PathLike] = None, network: str = "mlp",
+    likelihood: str = "bernoulli", latent_dim: int = 8, size: int = 32, limit: Optional[int] = None, seed: int = 0,
+    **fit_overrides,
+):
+    """Train ``variant`` on ``dataset`` (the label is y for conditional variants); returns
+    ``(model, history)``. With ``out``: checkpoint, configs, training curves and reconstructions
+    of eight test images after every epoch."""
+    conditional = variant != "vae"
+    x, y, _, image_shape, train_idx, test_idx = prepare(dataset, network, conditional, size, limit, seed)
+    model = build(variant, x_shape=tuple(x.shape[1:]), y_shape=None if y is None else (y.shape[1],),
+                  network=network, likelihood=likelihood, latent_dim=latent_dim)
+    take = lambda idx: (x[idx], None if y is None else y[idx])  # noqa: E731
+    config = FitConfig.from_dict({"epochs": 30, "batch_size": 64, "seed": seed, **fit_overrides},
+                                 checkpoint_dir=None if out is None else str(out))
+    watched = take(test_idx[:8])
+    snapshots = []
+
+    def record(epoch, fitted, history):
+        snapshots.append(reconstruct(fitted, watched[0], watched[1], num_samples=1, mean=True)[0])
+
+    history = fit(model, take(train_idx), config, val_data=take(test_idx), on_epoch_end=record)
+    if out is not None:
+        out = Path(out)
+        write_config_file(out / "config.yaml", {"model": model.config.to_dict(), "fit": config.to_dict()})
+        write_config_file(out / "images.yaml", {"data": {"dataset": dataset, "size": size, "limit": limit,
+                                                         "seed": seed, "image_shape": list(image_shape)}})
+        plot_history(history, out / "training_curves.png")
+        rows = [watched[0]] + [snapshots[i] for i in _spread(len(snapshots), 5)]
+        grid = torch.stack([r.reshape(-1, *image_shape) for r in rows])
+        labels = ["data"] + [f"epoch {i + 1}" for i in _spread(len(snapshots), 5)]
+        plot_image_grid(grid, out / "reconstructions_over_epochs.png", "Reconstructions over epochs", labels)
+    return model, history
+
+
+def _spread(n: int, k: int):
+    return sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(min(n, k))})
+
+
+def evaluate_images(checkpoint: PathLike, num_importance: int = 100, out: Optional[PathLike] = None) -> Dict:
+    """Test ELBO, IWAE log-likelihood, latent usage and the figures, for an ``images fit`` folder."""
+    checkpoint = Path(checkpoint)
+    model = load_model(checkpoint)
+    settings = load_config(checkpoint / "images.yaml")["data"]
+    conditional = model.y_shape is not None
+    x, y, labels, image_shape, _, test_idx = prepare(
+        settings["dataset"], model.config.network, conditional, settings["size"], settings["limit"], settings["seed"]
+    )
+    xt, yt, lt = x[test_idx], None if y is None else y[test_idx], labels[test_idx]
+    torch.manual_seed(0)
+    terms = elbo_terms(model, xt, yt)
+    iwae = iwae_log_likelihood(model, xt, yt, num_samples=num_importance, chunk=min(num_importance, 200))
+    metrics = {
+        "test_elbo": terms["elbo"], "test_reconstruction": terms["reconstruction"], "test_kl": terms["kl"],
+        f"test_iwae_k{num_importance}": iwae.mean().item(), "latent_usage": latent_usage(model, xt, yt),
+        "num_test": len(xt),
+    }
+    out = Path(out or checkpoint / "evaluation")
+    out.mkdir(parents=True, exist_ok=True)
+    with eval_mode(model), torch.no_grad():
+        figures.samples_grid(model, image_shape, out / "samples.png", num_classes=None if y is None else y.shape[1])
+        figures.reconstructions(model, xt[:10], None if yt is None else yt[:10], image_shape,
+                                out / "reconstructions.png")
+        figures.latent_map(model, xt, yt, lt, out / "latent_map.png")
+        figures.interpolation(model, xt[:2], None if yt is None else yt[:2], image_shape, out / "interpolation.png")
+        figures.class_average_samples(model, xt, yt, lt, image_shape, out / "class_average_samples.png")
+    history = History.from_dict(read_checkpoint(checkpoint)["history"])
+    plot_history(history, out / "training_curves.png")
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
