@@ -48,7 +48,7 @@ def plot_image_grid(
             ax.imshow(images[r, c].clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
             if c == 0 and row_labels is not None:
-                ax.set_ylabel(row_labels[r], rotation=0, labelpad=12, va="center")
+                ax.set_ylabel(row_labels[r], rotation=0, ha="right", va="center", labelpad=4)
     if title:
         fig.suptitle(title)
     return save_figure(fig, path)
