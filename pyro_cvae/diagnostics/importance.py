@@ -28,6 +28,11 @@ from ..evaluate import eval_mode
 from ..model import CVAE
 
 
+def _check_count(num_samples) -> None:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
+        raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+
+
 def _site_log_probs(trace, num_data: int) -> torch.Tensor:
     total = 0.0
     for site in trace.nodes.values():
@@ -41,8 +46,7 @@ def _site_log_probs(trace, num_data: int) -> torch.Tensor:
 @torch.no_grad()
 def importance_log_weights(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor], num_samples: int) -> torch.Tensor:
     """``(num_samples, N)`` log importance weights of the guide for each data point."""
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
-        raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+    _check_count(num_samples)
     model.check_data(x, y)
     with eval_mode(model), pyro.plate("particles", num_samples, dim=-2):
         guide_trace = poutine.trace(model.raw_guide).get_trace(x, y)
@@ -59,6 +63,8 @@ def iwae_log_likelihood(
     Data go through in batches of ``batch_size``, and particles in chunks of ``chunk``
     (default: all at once), combined exactly with logsumexp.
     """
+    _check_count(num_samples)
+    model.check_data(x, y)
     chunk = chunk or num_samples
     out = []
     for start in range(0, x.shape[0], batch_size):

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..nets import DecoderNet
-from .lines import endpoints_from_lines, endpoints_from_unit, lines_from_endpoints
+from .lines import endpoints_from_unit, lines_from_endpoints
 
 
 class LineDecoder(nn.Module):
@@ -41,7 +41,3 @@ class LineDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         return lines_from_endpoints(self.endpoints(z, y), self.x_shape[0])
-
-    @staticmethod
-    def to_endpoints(x: torch.Tensor) -> torch.Tensor:
-        return endpoints_from_lines(x)

@@ -53,3 +53,13 @@ def test_figures(tmp_path):
     assert plot_calibration({"model": {0.5: 0.45, 0.9: 0.88}}, tmp_path / "cal.png").stat().st_size > 0
     assert plot_rank_histogram(torch.ones(10, 2), tmp_path / "sbc.png").stat().st_size > 0
     assert plot_credible_band(torch.randn(50, 8), tmp_path / "band.png", truth=torch.zeros(8)).stat().st_size > 0
+
+
+def test_importance_arguments_are_checked():
+    from pyro_cvae.diagnostics import iwae_log_likelihood
+
+    model = pc.build("cvae", x_shape=(4,), y_shape=(2,), **tiny())
+    with pytest.raises(ValueError, match="num_samples must be a positive int"):
+        iwae_log_likelihood(model, torch.randn(3, 4), torch.randn(3, 2), num_samples=0)
+    with pytest.raises(ValueError, match="y"):
+        iwae_log_likelihood(model, torch.randn(3, 4), torch.randn(3, 5), num_samples=2)
