@@ -63,6 +63,15 @@ def sample(
 
 
 @torch.no_grad()
+def posterior_latent(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor], num_samples: int) -> torch.Tensor:
+    """z ~ q_φ(z | x, y) through ``Predictive``: ``(num_samples, batch, latent_dim)``.
+
+    x and y must already be checked and on the model's device; call inside ``eval_mode``.
+    """
+    return Predictive(model.raw_guide, num_samples=num_samples, parallel=True, return_sites=("z",))(x, y)["z"]
+
+
+@torch.no_grad()
 def reconstruct(
     model: CVAE,
     x: torch.Tensor,
@@ -75,9 +84,7 @@ def reconstruct(
     y = _condition(model, y)
     x = check_tensor(x, "x", model.x_shape, allow_batchless=True).to(model.device)
     with eval_mode(model):
-        latent = Predictive(
-            model.raw_guide, num_samples=num_samples, parallel=True, return_sites=("z",)
-        )(x, y)
+        latent = {"z": posterior_latent(model, x, y, num_samples)}
         samples = Predictive(
             model.raw_model, posterior_samples=latent, parallel=True, return_sites=("z", "x")
         )(y=y, batch_size=x.shape[0])

@@ -21,6 +21,7 @@ from pyro.infer import Predictive
 
 from ..evaluate import eval_mode
 from ..model import CVAE
+from ..predictive import posterior_latent
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 
@@ -64,9 +65,7 @@ def simulate_posterior(
             y=y, batch_size=None if y is not None else num_simulations
         )
         z_true, x_sim = simulated["z"][0], simulated["x"][0]
-        posterior = Predictive(model.raw_model, guide=model.raw_guide, num_samples=num_samples,
-                               parallel=True, return_sites=("z",))
-        return z_true, posterior(x_sim, y)["z"]
+        return z_true, posterior_latent(model, x_sim, y, num_samples)
 
 
 def sbc_ranks(model: CVAE, y: Optional[torch.Tensor] = None, num_samples: int = 100,

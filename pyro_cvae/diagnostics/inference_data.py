@@ -25,6 +25,7 @@ from pyro.infer import Predictive
 
 from ..evaluate import eval_mode
 from ..model import CVAE
+from ..predictive import reconstruct
 
 
 def _chain(t: torch.Tensor):
@@ -51,13 +52,10 @@ def to_inference_data(
         prior = Predictive(model.raw_model, num_samples=num_samples, parallel=True, return_sites=("x",))
         groups["prior_predictive"] = {"x": _chain(prior(y=y, batch_size=batch_size)["x"])}
         if x is not None:
-            posterior = Predictive(model.raw_model, guide=model.raw_guide, num_samples=num_samples,
-                                   parallel=True, return_sites=("z",))
-            z = posterior(x, y)["z"]  # (S, N, D)
-            replicate = Predictive(model.raw_model, posterior_samples={"z": z}, parallel=True, return_sites=("x",))
+            replicated, z = reconstruct(model, x, y, num_samples, return_latent=True)  # (S, N, ...)
             param = model.decoder(z, y)
             groups["posterior"] = {"z": _chain(z)}
-            groups["posterior_predictive"] = {"x": _chain(replicate(y=y)["x"])}
+            groups["posterior_predictive"] = {"x": _chain(replicated)}
             groups["log_likelihood"] = {"x": _chain(model.likelihood(param).log_prob(x))}
             groups["observed_data"] = {"x": x.detach().cpu().numpy()}
     if y is not None:

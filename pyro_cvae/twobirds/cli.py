@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def _fit(args) -> None:
-    from .train import DEFAULT_FIT, DEFAULT_NUM_TRAIN, fit_twobirds
+    from .train import DEFAULT_NUM_TRAIN, fit_twobirds
 
     model_overrides = {
         key: value
@@ -28,7 +28,7 @@ def _fit(args) -> None:
     start = time.perf_counter()
     _, history = fit_twobirds(
         args.functions, out=args.out, num_train=args.num_train or DEFAULT_NUM_TRAIN, seed=args.seed,
-        model_overrides=model_overrides, progress=not args.quiet, **{**DEFAULT_FIT, **fit_overrides},
+        model_overrides=model_overrides, progress=not args.quiet, **fit_overrides,
     )
     summary = {
         "out": args.out, "epochs": len(history), "seconds": round(time.perf_counter() - start, 1),
