@@ -32,3 +32,16 @@ def write_code_pickle(path, wrap=lambda payload: payload):
     """Write a pickle that runs code on load; ``wrap`` embeds it, e.g. in a checkpoint-like dict."""
     with open(path, "wb") as f:
         pickle.dump(wrap(_CodeOnLoad()), f, protocol=2)  # protocol 2: what torch.load expects
+
+
+def check_refuses_unreadable_files(load, tmp_path, message):
+    """``load`` turns a missing file into FileNotFoundError, and a corrupt or code-holding one
+    into ValueError matching ``message``, without running the code."""
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load(tmp_path / "missing.pt")
+    (tmp_path / "corrupt.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match=message):
+        load(tmp_path / "corrupt.pt")
+    write_code_pickle(tmp_path / "code.pt")
+    with pytest.raises(ValueError, match=message):
+        load(tmp_path / "code.pt")

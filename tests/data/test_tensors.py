@@ -4,7 +4,7 @@ from torch.utils.data import TensorDataset
 
 from pyro_cvae.data import as_xy, load_digits_data, load_tensors, save_tensors, split_indices
 
-from ..conftest import write_code_pickle
+from ..conftest import check_refuses_unreadable_files
 
 
 def test_as_xy_accepts_the_usual_forms():
@@ -25,15 +25,7 @@ def test_tensor_files_round_trip(tmp_path):
 
 
 def test_missing_corrupt_and_code_holding_files_are_refused(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_tensors(tmp_path / "none.pt")
-    (tmp_path / "junk.pt").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="could not be read as tensors"):
-        load_tensors(tmp_path / "junk.pt")
-
-    write_code_pickle(tmp_path / "evil.pt")
-    with pytest.raises(ValueError, match="could not be read as tensors"):
-        load_tensors(tmp_path / "evil.pt")
+    check_refuses_unreadable_files(load_tensors, tmp_path, "could not be read as tensors")
 
 
 def test_embedded_digits():

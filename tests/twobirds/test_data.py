@@ -5,7 +5,7 @@ from torch.utils.data import TensorDataset
 from pyro_cvae.twobirds.data import generate, load_challenge, save_challenge
 from pyro_cvae.twobirds.functions import ForwardFunctions
 
-from ..conftest import write_code_pickle
+from ..conftest import check_refuses_unreadable_files
 
 
 def test_generate_is_seeded_and_consistent_with_the_functions():
@@ -33,14 +33,7 @@ def test_conditions_only_file(tmp_path):
 
 
 def test_bad_files_get_clear_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_challenge(tmp_path / "missing.pt")
-    (tmp_path / "corrupt.pt").write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="could not be read"):
-        load_challenge(tmp_path / "corrupt.pt")
-    write_code_pickle(tmp_path / "code.pt")
-    with pytest.raises(ValueError, match="could not be read"):
-        load_challenge(tmp_path / "code.pt")
+    check_refuses_unreadable_files(load_challenge, tmp_path, "could not be read")
     torch.save(TensorDataset(torch.zeros(2, 50, 3), torch.zeros(2, 50, 3)), tmp_path / "shape.pt")
     with pytest.raises(ValueError, match=r"\(N, 1, n_points, 2\)"):
         load_challenge(tmp_path / "shape.pt")
