@@ -20,6 +20,8 @@ from .history import History
 from .likelihoods import LIKELIHOODS, Likelihood
 from .model import CVAE
 from .nets import NETWORKS, MLP, DecoderNet, EncoderNet
+from .penalties import PENALTIES
+from .perception import fit_perception
 from .predictive import reconstruct, sample, summarize
 from .priors import PRIORS, ConditionalGaussianPrior, ConditionalMixturePrior, StandardNormalPrior
 from .step import SVIStep
@@ -33,5 +35,5 @@ __all__ = [
     "CVAE", "SVIStep", "MLP", "EncoderNet", "DecoderNet", "GaussianEncoder", "Likelihood",
     "StandardNormalPrior", "ConditionalGaussianPrior", "ConditionalMixturePrior",
     "CachedJitTraceMeanField_ELBO", "VARIANTS", "PRIORS", "GUIDES", "LIKELIHOODS", "NETWORKS",
-    "ELBOS", "FORWARD_MODELS", "DECODERS",
+    "ELBOS", "FORWARD_MODELS", "DECODERS", "PENALTIES", "fit_perception",
 ]

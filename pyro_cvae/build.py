@@ -11,6 +11,7 @@ from .forward_models import make_forward_model
 from .guides import GUIDES
 from .likelihoods import LIKELIHOODS
 from .model import CVAE
+from .penalties import build_penalties
 from .priors import PRIORS
 from .variants import VARIANTS
 
@@ -42,6 +43,7 @@ def build(spec: Union[str, Path, ModelConfig, Dict[str, Any]], **overrides) -> C
         or (make_forward_model(config.forward_model) if config.forward_model else None),
         forward_scale=config.forward_scale,
         config=config,
+        penalties=build_penalties(config),
         custom_components=tuple(sorted(objects)),
     ).train()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
@@ -23,6 +23,7 @@ from .forward_models import FORWARD_MODELS, make_forward_model
 from .guides import GUIDES
 from .likelihoods import LIKELIHOODS
 from .nets import NETWORKS
+from .penalties import PENALTIES
 from .priors import PRIORS
 
 PathLike = Union[str, Path]
@@ -67,6 +68,16 @@ def _check_positive_int(value, name: str) -> None:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
+def _check_penalties(penalties) -> Dict[str, float]:
+    if not isinstance(penalties, dict):
+        raise ValueError(f"penalties must be a mapping of penalty name to weight, got {penalties!r}")
+    for name, weight in penalties.items():
+        _check_name(PENALTIES, name, "penalty")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+            raise ValueError(f"penalties[{name!r}] must be a weight >= 0, got {weight!r}")
+    return {name: float(weight) for name, weight in penalties.items()}
+
+
 @dataclass
 class ModelConfig(_Config):
     """Everything needed to build a model; ``pyro_cvae.build`` turns it into a ``CVAE``.
@@ -93,6 +104,9 @@ class ModelConfig(_Config):
     learn_likelihood_scale: bool = False
     forward_model: Optional[str] = None
     forward_scale: float = 0.1
+    #: extra training-objective terms by name and weight, e.g. {"total-variation": 0.5};
+    #: any of them makes the objective no longer an ELBO (see pyro_cvae.penalties)
+    penalties: Dict[str, float] = field(default_factory=dict)
 
     _section = "model"
 
@@ -115,6 +129,7 @@ class ModelConfig(_Config):
         if self.forward_model is not None:
             _check_name(FORWARD_MODELS, self.forward_model.partition(":")[0].strip(), "forward_model")
             make_forward_model(self.forward_model)  # a bad argument fails here, not at build time
+        self.penalties = _check_penalties(self.penalties)
         for name in ("likelihood_scale", "forward_scale"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -137,6 +152,8 @@ class FitConfig(_Config):
     seed: int = 0
     patience: Optional[int] = None
     checkpoint_dir: Optional[str] = None
+    #: a folder for TensorBoard event files of the per-epoch scalars (needs the tensorboard package)
+    tensorboard_dir: Optional[str] = None
     progress: bool = True
 
     _section = "fit"
@@ -208,6 +225,12 @@ def _to_toml(sections: Dict[str, Dict[str, Any]]) -> str:
     lines = []
     for name, values in sections.items():
         lines.append(f"[{name}]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items() if value is not None]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
         lines.append("")
     return "\n".join(lines)
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, dict):  # an inline table; JSON's scalars and arrays are valid TOML
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)

@@ -28,8 +28,11 @@ def elbo_terms(
 ) -> Dict[str, float]:
     """Per-data-point ELBO, reconstruction E_q[log p(x, y_fwd | z, y)] and KL(q || p), one
     sample of z each, in eval mode. The KL is the Monte Carlo estimate log q(z) - log p(z|y),
-    exactly the term ``Trace_ELBO`` optimizes."""
+    exactly the term ``Trace_ELBO`` optimizes. A model with penalties also gets ``"penalty"``,
+    their weighted sum at the same z: not part of the ELBO, but what training subtracts from it."""
     totals = {"reconstruction": 0.0, "kl": 0.0}
+    if model.penalties:
+        totals["penalty"] = 0.0
     with eval_mode(model):
         for start in range(0, x.shape[0], batch_size):
             xb = x[start : start + batch_size]
@@ -42,6 +45,9 @@ def elbo_terms(
                 if site["type"] == "sample" and site["is_observed"]:
                     totals["reconstruction"] += float(site["log_prob_sum"])
             totals["kl"] += float(guide.nodes["z"]["log_prob_sum"] - joint.nodes["z"]["log_prob_sum"])
+            if model.penalties:
+                mean = model.likelihood.mean(model.decoder(guide.nodes["z"]["value"], yb))
+                totals["penalty"] += float(sum(v.sum() for v in model.penalty_values(mean, xb).values()))
     n = x.shape[0]
     terms = {k: v / n for k, v in totals.items()}
     terms["elbo"] = terms["reconstruction"] - terms["kl"]

@@ -17,6 +17,7 @@ from .evaluate import elbo_terms
 from .history import History
 from .model import CVAE
 from .step import SVIStep
+from .tensorboard import TensorBoardLogger
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,6 +62,9 @@ def fit(
     ``checkpoint_dir``, a checkpoint is written after every epoch; ``resume=True`` continues
     from it, with the same numbers as an uninterrupted run.
 
+    With ``tensorboard_dir``, the epoch's entries of the history are also written as TensorBoard
+    scalars (``tensorboard --logdir DIR`` to watch a run live).
+
     ``on_epoch_end(epoch, model, history)`` runs after each epoch's evaluation (model in train
     mode; wrap figure-making in ``torch.no_grad`` / ``eval_mode``), e.g. to record
     reconstructions over epochs.
@@ -89,6 +93,7 @@ def fit(
     batch_size = min(config.batch_size, n)
     best_score, best_state, stale = -float("inf"), None, 0
     bar = tqdm(range(start_epoch, config.epochs), disable=not config.progress, desc="fit", unit="epoch")
+    board = None if config.tensorboard_dir is None else TensorBoardLogger(config.tensorboard_dir)
     # argument checks cost time on every step and were done above, once, on the data
     with pyro.validation_enabled(False):
         for epoch in bar:
@@ -107,11 +112,14 @@ def fit(
                 train_elbo=train["elbo"], train_reconstruction=train["reconstruction"],
                 train_kl=train["kl"], val_elbo=valid.get("elbo"),
                 val_reconstruction=valid.get("reconstruction"), val_kl=valid.get("kl"),
+                train_penalty=train.get("penalty"), val_penalty=valid.get("penalty"),
                 seconds=time.perf_counter() - started,
             )
             bar.set_postfix(elbo=f"{train['elbo']:.4g}", **({"val": f"{valid['elbo']:.4g}"} if valid else {}))
             if config.checkpoint_dir is not None:
                 save_checkpoint(config.checkpoint_dir, model, step.optimizer, history, epoch, config)
+            if board is not None:
+                board.log_epoch(history)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, model, history)
 
@@ -124,6 +132,8 @@ def fit(
                 stale += 1
                 if config.patience is not None and stale >= config.patience:
                     break
+    if board is not None:
+        board.close()
     if best_state is not None:
         model.load_state_dict(best_state)
         if config.checkpoint_dir is not None:  # the checkpoint holds the model fit returns

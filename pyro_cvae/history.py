@@ -24,6 +24,9 @@ class History:
     val_elbo: List[float] = field(default_factory=list)
     val_reconstruction: List[float] = field(default_factory=list)
     val_kl: List[float] = field(default_factory=list)
+    #: weighted sum of the penalties (models with penalties only; not part of the ELBO)
+    train_penalty: List[float] = field(default_factory=list)
+    val_penalty: List[float] = field(default_factory=list)
     seconds: List[float] = field(default_factory=list)
 
     def append(self, **values: Optional[float]) -> None:

@@ -4,7 +4,7 @@ likelihood."""
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import pyro
 import pyro.distributions as dist
@@ -23,6 +23,7 @@ class CVAE(nn.Module):
         z ~ prior(y)                                   p(z | y):  N(0, I) or r_θ1(z | y)
         x ~ likelihood(decoder(z, y))                  p(x | z, y) = r_θ2(x | z, y), observed
         y ~ Normal(F(E[x | z, y]), forward_scale)      only with a known forward model F
+        factor(-w_k * penalty_k(E[x | z, y], x))       only with penalties, in train mode
 
     Guide (amortized variational posterior)::
 
@@ -30,7 +31,9 @@ class CVAE(nn.Module):
 
     ``Trace_ELBO`` on this pair maximizes
     E_q[log p(x | z, y)] - KL(q_φ(z | x, y) || p(z | y)); with the learnable prior network this
-    is the dual-encoder CVAE's objective, in the single, correct KL direction.
+    is the dual-encoder CVAE's objective, in the single, correct KL direction. Penalties
+    (``pyro_cvae.penalties``) subtract weighted extra terms while training, which makes the
+    objective no longer an ELBO; in eval mode the model is the pure generative model.
 
     Arguments common to ``model`` and ``guide``:
 
@@ -58,6 +61,7 @@ class CVAE(nn.Module):
         forward_model: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
         forward_scale: float = 0.1,
         config=None,
+        penalties: Optional[nn.ModuleDict] = None,
         custom_components: Sequence[str] = (),
         name: str = "cvae",
     ):
@@ -69,6 +73,7 @@ class CVAE(nn.Module):
             raise ValueError("forward_model needs a condition y: set y_shape")
         self.forward_model, self.forward_scale = forward_model, forward_scale
         self.config, self.name = config, name
+        self.penalties = penalties if penalties is not None else nn.ModuleDict()
         #: components given as objects rather than by config names (see ``build``)
         self.custom_components = tuple(custom_components)
 
@@ -87,11 +92,15 @@ class CVAE(nn.Module):
             with _scaled(kl_weight):
                 z = pyro.sample("z", self.prior(y))
             param = self.decoder(z, y)
-            x = pyro.sample("x", self.likelihood(param), obs=x)
+            observed = x
+            x = pyro.sample("x", self.likelihood(param), obs=observed)
             if self.forward_model is not None:
                 y_hat = self.forward_model(self.likelihood.mean(param))
                 noise = dist.Normal(y_hat, self.forward_scale).to_event(len(self.y_shape))
                 pyro.sample("y_fwd", noise, obs=y)
+            if self.penalties and self.training and observed is not None:
+                for name, value in self.penalty_values(self.likelihood.mean(param), observed).items():
+                    pyro.factor(f"penalty_{name}", -value)
         return x
 
     def raw_guide(self, x=None, y=None, kl_weight=1.0, num_data=None, batch_size=None):
@@ -116,6 +125,10 @@ class CVAE(nn.Module):
         return pyro.plate("data", num_data, subsample=torch.arange(batch, device=device))
 
     # ------------------------------------------------------------------ helpers
+
+    def penalty_values(self, mean: torch.Tensor, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Each penalty's weighted value per data point, ``{name: (batch,)}``."""
+        return {name: penalty.weight * penalty(mean, x) for name, penalty in self.penalties.items()}
 
     @property
     def latent_dim(self) -> int:

@@ -15,9 +15,13 @@ from .history import History  # noqa: E402
 
 
 def plot_history(history: History, path: Union[str, Path]) -> Path:
-    """Training curves: ELBO, reconstruction term and KL term per epoch, train and validation."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
-    for ax, term, title in zip(axes, ("elbo", "reconstruction", "kl"), ("ELBO", "E[log p(x|z,y)]", "KL(q || p)")):
+    """Training curves: ELBO, reconstruction term and KL term per epoch, train and validation,
+    and the weighted penalties when the model has any."""
+    panels = [("elbo", "ELBO"), ("reconstruction", "E[log p(x|z,y)]"), ("kl", "KL(q || p)")]
+    if history.train_penalty:
+        panels.append(("penalty", "penalties (not in the ELBO)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    for ax, (term, title) in zip(axes, panels):
         ax.plot(history.epoch, getattr(history, f"train_{term}"), label="train")
         val = getattr(history, f"val_{term}")
         if val:

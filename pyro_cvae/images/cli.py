@@ -1,12 +1,14 @@
 """``pyro-cvae images fit | evaluate | quadrants``.
 
     pyro-cvae images fit --dataset digits --variant cvae --out DIR
+    pyro-cvae images fit --network conv2 --likelihood laplace --penalty perceptual=1 --penalty total-variation=0.5
     pyro-cvae images evaluate --checkpoint DIR [--num-importance 1000]
     pyro-cvae images quadrants --dataset digits --out DIR
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -16,9 +18,10 @@ DATASET_HELP = "digits (embedded), mnist:DIR, fashion-mnist:DIR, cifar10:DIR or 
 def _fit(args) -> None:
     from .train import fit_images
 
-    overrides = {k: v for k, v in (("epochs", args.epochs),) if v is not None}
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("tensorboard_dir", args.tensorboard)) if v is not None}
     _, history = fit_images(args.dataset, args.variant, args.out, network=args.network, likelihood=args.likelihood,
                             latent_dim=args.latent_dim, size=args.size, limit=args.limit, seed=args.seed,
+                            penalties=dict(args.penalty), perception_epochs=args.perception_epochs,
                             progress=not args.quiet, **overrides)
     print(json.dumps({"out": args.out, "epochs": len(history), "val_elbo": history.val_elbo[-1]}, indent=2))
 
@@ -63,6 +66,15 @@ def _quadrants(args) -> None:
     print(json.dumps(summary, indent=2))
 
 
+def penalty_argument(text: str):
+    """``NAME=WEIGHT`` -> ``(name, weight)``, for ``--penalty``."""
+    name, _, weight = text.partition("=")
+    try:
+        return name.strip(), float(weight)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=WEIGHT such as total-variation=0.5, got {text!r}") from None
+
+
 def add_parser(sub) -> None:
     images = sub.add_parser("images", help="VAEs and CVAEs on image data: fit, evaluate, quadrants")
     images.set_defaults(run=lambda args: images.print_help())
@@ -78,6 +90,11 @@ def add_parser(sub) -> None:
     fit.add_argument("--size", type=int, default=32, help="side length for folder:DIR images")
     fit.add_argument("--limit", type=int, help="use only the first N images")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--penalty", action="append", type=penalty_argument, default=[], metavar="NAME=WEIGHT",
+                     help="extra objective term, repeatable: total-variation=W, perceptual=W "
+                          "(the objective is then no longer an ELBO)")
+    fit.add_argument("--perception-epochs", type=int, default=20, help="training of the perceptual classifier")
+    fit.add_argument("--tensorboard", metavar="DIR", help="also log scalars and reconstructions to TensorBoard")
     fit.add_argument("--out", default="runs/images")
     fit.add_argument("--quiet", action="store_true")
     fit.set_defaults(run=_fit)

@@ -19,9 +19,12 @@ from ..diagnostics.importance import iwae_log_likelihood
 from ..evaluate import elbo_terms, eval_mode
 from ..fit import fit
 from ..history import History
+from ..perception import fit_perception
 from ..plots import plot_history, plot_image_grid
 from ..predictive import reconstruct
+from ..tensorboard import TensorBoardLogger
 from . import figures
+from .quality import sample_quality
 
 PathLike = Union[str, Path]
 
@@ -41,27 +44,44 @@ def prepare(dataset: str, network: str, conditional: bool, size: int = 32, limit
 def fit_images(
     dataset: str = "digits", variant: str = "cvae", out: Optional[PathLike] = None, network: str = "mlp",
     likelihood: str = "bernoulli", latent_dim: int = 8, size: int = 32, limit: Optional[int] = None, seed: int = 0,
-    **fit_overrides,
+    penalties: Optional[Dict[str, float]] = None, perception_epochs: int = 20, **fit_overrides,
 ):
     """Train ``variant`` on ``dataset`` (the label is y for conditional variants); returns
     ``(model, history)``. With ``out``: checkpoint, configs, training curves and reconstructions
-    of eight test images after every epoch."""
+    of eight test images after every epoch.
+
+    ``penalties`` adds seed 003's extra objective terms, e.g. ``{"total-variation": 0.5,
+    "perceptual": 1.0}`` (then the objective is no longer an ELBO; see ``pyro_cvae.penalties``).
+    The perceptual penalty's classifier is first trained for ``perception_epochs`` on the
+    training images and their labels. ``tensorboard_dir`` (a fit setting) also logs the
+    reconstructions of every epoch as images."""
     conditional = variant != "vae"
-    x, y, _, image_shape, train_idx, test_idx = prepare(dataset, network, conditional, size, limit, seed)
+    x, y, labels, image_shape, train_idx, test_idx = prepare(dataset, network, conditional, size, limit, seed)
     model = build(variant, x_shape=tuple(x.shape[1:]), y_shape=None if y is None else (y.shape[1],),
-                  network=network, likelihood=likelihood, latent_dim=latent_dim)
+                  network=network, likelihood=likelihood, latent_dim=latent_dim, penalties=penalties or {})
     take = lambda idx: (x[idx], None if y is None else y[idx])  # noqa: E731
     config = FitConfig.from_dict({"epochs": 30, "batch_size": 64, "seed": seed, **fit_overrides},
                                  checkpoint_dir=None if out is None else str(out))
+    perception = None
+    if "perceptual" in model.penalties:
+        perception = fit_perception(model, x[train_idx], labels[train_idx], epochs=perception_epochs, seed=seed,
+                                    progress=config.progress)
     watched = take(test_idx[:8])
     snapshots = []
+    board = None if config.tensorboard_dir is None else TensorBoardLogger(config.tensorboard_dir)
 
     def record(epoch, fitted, history):
         snapshots.append(reconstruct(fitted, watched[0], watched[1], num_samples=1, mean=True)[0])
+        if board is not None:
+            board.log_images("reconstructions", snapshots[-1].reshape(-1, *image_shape), epoch)
 
     history = fit(model, take(train_idx), config, val_data=take(test_idx), on_epoch_end=record)
+    if board is not None:
+        board.close()
     if out is not None:
         out = Path(out)
+        if perception is not None:
+            (out / "perception.json").write_text(json.dumps(perception, indent=2))
         write_config_file(out / "config.yaml", {"model": model.config.to_dict(), "fit": config.to_dict()})
         write_config_file(out / "images.yaml", {"data": {"dataset": dataset, "size": size, "limit": limit,
                                                          "seed": seed, "image_shape": list(image_shape)}})
@@ -78,12 +98,14 @@ def _spread(n: int, k: int):
 
 
 def evaluate_images(checkpoint: PathLike, num_importance: int = 100, out: Optional[PathLike] = None) -> Dict:
-    """Test ELBO, IWAE log-likelihood, latent usage and the figures, for an ``images fit`` folder."""
+    """Test ELBO, IWAE log-likelihood, latent usage and the figures, for an ``images fit`` folder;
+    for a class-conditional model also the class fidelity and sharpness of its samples
+    (``pyro_cvae.images.quality``)."""
     checkpoint = Path(checkpoint)
     model = load_model(checkpoint)
     settings = load_config(checkpoint / "images.yaml")["data"]
     conditional = model.y_shape is not None
-    x, y, labels, image_shape, _, test_idx = prepare(
+    x, y, labels, image_shape, train_idx, test_idx = prepare(
         settings["dataset"], model.config.network, conditional, settings["size"], settings["limit"], settings["seed"]
     )
     xt, yt, lt = x[test_idx], None if y is None else y[test_idx], labels[test_idx]
@@ -95,6 +117,9 @@ def evaluate_images(checkpoint: PathLike, num_importance: int = 100, out: Option
         f"test_iwae_k{num_importance}": iwae.mean().item(), "latent_usage": latent_usage(model, xt, yt),
         "num_test": len(xt),
     }
+    if conditional and bool((labels >= 0).all()):  # class-conditional on labelled images
+        quality = sample_quality(model, x[train_idx], labels[train_idx], xt, image_shape)
+        metrics.update({f"sample_{k}": v for k, v in quality.items()})
     out = Path(out or checkpoint / "evaluation")
     out.mkdir(parents=True, exist_ok=True)
     with eval_mode(model), torch.no_grad():

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from pyro_cvae.cli import main
 
 
@@ -40,3 +42,25 @@ def test_quadrants_command(tmp_path, capsys):
 def test_missing_dataset_is_a_one_line_error(tmp_path, capsys):
     assert main(["images", "fit", "--dataset", f"mnist:{tmp_path}", "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "train-images-idx3-ubyte" in capsys.readouterr().err
+
+
+def test_fit_with_seed_003_penalties(tmp_path, capsys):
+    run = tmp_path / "sharp"
+    assert main(["images", "fit", "--variant", "vae", "--network", "conv2", "--likelihood", "laplace",
+                 "--penalty", "perceptual=1", "--penalty", "total-variation=0.5", "--perception-epochs", "2",
+                 "--epochs", "1", "--limit", "200", "--out", str(run), "--quiet"]) == 0
+    assert json.loads((run / "perception.json").read_text())["num_classes"] == 10
+    assert "total-variation: 0.5" in (run / "config.yaml").read_text()
+    assert main(["images", "evaluate", "--checkpoint", str(run), "--num-importance", "2"]) == 0
+
+
+def test_bad_penalty_arguments_are_one_line_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["images", "fit", "--penalty", "perceptual", "--out", str(tmp_path)])
+    assert "expected NAME=WEIGHT" in capsys.readouterr().err
+    assert main(["images", "fit", "--penalty", "blur=1", "--epochs", "1", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "unknown penalty 'blur'" in capsys.readouterr().err
+    # total variation needs the image shape that the mlp network flattens away
+    assert main(["images", "fit", "--penalty", "total-variation=1", "--epochs", "1", "--out", str(tmp_path),
+                 "--quiet"]) == 2
+    assert "needs image-shaped x" in capsys.readouterr().err
