@@ -56,7 +56,7 @@ def _load_training_data(section: dict):
 
 def _fit(args) -> None:
     from .build import build
-    from .config import FitConfig, load_config, write_config_file
+    from .config import FitConfig, load_config, write_run_config
     from .fit import fit
     from .plots import plot_history
 
@@ -76,7 +76,7 @@ def _fit(args) -> None:
     # fit writes the checkpoint (weights, optimizer, history) into --out after every epoch
     history = fit(model, (x, y), fit_config, val_data=val, resume=args.resume)
     out = Path(args.out)
-    write_config_file(out / "config.yaml", {"model": model.config.to_dict(), "fit": fit_config.to_dict()})
+    write_run_config(out, model.config, fit_config)
     plot_history(history, out / "training_curves.png")
     print(json.dumps({k: v[-1] for k, v in history.to_dict().items() if v}, indent=2))
 

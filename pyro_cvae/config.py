@@ -206,6 +206,14 @@ def load_config(path: PathLike) -> Dict[str, Dict[str, Any]]:
     return values
 
 
+def write_run_config(folder: PathLike, model_config: ModelConfig, fit_config: FitConfig) -> Path:
+    """``folder/config.yaml`` with the model and fit sections of a run: what a person reads, and
+    what ``load_config`` / ``build`` / ``FitConfig.from_file`` take back to repeat it."""
+    path = Path(folder) / "config.yaml"
+    write_config_file(path, {"model": model_config.to_dict(), "fit": fit_config.to_dict()})
+    return path
+
+
 def write_config_file(path: PathLike, sections: Dict[str, Dict[str, Any]]) -> None:
     path = Path(path)
     if path.suffix == ".json":

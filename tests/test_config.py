@@ -1,6 +1,6 @@
 import pytest
 
-from pyro_cvae.config import FitConfig, ModelConfig, load_config
+from pyro_cvae.config import FitConfig, ModelConfig, load_config, write_run_config
 from pyro_cvae.registry import Registry
 
 
@@ -96,3 +96,11 @@ def test_registry_rejects_duplicates_and_describes():
     with pytest.raises(ValueError, match="already registered"):
         registry.register("a")(object)
     assert registry.describe() == {"a": "first"}
+
+
+def test_run_config_file_gives_back_both_configs(tmp_path):
+    model_config = ModelConfig(x_shape=(1, 8, 8), network="conv2", penalties={"total-variation": 0.5})
+    fit_config = FitConfig(epochs=7, tensorboard_dir="runs/tb")
+    path = write_run_config(tmp_path, model_config, fit_config)
+    assert path == tmp_path / "config.yaml"
+    assert ModelConfig.from_file(path) == model_config and FitConfig.from_file(path) == fit_config

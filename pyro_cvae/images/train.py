@@ -11,7 +11,7 @@ from torch.nn.functional import one_hot
 
 from ..build import build
 from ..checkpoint import load_model, read_checkpoint
-from ..config import FitConfig, load_config, write_config_file
+from ..config import FitConfig, load_config, write_config_file, write_run_config
 from ..data.images import load_images
 from ..data.tensors import split_indices
 from ..diagnostics.collapse import latent_usage
@@ -82,7 +82,7 @@ def fit_images(
         out = Path(out)
         if perception is not None:
             (out / "perception.json").write_text(json.dumps(perception, indent=2))
-        write_config_file(out / "config.yaml", {"model": model.config.to_dict(), "fit": config.to_dict()})
+        write_run_config(out, model.config, config)
         write_config_file(out / "images.yaml", {"data": {"dataset": dataset, "size": size, "limit": limit,
                                                          "seed": seed, "image_shape": list(image_shape)}})
         plot_history(history, out / "training_curves.png")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
 from ..build import build
-from ..config import FitConfig, write_config_file
+from ..config import FitConfig, write_config_file, write_run_config
 from ..fit import fit
 from ..history import History
 from ..model import CVAE
@@ -72,7 +72,7 @@ def fit_twobirds(
     history = fit(model, train, config, val_data=val)
     if out is not None:
         out = Path(out)
-        write_config_file(out / "config.yaml", {"model": model.config.to_dict(), "fit": config.to_dict()})
+        write_run_config(out, model.config, config)
         write_config_file(out / "twobirds.yaml", {"data": {"functions": forward.text, "num_train": num_train,
                                                            "seed": seed}})
     return model.eval(), history

@@ -27,8 +27,11 @@ def test_class_conditional_conv_cvae(tmp_path, capsys):
     run = tmp_path / "cvae"
     assert main(["images", "fit", "--variant", "cvae", "--network", "conv2", "--epochs", "1", "--limit", "200",
                  "--out", str(run), "--quiet"]) == 0
+    capsys.readouterr()
     assert main(["images", "evaluate", "--checkpoint", str(run), "--num-importance", "2"]) == 0
     assert (run / "evaluation" / "samples.png").is_file()
+    metrics = _json(capsys.readouterr().out)
+    assert 0 <= metrics["sample_class_fidelity"] <= 1 and metrics["sample_sharpness"] > 0
 
 
 def test_quadrants_command(tmp_path, capsys):
