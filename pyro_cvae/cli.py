@@ -55,6 +55,8 @@ def _load_training_data(section: dict):
 
 
 def _fit(args) -> None:
+    import pyro
+
     from .build import build
     from .config import FitConfig, load_config, write_run_config
     from .fit import fit
@@ -70,9 +72,10 @@ def _fit(args) -> None:
     model_values.setdefault("x_shape", list(x.shape[1:]))
     model_values.setdefault("y_shape", None if y is None else list(y.shape[1:]))
     model_values.setdefault("variant", "cvae" if y is not None else "vae")
-    model = build(model_values.pop("variant"), **model_values)
     fit_overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
     fit_config = FitConfig.from_dict(sections.get("fit", {}), checkpoint_dir=args.out, **fit_overrides)
+    pyro.set_rng_seed(fit_config.seed)  # the same seed, the same initial weights
+    model = build(model_values.pop("variant"), **model_values)
     # fit writes the checkpoint (weights, optimizer, history) into --out after every epoch
     history = fit(model, (x, y), fit_config, val_data=val, resume=args.resume)
     out = Path(args.out)

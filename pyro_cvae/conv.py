@@ -17,6 +17,7 @@ mnist-conv the MNIST VAE: conv-BN-LeakyReLU-maxpool down, dropout after the last
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict, NamedTuple, Sequence
 
 from torch import nn
@@ -123,3 +124,27 @@ def up_trunk(style: str, channels: Sequence[int], out_channels: int, rank: int) 
     sizes = list(reversed(channels))
     ups = [block(a, b, rank) for a, b in zip(sizes, sizes[1:] + [sizes[-1]])]
     return nn.Sequential(*ups, _conv(rank)(sizes[-1], out_channels, 3, padding=1))
+
+
+def he_initialize(module: nn.Module) -> nn.Module:
+    """He (Kaiming) normal weights and zero biases for every linear and conv layer in ``module``.
+
+    Why: PyTorch's default init scales each layer's output variance down by about a third. Over
+    the MLP head and conv trunk of a decoder that compounds: at init, E[x | z] varied by 0.00075
+    across z (std, conv2 on 8x8 digits) against 0.07 for the MLP decoder. The ELBO then sees no
+    gain in using z, the KL term wins, and the conv VAEs collapsed to the mean image
+    (``latent_usage``: 0 active units) however long they trained. He init keeps the variance
+    through ReLU-family layers. A transposed conv of stride s spreads each input over
+    (kernel / s)^d outputs, so its fan-in is in_channels * prod(kernel) / prod(stride).
+    """
+    for layer in module.modules():
+        if isinstance(layer, (nn.ConvTranspose1d, nn.ConvTranspose2d)):
+            fan_in = layer.in_channels * math.prod(layer.kernel_size) / math.prod(layer.stride)
+            nn.init.normal_(layer.weight, std=math.sqrt(2.0 / fan_in))
+        elif isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+        else:
+            continue
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+    return module

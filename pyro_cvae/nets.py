@@ -14,7 +14,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .conv import CONV_STYLES, down_trunk, up_trunk
+from .conv import CONV_STYLES, down_trunk, he_initialize, up_trunk
 
 NETWORKS = ("mlp", *CONV_STYLES)
 
@@ -94,6 +94,8 @@ class EncoderNet(nn.Module):
             )
             trunk_features = self._probe_trunk(network)
         self.head = MLP(trunk_features + _numel(self.y_shape), hidden_sizes, out_features)
+        if network != "mlp":
+            he_initialize(self)
 
     def _probe_trunk(self, network: str) -> int:
         was_training = self.trunk.training
@@ -153,6 +155,7 @@ class DecoderNet(nn.Module):
                 MLP(in_features, hidden_sizes, _numel(self.start_shape)), nn.LeakyReLU(0.01)
             )
             self.trunk = up_trunk(network, channels, x_shape[0], rank)
+            he_initialize(self)  # without it the conv decoder barely depends on z at init
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self.y_shape is None:

@@ -14,6 +14,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 TINY = {
     "twobirds.py": ["--num-train", "1024", "--num-samples", "4"],
     "quadrants.py": ["--num-importance", "3", "--limit", "200"],
+    "image_vae.py": ["--num-importance", "3", "--limit", "200"],
     "image_penalties.py": ["--perception-epochs", "1", "--num-importance", "3", "--limit", "300"],
 }
 

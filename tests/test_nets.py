@@ -1,3 +1,4 @@
+import math
 import pytest
 import torch
 
@@ -52,3 +53,21 @@ def test_every_conv_network_gets_gradients():
         loss.backward()
         for name, p in [*encoder.named_parameters(), *decoder.named_parameters()]:
             assert p.grad is not None and p.grad.abs().sum() > 0, (network, name)
+
+
+@pytest.mark.parametrize("network", ["conv2", "conv3-bn", "mnist-conv", "downup"])
+def test_conv_decoder_depends_on_z_at_initialization(network):
+    # the symptom He init cures: with PyTorch's default init E[x | z] hardly moved with z (std 0.00075)
+    decoder = DecoderNet(8, None, (1, 8, 8), network, channels=(16, 32)).eval()
+    with torch.no_grad():
+        logits = decoder(torch.randn(500, 8))
+    assert logits.std(0).mean() > 0.1
+
+
+def test_he_initialize_sets_the_variance_preserving_scale():
+    from pyro_cvae.conv import he_initialize
+
+    layers = he_initialize(torch.nn.Sequential(torch.nn.Conv2d(16, 64, 3), torch.nn.ConvTranspose2d(64, 256, 4, 2)))
+    assert layers[0].weight.std().item() == pytest.approx(math.sqrt(2 / (16 * 9)), rel=0.05)
+    assert layers[1].weight.std().item() == pytest.approx(math.sqrt(2 / (64 * 16 / 4)), rel=0.05)
+    assert layers[0].bias.abs().max() == 0 and layers[1].bias.abs().max() == 0

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Dict, Optional, Union
 
+import pyro
 import torch
 from torch.nn.functional import one_hot
 
@@ -57,6 +58,7 @@ def fit_images(
     reconstructions of every epoch as images."""
     conditional = variant != "vae"
     x, y, labels, image_shape, train_idx, test_idx = prepare(dataset, network, conditional, size, limit, seed)
+    pyro.set_rng_seed(seed)  # the same seed, the same initial weights
     model = build(variant, x_shape=tuple(x.shape[1:]), y_shape=None if y is None else (y.shape[1],),
                   network=network, likelihood=likelihood, latent_dim=latent_dim, penalties=penalties or {})
     take = lambda idx: (x[idx], None if y is None else y[idx])  # noqa: E731

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
+import pyro
+
 from ..build import build
 from ..config import FitConfig, write_config_file, write_run_config
 from ..fit import fit
@@ -66,6 +68,7 @@ def fit_twobirds(
         raise TypeError("fit_twobirds needs functions as a preset or text, so the run can be saved and reloaded")
     train = generate(num_train, forward, seed=seed)
     val = generate(num_val, forward, seed=seed + 1_000_003)
+    pyro.set_rng_seed(seed)  # the same seed, the same initial weights
     model = twobirds_model(forward, **(model_overrides or {}))
     config = FitConfig.from_dict({**DEFAULT_FIT, "seed": seed, **fit_overrides},
                                  checkpoint_dir=None if out is None else str(out))
