@@ -88,12 +88,13 @@ class Perceptual(Penalty):
         super().__init__(x_shape, weight)
         trunk = FeatureTrunk(self.x_shape).eval()
         self._trunk = [trunk]  # a list hides the module from nn.Module: its weights live in buffers
+        self._trunk_names = tuple(trunk.state_dict())
         for name, tensor in trunk.state_dict().items():
             self.register_buffer(_buffer_name(name), tensor.clone())
         self.register_buffer("trained", torch.tensor(False))
 
     def trunk_state(self) -> Dict[str, torch.Tensor]:
-        return {name: getattr(self, _buffer_name(name)) for name in self._trunk[0].state_dict()}
+        return {name: getattr(self, _buffer_name(name)) for name in self._trunk_names}
 
     def load_trunk(self, trunk: FeatureTrunk) -> None:
         """Copy a trained ``FeatureTrunk``'s weights in and mark the penalty ready."""
