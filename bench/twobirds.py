@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pyro
 
-from pyro_cvae.checkpoint import load_model
+from pyro_cvae.run import Run
 from pyro_cvae.twobirds import SHARPENERS, draw, evaluate_samples, exact_solutions, generate, load_challenge
-from pyro_cvae.twobirds.train import functions_of_run
+from pyro_cvae.twobirds.train import functions_of
 
 SCORING = Path(__file__).resolve().parents[2] / "shared" / "data" / "twobirds" / "scoring_dataset.pt"
 KEYS = ("pass_rate", "y_mse", "r2", "sign_rate", "precision", "recall", "weighted_recall")
@@ -30,7 +30,8 @@ def main(argv=None):
     parser.add_argument("--sharpeners", default=",".join(SHARPENERS))
     args = parser.parse_args(argv)
 
-    model, functions = load_model(args.checkpoint), functions_of_run(args.checkpoint)
+    run = Run.load(args.checkpoint)
+    model, functions = run.model, functions_of(run)
     conditions = args.conditions or (SCORING if SCORING.is_file() else None)
     y = load_challenge(conditions)[1] if conditions else generate(50, functions, seed=987_654_321)[1]
     solutions = exact_solutions(y, functions)

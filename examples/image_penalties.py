@@ -43,9 +43,9 @@ def main(argv=None):
     x, y, labels, image_shape, train_idx, test_idx = prepare("digits", "conv2", conditional=True, limit=args.limit)
     results, rows = {}, []
     for name, penalties in OBJECTIVES.items():
-        model, _ = fit_images("digits", args.variant, network="conv2", likelihood="laplace", limit=args.limit,
-                              penalties=penalties, epochs=args.epochs, perception_epochs=args.perception_epochs,
-                              progress=False)
+        model = fit_images("digits", args.variant, network="conv2", likelihood="laplace", limit=args.limit,
+                           penalties=penalties, epochs=args.epochs, perception_epochs=args.perception_epochs,
+                           progress=False).model
         torch.manual_seed(0)
         xt, yt = x[test_idx], y[test_idx]
         quality = sample_quality(model, x[train_idx], labels[train_idx], xt, image_shape)

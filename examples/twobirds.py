@@ -23,7 +23,8 @@ def main():
     parser.add_argument("--out", default="runs/example-twobirds")
     args = parser.parse_args()
 
-    model, history = twobirds.fit_twobirds(args.functions, out=args.out, num_train=args.num_train, epochs=args.epochs)
+    run = twobirds.fit_twobirds(args.functions, out=args.out, num_train=args.num_train, epochs=args.epochs)
+    model, history = run.model, run.history
     _, y = twobirds.generate(20, args.functions, seed=2024)  # conditions the model never saw
     results, samples, solutions = twobirds.evaluate_model(model, y, args.functions, [args.num_samples])
     report = write_report(args.out, results, samples, y, args.functions, solutions, history)

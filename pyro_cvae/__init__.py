@@ -4,16 +4,25 @@
 >>> model = pc.build("dual-encoder", x_shape=(50, 2), y_shape=(50, 2), latent_dim=8)
 >>> history = pc.fit(model, (x, y), epochs=20, val_data=(x_val, y_val))
 >>> xs = pc.sample(model, y_test, num_samples=1000)          # (1000, batch, 50, 2)
+
+The core (this package's top-level modules, ``data`` and ``diagnostics``) never imports an
+application; the apps ``twobirds`` and ``images`` build on it. They and ``diagnostics`` are
+loaded on first use, so ``pc.twobirds`` / ``pc.diagnostics`` work after ``import pyro_cvae``
+alone, and importing the package stays cheap and changes no global state.
 """
 
-from . import data, twobirds
+import importlib
+from typing import Any
+
+from . import data
 from .build import build, resolve_config
 from .checkpoint import load_model, save_checkpoint
 from .config import FitConfig, ModelConfig, load_config
 from .decoders import DECODERS
 from .elbos import ELBOS, CachedJitTraceMeanField_ELBO
 from .evaluate import elbo_terms
-from .fit import fit
+from .callbacks import Callback
+from .fit import TrainingDiverged, fit
 from .forward_models import FORWARD_MODELS
 from .guides import GUIDES, GaussianEncoder
 from .history import History
@@ -24,14 +33,25 @@ from .penalties import PENALTIES
 from .perception import fit_perception
 from .predictive import reconstruct, sample, summarize
 from .priors import PRIORS, ConditionalGaussianPrior, ConditionalMixturePrior, StandardNormalPrior
+from .run import Run
 from .step import SVIStep
 from .variants import VARIANTS
 
 __version__ = "0.1.0"
 
+#: sub-packages imported on first attribute access
+_LAZY_SUBPACKAGES = ("diagnostics", "twobirds", "images")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
-    "data", "twobirds", "build", "resolve_config", "fit", "sample", "reconstruct", "summarize", "elbo_terms",
-    "load_model", "save_checkpoint", "ModelConfig", "FitConfig", "load_config", "History",
+    "data", "diagnostics", "twobirds", "images", "build", "resolve_config", "fit", "sample", "reconstruct", "summarize", "elbo_terms",
+    "Run", "Callback", "TrainingDiverged", "load_model", "save_checkpoint", "ModelConfig", "FitConfig", "load_config", "History",
     "CVAE", "SVIStep", "MLP", "EncoderNet", "DecoderNet", "GaussianEncoder", "Likelihood",
     "StandardNormalPrior", "ConditionalGaussianPrior", "ConditionalMixturePrior",
     "CachedJitTraceMeanField_ELBO", "VARIANTS", "PRIORS", "GUIDES", "LIKELIHOODS", "NETWORKS",

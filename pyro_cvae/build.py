@@ -1,4 +1,9 @@
-"""``build``: a config, a variant name or a config file in, a ready ``CVAE`` out."""
+"""``build``: a config, a variant name or a config file in, a ready ``CVAE`` out.
+
+There is one path: every kind of spec becomes a ``ModelConfig`` (whose variant recipe fills the
+fields left unset, explicit fields winning), the component names are checked against the
+registries, and the networks are initialized under the config's seed.
+"""
 
 from __future__ import annotations
 
@@ -7,48 +12,58 @@ from typing import Any, Dict, Union
 
 from .config import ModelConfig
 from .decoders import DECODERS
-from .forward_models import make_forward_model
+from .forward_models import FORWARD_MODELS, make_forward_model
 from .guides import GUIDES
 from .likelihoods import LIKELIHOODS
 from .model import CVAE
-from .penalties import build_penalties
+from .nets import NETWORKS
+from .penalties import PENALTIES, build_penalties
 from .priors import PRIORS
+from .seeding import seeded
 from .variants import VARIANTS
 
 #: components that may be given as objects instead of names
 INJECTABLE = ("prior", "guide", "likelihood", "decoder", "forward_model")
 
+Spec = Union[str, Path, ModelConfig, Dict[str, Any]]
 
-def build(spec: Union[str, Path, ModelConfig, Dict[str, Any]], **overrides) -> CVAE:
+
+def build(spec: Spec, **overrides) -> CVAE:
     """Build a model.
 
     ``spec`` is a variant name (``pyro_cvae.VARIANTS``), a ``ModelConfig``, a dict of config
     fields, or the path of a JSON / YAML / TOML config file. Keyword arguments override fields.
+    Whatever the kind of spec, the variant's recipe fills only the fields left unset.
     ``prior``, ``guide``, ``likelihood``, ``decoder`` may also be ``nn.Module`` objects, and
     ``forward_model`` a torch callable, to inject custom components. The model lists them in
     ``model.custom_components``; a checkpoint of it needs the same objects again to load.
+
+    The initial weights are drawn under ``config.seed`` (default 0) with a private generator
+    state, so the same config gives the same network and torch's global RNG is left as it was.
 
     >>> model = build("dual-encoder", x_shape=(50, 2), y_shape=(50, 2), latent_dim=8)
     """
     objects = {k: overrides.pop(k) for k in INJECTABLE if k in overrides and not isinstance(overrides[k], str)}
     config = resolve_config(spec, **overrides)
-    return CVAE(
-        prior=objects.get("prior") or PRIORS.get(config.prior)(config),
-        encoder=objects.get("guide") or GUIDES.get(config.guide)(config),
-        decoder=objects.get("decoder") or DECODERS.get(config.decoder)(config),
-        likelihood=objects.get("likelihood") or LIKELIHOODS.get(config.likelihood)(config),
-        x_shape=config.x_shape,
-        y_shape=config.y_shape,
-        forward_model=objects.get("forward_model")
-        or (make_forward_model(config.forward_model) if config.forward_model else None),
-        forward_scale=config.forward_scale,
-        config=config,
-        penalties=build_penalties(config),
-        custom_components=tuple(sorted(objects)),
-    ).train()
+    check_component_names(config, injected=objects)
+    with seeded(config.seed):
+        return CVAE(
+            prior=objects.get("prior") or PRIORS.get(config.prior)(config),
+            encoder=objects.get("guide") or GUIDES.get(config.guide)(config),
+            decoder=objects.get("decoder") or DECODERS.get(config.decoder)(config),
+            likelihood=objects.get("likelihood") or LIKELIHOODS.get(config.likelihood)(config),
+            x_shape=config.x_shape,
+            y_shape=config.y_shape,
+            forward_model=objects.get("forward_model")
+            or (make_forward_model(config.forward_model) if config.forward_model else None),
+            forward_scale=config.forward_scale,
+            config=config,
+            penalties=build_penalties(config),
+            custom_components=tuple(sorted(objects)),
+        ).train()
 
 
-def resolve_config(spec, **overrides) -> ModelConfig:
+def resolve_config(spec: Spec, **overrides) -> ModelConfig:
     """The ``ModelConfig`` that ``build`` would use for these arguments."""
     if isinstance(spec, ModelConfig):
         return spec.replace(**overrides) if overrides else spec
@@ -56,11 +71,24 @@ def resolve_config(spec, **overrides) -> ModelConfig:
         return ModelConfig.from_dict(spec, **overrides)
     if isinstance(spec, (str, Path)):
         if str(spec) in VARIANTS:
-            return ModelConfig.from_dict({"variant": str(spec), **VARIANTS.get(str(spec))}, **overrides)
+            return ModelConfig.from_dict({"variant": str(spec)}, **overrides)
         if Path(spec).suffix in (".json", ".yaml", ".yml", ".toml"):
             return ModelConfig.from_file(spec, **overrides)
         raise KeyError(
             f"{str(spec)!r} is neither a variant nor a config file; "
-            f"variants are: {', '.join(VARIANTS)}"
+            f"variants are: {', '.join(VARIANTS.names())}"
         )
     raise TypeError(f"spec must be a variant name, ModelConfig, dict or path, got {type(spec).__name__}")
+
+
+def check_component_names(config: ModelConfig, injected: Dict[str, object] = {}) -> None:
+    """Every name in ``config`` is registered (plugins included); the error lists the choices."""
+    named = {"prior": PRIORS, "guide": GUIDES, "likelihood": LIKELIHOODS, "decoder": DECODERS,
+             "network": NETWORKS}
+    for field, registry in named.items():
+        if field not in injected:
+            registry.check(getattr(config, field))
+    for name in config.penalties:
+        PENALTIES.check(name)
+    if config.forward_model is not None and "forward_model" not in injected:
+        FORWARD_MODELS.check(config.forward_model.partition(":")[0].strip())

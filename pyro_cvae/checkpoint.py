@@ -1,8 +1,15 @@
-"""Checkpoints: config, weights, optimizer state, history and RNG state in one ``.pt`` file.
+"""Checkpoints: one folder holds a run.
 
-Written atomically (temporary file, then rename) so an interrupted save never destroys the
-previous checkpoint. Read with ``weights_only=True``: a checkpoint holds tensors and plain
-values only, so loading one can never run code.
+``DIR/checkpoint.pt`` has everything a run needs to be used, repeated or continued: the model
+config, weights, optimizer state, history, fit config, RNG state and the app's metadata (Two
+Birds' functions, an image set's name and shape). ``DIR/config.yaml`` is a readable copy of the
+configs and metadata; nothing is read back from it. Both are written atomically (temporary file,
+then rename), the checkpoint last, so an interrupted save leaves the previous complete set.
+Checkpoints are read with ``weights_only=True``: they hold tensors and plain values only, so
+loading one can never run code.
+
+Format history: version 1 had no ``metadata``; the apps kept theirs in side files
+(``twobirds.yaml``, ``images.yaml``), which ``read_checkpoint`` folds in when it finds them.
 """
 
 from __future__ import annotations
@@ -12,30 +19,40 @@ from typing import Any, Dict, Optional, Union
 
 import torch
 
-from .build import build
-from .config import ModelConfig
+from .config import FitConfig, load_config, write_config_file
 from .data.tensors import atomic_save
 from .model import CVAE
 
 FORMAT = "pyro_cvae.checkpoint"
-VERSION = 1
+VERSION = 2
 FILENAME = "checkpoint.pt"
+#: the side file each app wrote beside a version-1 checkpoint, and the app it names
+_V1_SIDE_FILES = {"twobirds.yaml": "twobirds", "images.yaml": "images"}
+
+PathLike = Union[str, Path]
 
 
-def checkpoint_path(path: Union[str, Path]) -> Path:
+def checkpoint_path(path: PathLike) -> Path:
     """A directory means ``DIR/checkpoint.pt``; a file path is used as given."""
     path = Path(path)
     return path / FILENAME if path.suffix != ".pt" else path
 
 
 def save_checkpoint(
-    path: Union[str, Path],
+    path: PathLike,
     model: CVAE,
     optimizer: Optional[torch.optim.Optimizer] = None,
     history=None,
     epoch: Optional[int] = None,
-    fit_config=None,
+    fit_config: Optional[FitConfig] = None,
+    metadata: Optional[Dict[str, Any]] = None,
+    extra: Optional[Dict[str, Any]] = None,
 ) -> Path:
+    """Write ``checkpoint.pt`` (and ``config.yaml`` beside it); returns the checkpoint's path.
+
+    ``metadata`` is the app's JSON-like record (``{"app": "twobirds", "functions": ...}``);
+    ``extra`` holds training-loop state that ``fit`` needs to resume exactly.
+    """
     if model.config is None:
         raise ValueError("this model has no config (it was not made by pyro_cvae.build); cannot save it")
     state = {
@@ -48,14 +65,20 @@ def save_checkpoint(
         "history": None if history is None else history.to_dict(),
         "epoch": epoch,
         "fit_config": None if fit_config is None else fit_config.to_dict(),
+        "metadata": dict(metadata or {}),
         "torch_rng_state": torch.get_rng_state(),
+        # CUDA draws (a model trained on a GPU) need their own generators back to resume exactly
+        "cuda_rng_states": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+        **(extra or {}),
     }
     target = checkpoint_path(path)
+    sections = {"model": state["model_config"], "fit": state["fit_config"], "metadata": state["metadata"]}
+    write_config_file(target.parent / "config.yaml", {k: v for k, v in sections.items() if v})
     atomic_save(state, target)
     return target
 
 
-def read_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
+def read_checkpoint(path: PathLike) -> Dict[str, Any]:
     """The raw checkpoint dict, with clear errors for missing or foreign files."""
     target = checkpoint_path(path)
     if not target.is_file():
@@ -63,27 +86,35 @@ def read_checkpoint(path: Union[str, Path]) -> Dict[str, Any]:
     try:
         state = torch.load(target, map_location="cpu", weights_only=True)
     except Exception as error:  # corrupt, truncated, or holding pickled code
-        raise ValueError(f"{str(target)!r} is not a readable pyro_cvae checkpoint: {error}") from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            reason = "it holds pickled Python objects, which are never loaded (they could run code)"
+        raise ValueError(f"{str(target)!r} is not a readable pyro_cvae checkpoint: {reason}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{str(target)!r} is a torch file but not a pyro_cvae checkpoint")
     if state.get("version", 0) > VERSION:
-        raise ValueError(f"{str(target)!r} was written by a newer pyro_cvae (format {state['version']})")
+        raise ValueError(
+            f"{str(target)!r} was written by a newer pyro_cvae (format {state['version']}, this one reads "
+            f"up to {VERSION}): upgrade pyro_cvae to load it"
+        )
+    if state.get("version", 1) < 2:
+        state["metadata"] = _version1_metadata(target.parent)
     return state
 
 
-def load_model(path: Union[str, Path], device: Union[str, torch.device] = "cpu", **components) -> CVAE:
-    """Rebuild the model from its saved config and load its weights; returned in eval mode.
+def _version1_metadata(folder: Path) -> Dict[str, Any]:
+    for name, app in _V1_SIDE_FILES.items():
+        if (folder / name).is_file():
+            return {"app": app, **load_config(folder / name).get("data", {})}
+    return {}
+
+
+def load_model(path: PathLike, device: Union[str, torch.device] = "cpu", **components) -> CVAE:
+    """The model of a checkpoint, in eval mode: ``Run.load(path, ...).model``.
 
     A model built with injected components (see ``build``) needs the same objects again here,
     passed by name, e.g. ``load_model(path, forward_model=F)``.
     """
-    state = read_checkpoint(path)
-    missing = sorted(set(state["custom_components"]) - set(components))
-    if missing:
-        raise ValueError(
-            f"this checkpoint's model was built with custom {missing}; pass them, "
-            f"e.g. load_model(path, {missing[0]}=...)"
-        )
-    model = build(ModelConfig.from_dict(state["model_config"]), **components)
-    model.load_state_dict(state["model_state"])
-    return model.to(device).eval()
+    from .run import Run
+
+    return Run.load(path, device, **components).model

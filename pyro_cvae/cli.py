@@ -17,28 +17,22 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .cli_options import add_fit_arguments, config_sections
 from .images.cli import add_parser as add_images_parser
 from .twobirds.cli import add_parser as add_twobirds_parser
 
 
-
 def _variants(args) -> None:
-    from . import DECODERS, ELBOS, FORWARD_MODELS, GUIDES, LIKELIHOODS, PRIORS, VARIANTS
-    from .conv import CONV_STYLES
+    from . import DECODERS, ELBOS, FORWARD_MODELS, GUIDES, LIKELIHOODS, NETWORKS, PENALTIES, PRIORS, VARIANTS
 
     sections = [
-        ("variants", VARIANTS.describe()),
-        ("priors", PRIORS.describe()),
-        ("guides", GUIDES.describe()),
-        ("likelihoods", LIKELIHOODS.describe()),
-        ("decoders", DECODERS.describe()),
-        ("forward models", FORWARD_MODELS.describe()),
-        ("networks", {"mlp": "fully connected layers", **{k: f"conv trunk, {k} style" for k in CONV_STYLES}}),
-        ("elbos", ELBOS.describe()),
+        ("variants", VARIANTS), ("priors", PRIORS), ("guides", GUIDES), ("likelihoods", LIKELIHOODS),
+        ("decoders", DECODERS), ("forward models", FORWARD_MODELS), ("networks", NETWORKS),
+        ("elbos", ELBOS), ("penalties", PENALTIES),
     ]
-    for title, entries in sections:
+    for title, registry in sections:
         print(f"{title}:")
-        for name, text in entries.items():
+        for name, text in registry.describe().items():
             print(f"  {name:<22} {text}")
 
 
@@ -55,41 +49,35 @@ def _load_training_data(section: dict):
 
 
 def _fit(args) -> None:
-    import pyro
-
     from .build import build
-    from .config import FitConfig, load_config, write_run_config
+    from .config import FitConfig
     from .fit import fit
     from .plots import plot_history
 
-    sections = load_config(args.config) if args.config else {}
-    data_section = dict(sections.get("data", {}))
+    model_values, fit_values, data_section = config_sections(args)
     if args.data:
         data_section["source"] = args.data
     (x, y), val = _load_training_data(data_section)
-    model_values = dict(sections.get("model", {}))
     # shapes default to the data's, so a config may leave them out
     model_values.setdefault("x_shape", list(x.shape[1:]))
     model_values.setdefault("y_shape", None if y is None else list(y.shape[1:]))
     model_values.setdefault("variant", "cvae" if y is not None else "vae")
-    fit_overrides = {k: v for k, v in (("epochs", args.epochs), ("seed", args.seed)) if v is not None}
-    fit_config = FitConfig.from_dict(sections.get("fit", {}), checkpoint_dir=args.out, **fit_overrides)
-    pyro.set_rng_seed(fit_config.seed)  # the same seed, the same initial weights
-    model = build(model_values.pop("variant"), **model_values)
-    # fit writes the checkpoint (weights, optimizer, history) into --out after every epoch
-    history = fit(model, (x, y), fit_config, val_data=val, resume=args.resume)
-    out = Path(args.out)
-    write_run_config(out, model.config, fit_config)
-    plot_history(history, out / "training_curves.png")
+    fit_config = FitConfig.from_dict(fit_values, checkpoint_dir=args.out)
+    model_values.setdefault("seed", fit_config.seed)  # one --seed: initial weights and training
+    model = build(model_values)
+    # fit writes the run folder (checkpoint, config.yaml) after every epoch
+    history = fit(model, (x, y), fit_config, val_data=val, resume=args.resume,
+                  metadata={"data": data_section.get("source", "digits")})
+    plot_history(history, Path(args.out) / "training_curves.png")
     print(json.dumps({k: v[-1] for k, v in history.to_dict().items() if v}, indent=2))
 
 
 def _sample(args) -> None:
-    from .checkpoint import load_model
     from .data import load_tensors, save_tensors
     from .predictive import sample
+    from .run import Run
 
-    model = load_model(args.checkpoint)
+    model = Run.load(args.checkpoint).model
     if model.y_shape is None:
         y = None
         draws = sample(model, None, args.num_samples, batch_size=1, mean=args.mean)
@@ -134,12 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("variants", help="list variants and components").set_defaults(run=_variants)
 
     fit = sub.add_parser("fit", help="fit a model from a config file")
-    fit.add_argument("--config", help="JSON / YAML / TOML file with model, fit and data sections")
+    add_fit_arguments(fit, out_default="runs/fit")
     fit.add_argument("--data", help="'digits' or a .pt file of (x, y); overrides the config's data.source")
-    fit.add_argument("--out", default="runs/fit", help="folder for checkpoint, config and figures")
-    fit.add_argument("--epochs", type=int)
-    fit.add_argument("--seed", type=int)
-    fit.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     fit.set_defaults(run=_fit)
 
     smp = sub.add_parser("sample", help="draw x ~ p(x | y) from a checkpoint")

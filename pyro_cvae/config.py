@@ -1,8 +1,10 @@
 """Configuration dataclasses: what to build (``ModelConfig``) and how to fit it (``FitConfig``).
 
 Both round-trip through dicts and JSON / YAML / TOML files, and keyword arguments override file
-values. Unknown keys and unknown component names fail with the list of valid choices. A config
-file may hold the sections ``model``, ``fit`` and ``data``; ``load_config`` returns them all.
+values. Unknown keys and values of the wrong type fail here, naming the key; component names
+are checked against the registries by ``build`` and ``fit``, which is what lets an app add
+names without the config module knowing it. A config file may hold the sections ``model``,
+``fit`` and ``data``; ``load_config`` returns them all.
 """
 
 from __future__ import annotations
@@ -17,14 +19,9 @@ from typing import Any, Dict, Optional, Tuple, Union
 import yaml
 
 from .checks import as_shape
-from .decoders import DECODERS
+from .data.tensors import atomic_write
 from .elbos import ELBOS
-from .forward_models import FORWARD_MODELS, make_forward_model
-from .guides import GUIDES
-from .likelihoods import LIKELIHOODS
-from .nets import NETWORKS
-from .penalties import PENALTIES
-from .priors import PRIORS
+from .variants import VARIANTS
 
 PathLike = Union[str, Path]
 
@@ -58,24 +55,48 @@ class _Config:
         return cls.from_dict(load_config(path).get(cls._section, {}), **overrides)
 
 
-def _check_name(registry, name: str, what: str) -> None:
-    if name not in registry:
-        raise KeyError(f"unknown {what} {name!r}; valid choices are: {', '.join(sorted(registry))}")
-
-
 def _check_positive_int(value, name: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _scalar_error(owner: str, name: str, expected: str, value) -> TypeError:
+    hint = ""
+    if isinstance(value, str):
+        try:
+            float(value)
+            hint = " (YAML reads a number like 1.0e6 as text: write 1.0e+6 or 1000000.0)"
+        except ValueError:
+            pass
+    return TypeError(f"{owner} key {name!r} must be {expected}, got {type(value).__name__} {value!r}{hint}")
+
+
+def _check_scalar_types(config) -> None:
+    """Check the int / float / bool / str fields against their annotations; ints become floats
+    where a float is expected. Shapes and mappings are checked by their own helpers."""
+    owner = type(config).__name__
+    for f in dataclasses.fields(config):
+        annotation = str(f.type)
+        optional = annotation.startswith("Optional[")
+        kind = annotation[len("Optional["):-1] if optional else annotation
+        value = getattr(config, f.name)
+        if kind not in ("int", "float", "bool", "str") or (value is None and optional):
+            continue
+        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            setattr(config, f.name, float(value))
+            continue
+        expected = {"int": int, "float": float, "bool": bool, "str": str}[kind]
+        if not isinstance(value, expected) or (kind == "int" and isinstance(value, bool)):
+            raise _scalar_error(owner, f.name, ("an " if kind == "int" else "a ") + kind, value)
 
 
 def _check_penalties(penalties) -> Dict[str, float]:
     if not isinstance(penalties, dict):
         raise ValueError(f"penalties must be a mapping of penalty name to weight, got {penalties!r}")
     for name, weight in penalties.items():
-        _check_name(PENALTIES, name, "penalty")
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
             raise ValueError(f"penalties[{name!r}] must be a weight >= 0, got {weight!r}")
-    return {name: float(weight) for name, weight in penalties.items()}
+    return {str(name): float(weight) for name, weight in penalties.items()}
 
 
 @dataclass
@@ -84,17 +105,24 @@ class ModelConfig(_Config):
 
     Shapes are event shapes, without the batch dim: ``(64,)`` for flat 8x8 digits,
     ``(1, 8, 8)`` for the same as an image (conv networks want ``(channels, *grid)``).
+
+    ``variant`` names a recipe (``pyro_cvae.VARIANTS``) for the fields left unset (None):
+    ``prior``, ``guide`` and ``network``. A field given explicitly always wins over the recipe,
+    however the config is made (constructor, dict, file, ``build`` keywords), so
+    ``ModelConfig(x_shape=(4,), y_shape=(2,), variant="dual-encoder")`` has the learnable prior
+    and ``variant="dual-encoder", prior="conditional-mixture"`` a mixture one.
     """
 
     x_shape: Tuple[int, ...]
     y_shape: Optional[Tuple[int, ...]] = None
+    #: the recipe the other fields started from (``pyro_cvae.VARIANTS``); "custom" for none
     variant: str = "custom"
     latent_dim: int = 8
-    prior: str = "standard-normal"
-    guide: str = "encoder-xy"
+    prior: Optional[str] = None
+    guide: Optional[str] = None
     likelihood: str = "normal"
     decoder: str = "network"
-    network: str = "mlp"
+    network: Optional[str] = None
     hidden_sizes: Tuple[int, ...] = (256, 256)
     prior_hidden_sizes: Tuple[int, ...] = (256, 256)
     channels: Optional[Tuple[int, ...]] = None
@@ -107,12 +135,17 @@ class ModelConfig(_Config):
     #: extra training-objective terms by name and weight, e.g. {"total-variation": 0.5};
     #: any of them makes the objective no longer an ELBO (see pyro_cvae.penalties)
     penalties: Dict[str, float] = field(default_factory=dict)
+    #: seed of the initial weights: the same config builds the same network; None draws them
+    #: from torch's global generator instead
+    seed: Optional[int] = 0
 
     _section = "model"
 
     def __post_init__(self):
+        _check_scalar_types(self)
         self.x_shape = as_shape(self.x_shape, "x_shape")
         self.y_shape = None if self.y_shape is None else as_shape(self.y_shape, "y_shape")
+        self._apply_recipe()
         # () is allowed: no hidden layer, a linear map (e.g. a probabilistic-PCA decoder)
         self.hidden_sizes = as_shape(self.hidden_sizes, "hidden_sizes", allow_empty=True)
         self.prior_hidden_sizes = as_shape(self.prior_hidden_sizes, "prior_hidden_sizes", allow_empty=True)
@@ -121,19 +154,20 @@ class ModelConfig(_Config):
         _check_positive_int(self.latent_dim, "latent_dim")
         _check_positive_int(self.mixture_components, "mixture_components")
         _check_positive_int(self.flow_layers, "flow_layers")
-        _check_name(PRIORS, self.prior, "prior")
-        _check_name(GUIDES, self.guide, "guide")
-        _check_name(LIKELIHOODS, self.likelihood, "likelihood")
-        _check_name(DECODERS, self.decoder, "decoder")
-        _check_name(NETWORKS, self.network, "network")
-        if self.forward_model is not None:
-            _check_name(FORWARD_MODELS, self.forward_model.partition(":")[0].strip(), "forward_model")
-            make_forward_model(self.forward_model)  # a bad argument fails here, not at build time
         self.penalties = _check_penalties(self.penalties)
         for name in ("likelihood_scale", "forward_scale"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+    def _apply_recipe(self) -> None:
+        recipe = VARIANTS.get(self.variant)
+        # without a recipe: the standard choices, with a guide that can see y only if there is one
+        base = {"prior": "standard-normal", "network": "mlp",
+                "guide": "encoder-xy" if self.y_shape is not None else "encoder-x"}
+        for name, default in base.items():
+            if getattr(self, name) is None:
+                setattr(self, name, recipe.get(name, default))
 
 
 @dataclass
@@ -151,6 +185,8 @@ class FitConfig(_Config):
     device: str = "auto"
     seed: int = 0
     patience: Optional[int] = None
+    #: how many training points (a fixed sample) the per-epoch history scores; None: all of them
+    eval_train_size: Optional[int] = 512
     checkpoint_dir: Optional[str] = None
     #: a folder for TensorBoard event files of the per-epoch scalars (needs the tensorboard package)
     tensorboard_dir: Optional[str] = None
@@ -159,7 +195,8 @@ class FitConfig(_Config):
     _section = "fit"
 
     def __post_init__(self):
-        _check_name(ELBOS, self.elbo, "elbo")
+        _check_scalar_types(self)
+        ELBOS.check(self.elbo)
         for name in ("epochs", "batch_size", "num_particles"):
             _check_positive_int(getattr(self, name), name)
         if self.kl_anneal_epochs < 0:
@@ -170,8 +207,9 @@ class FitConfig(_Config):
             raise ValueError(f"kl_weight must be > 0, got {self.kl_weight!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm!r}")
-        if self.patience is not None:
-            _check_positive_int(self.patience, "patience")
+        for name in ("patience", "eval_train_size"):
+            if getattr(self, name) is not None:
+                _check_positive_int(getattr(self, name), name)
         if self.device != "auto" and not self.device.startswith(("cpu", "cuda")):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
@@ -201,17 +239,9 @@ def load_config(path: PathLike) -> Dict[str, Dict[str, Any]]:
         raise ValueError(f"config file {str(path)!r} is not valid {path.suffix[1:].upper()}: {error}") from None
     if not isinstance(values, dict):
         raise ValueError(f"config file {str(path)!r} must hold a mapping, got {type(values).__name__}")
-    if not set(values) & {"model", "fit", "data"}:
+    if not set(values) & {"model", "fit", "data", "metadata"}:
         values = {"model": values}
     return values
-
-
-def write_run_config(folder: PathLike, model_config: ModelConfig, fit_config: FitConfig) -> Path:
-    """``folder/config.yaml`` with the model and fit sections of a run: what a person reads, and
-    what ``load_config`` / ``build`` / ``FitConfig.from_file`` take back to repeat it."""
-    path = Path(folder) / "config.yaml"
-    write_config_file(path, {"model": model_config.to_dict(), "fit": fit_config.to_dict()})
-    return path
 
 
 def write_config_file(path: PathLike, sections: Dict[str, Dict[str, Any]]) -> None:
@@ -224,7 +254,7 @@ def write_config_file(path: PathLike, sections: Dict[str, Dict[str, Any]]) -> No
         text = _to_toml(sections)
     else:
         raise ValueError(f"config file {str(path)!r} must end in .json, .yaml, .yml or .toml")
-    path.write_text(text)
+    atomic_write(path, lambda file: file.write(text.encode()))
 
 
 def _to_toml(sections: Dict[str, Dict[str, Any]]) -> str:

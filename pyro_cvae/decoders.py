@@ -2,7 +2,8 @@
 
 A decoder maps ``(z, y)`` (any leading batch dims) to the likelihood's parameter shaped like x,
 and exposes ``latent_dim``. Register your own with ``@DECODERS.register("name")``; the factory
-receives the ``ModelConfig``.
+receives the ``ModelConfig``. Apps add theirs the same way (Two Birds' ``lines`` lives in
+``pyro_cvae.twobirds.components``; see ``pyro_cvae.registry`` for how it is found by name).
 """
 
 from __future__ import annotations
@@ -20,10 +21,3 @@ def _network(config) -> nn.Module:
     return DecoderNet(
         config.latent_dim, config.y_shape, config.x_shape, config.network, config.hidden_sizes, config.channels
     )
-
-
-@DECODERS.register("lines", "Two Birds: two straight lines from 4 endpoints, inside the prior's box by construction")
-def _lines(config) -> nn.Module:
-    from .twobirds.decoder import LineDecoder  # twobirds builds on the core modules
-
-    return LineDecoder(config.latent_dim, config.y_shape, config.x_shape, config.hidden_sizes)

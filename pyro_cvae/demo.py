@@ -13,29 +13,28 @@ from typing import Dict
 import torch
 
 from .build import build
-from .checkpoint import save_checkpoint
 from .data.digits import load_digits_data
 from .data.tensors import split_indices
 from .evaluate import elbo_terms
 from .fit import fit
 from .plots import plot_history, plot_image_grid
 from .predictive import sample
+from .run import Run
 
 
 def run_digits_demo(out: str = "runs/digits", epochs: int = 40, progress: bool = True, seed: int = 0) -> Dict:
     out_dir = Path(out)
     x, y, _ = load_digits_data()
     train, test = split_indices(len(x), test_size=300)  # the same held-out digits every run
-    torch.manual_seed(seed)
     model = build(
         "dual-encoder", x_shape=(64,), y_shape=(10,), latent_dim=8,
-        likelihood="continuous-bernoulli", hidden_sizes=(256, 256),
+        likelihood="continuous-bernoulli", hidden_sizes=(256, 256), seed=seed,
     )
     history = fit(
         model, (x[train], y[train]), val_data=(x[test], y[test]),
         epochs=epochs, batch_size=64, learning_rate=1e-3, seed=seed, progress=progress,
     )
-    save_checkpoint(out_dir, model, history=history, epoch=len(history) - 1)
+    Run(model, history=history, metadata={"data": "digits"}).save(out_dir)
 
     # eight samples per digit from p(x | y) = ∫ p(x | z, y) r(z | y) dz, noise-free means
     one_hot = torch.eye(10)

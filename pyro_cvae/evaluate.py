@@ -8,6 +8,7 @@ from typing import Dict, Optional
 import torch
 from pyro import poutine
 
+from .batches import in_batches
 from .model import CVAE
 
 
@@ -30,13 +31,12 @@ def elbo_terms(
     sample of z each, in eval mode. The KL is the Monte Carlo estimate log q(z) - log p(z|y),
     exactly the term ``Trace_ELBO`` optimizes. A model with penalties also gets ``"penalty"``,
     their weighted sum at the same z: not part of the ELBO, but what training subtracts from it."""
+    x, y = model.prepare_data(x, y)
     totals = {"reconstruction": 0.0, "kl": 0.0}
     if model.penalties:
         totals["penalty"] = 0.0
     with eval_mode(model):
-        for start in range(0, x.shape[0], batch_size):
-            xb = x[start : start + batch_size]
-            yb = None if y is None else y[start : start + batch_size]
+        for xb, yb in in_batches(batch_size, x, y):
             guide = poutine.trace(model.raw_guide).get_trace(xb, yb)
             joint = poutine.trace(poutine.replay(model.raw_model, trace=guide)).get_trace(xb, yb)
             guide.compute_log_prob()

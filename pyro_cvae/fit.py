@@ -1,23 +1,31 @@
-"""``fit``: train a model with SVI, epoch by epoch."""
+"""``fit``: train a model with SVI, epoch by epoch.
+
+The loop is short on purpose: shuffle, take SVI steps, check that the epoch stayed finite, hand
+the epoch to the callbacks (``pyro_cvae.callbacks``). Scoring, early stopping, checkpoints and
+logging are callbacks, chosen from the ``FitConfig``; pass more with ``callbacks=[...]``.
+"""
 
 from __future__ import annotations
 
-import copy
 import time
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import pyro
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import checkpoint_path, read_checkpoint, save_checkpoint
+from .batches import shuffled_batches
+from .callbacks import Callback, Checkpoint, EarlyStopping, Evaluate, FitState, OnEpochEnd, TensorBoard
+from .checkpoint import checkpoint_path, read_checkpoint
 from .config import FitConfig
 from .data.tensors import as_xy
-from .evaluate import elbo_terms
 from .history import History
 from .model import CVAE
 from .step import SVIStep
-from .tensorboard import TensorBoardLogger
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the parameters became NaN or infinite; nothing of that epoch was saved."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -37,6 +45,18 @@ def kl_weight_at(epoch: int, config: FitConfig) -> float:
     return config.kl_weight * min(1.0, (epoch + 1) / config.kl_anneal_epochs)
 
 
+def default_callbacks(config: FitConfig) -> List[Callback]:
+    """The callbacks a ``FitConfig`` asks for, in the order they run."""
+    callbacks: List[Callback] = [Evaluate(config.eval_train_size)]
+    if config.patience is not None:
+        callbacks.append(EarlyStopping(config.patience))
+    if config.checkpoint_dir is not None:
+        callbacks.append(Checkpoint(config.checkpoint_dir))
+    if config.tensorboard_dir is not None:
+        callbacks.append(TensorBoard(config.tensorboard_dir))
+    return callbacks
+
+
 def fit(
     model: CVAE,
     train_data,
@@ -44,6 +64,8 @@ def fit(
     val_data=None,
     resume: bool = False,
     on_epoch_end: Optional[Callable[[int, CVAE, History], None]] = None,
+    callbacks: Sequence[Callback] = (),
+    metadata: Optional[Dict[str, Any]] = None,
     **overrides,
 ) -> History:
     """Fit ``model`` to ``train_data`` by maximizing the ELBO with SVI; returns the ``History``.
@@ -54,106 +76,104 @@ def fit(
 
     Each step takes a mini-batch of the shuffled data and estimates the full-data ELBO (the data
     plate has the full size, so the KL and likelihood keep their relative weight whatever the
-    batch size). The last incomplete batch of an epoch is dropped, which keeps every step's
-    shape fixed (what JIT needs) while shuffling lets every point take part over the epochs.
+    batch size). The last incomplete batch of an epoch is dropped (``batches.shuffled_batches``).
 
     With ``patience``, training stops once the validation ELBO (train ELBO without val_data)
     has not improved for that many epochs, and the best weights are restored. With
-    ``checkpoint_dir``, a checkpoint is written after every epoch; ``resume=True`` continues
-    from it, with the same numbers as an uninterrupted run.
-
-    With ``tensorboard_dir``, the epoch's entries of the history are also written as TensorBoard
-    scalars (``tensorboard --logdir DIR`` to watch a run live).
+    ``checkpoint_dir``, the run folder is written after every epoch, with ``metadata`` (an app's
+    record, see ``Run``); ``resume=True`` continues from it with the same numbers as an
+    uninterrupted run. With ``tensorboard_dir``, the history is also logged for TensorBoard.
 
     ``on_epoch_end(epoch, model, history)`` runs after each epoch's evaluation (model in train
-    mode; wrap figure-making in ``torch.no_grad`` / ``eval_mode``), e.g. to record
-    reconstructions over epochs.
+    mode; wrap figure-making in ``torch.no_grad`` / ``eval_mode``); ``callbacks`` are further
+    ``pyro_cvae.callbacks.Callback`` objects, run after the built-in ones.
+
+    If an epoch's loss or the parameters become NaN or infinite, ``TrainingDiverged`` is raised
+    naming the epoch and step; the checkpoint on disk is left as the last good epoch wrote it.
     """
     config = (config or FitConfig()).replace(**overrides)
-    x, y = as_xy(train_data, "train_data")
-    model.check_data(x, y)
-    val = None
-    if val_data is not None:
-        val = as_xy(val_data, "val_data")
-        model.check_data(*val)
+    x, y = model.check_data(*as_xy(train_data, "train_data"))
+    val = None if val_data is None else model.check_data(*as_xy(val_data, "val_data"))
 
     device = resolve_device(config.device)
     model.to(device).train()
-    x, y = x.to(device), None if y is None else y.to(device)
-    if val is not None:
-        val = tuple(None if t is None else t.to(device) for t in val)
+    x, y = model.prepare_data(x, y)
+    val = None if val is None else model.prepare_data(*val)
 
     pyro.set_rng_seed(config.seed)
     step = SVIStep(model, config.elbo, config.num_particles, config.learning_rate, config.clip_norm)
-    history, start_epoch = History(), 0
-    if resume:
-        history, start_epoch = _resume(config, model, step, device)
+    all_callbacks = [*default_callbacks(config), *([OnEpochEnd(on_epoch_end)] if on_epoch_end else []), *callbacks]
+    state = FitState(model, step.optimizer, config, (x, y), val, History(), dict(metadata or {}),
+                     callbacks=all_callbacks)
+    start_epoch = _resume(state) if resume else 0
+    for callback in all_callbacks:
+        callback.on_fit_start(state)
 
     n = x.shape[0]
-    batch_size = min(config.batch_size, n)
-    best_score, best_state, stale = -float("inf"), None, 0
     bar = tqdm(range(start_epoch, config.epochs), disable=not config.progress, desc="fit", unit="epoch")
-    board = None if config.tensorboard_dir is None else TensorBoardLogger(config.tensorboard_dir)
     # argument checks cost time on every step and were done above, once, on the data
     with pyro.validation_enabled(False):
         for epoch in bar:
-            started = time.perf_counter()
-            weight = kl_weight_at(epoch, config)
-            order = torch.randperm(n).to(device)
-            losses = []
-            for first in range(0, n - batch_size + 1, batch_size):
-                idx = order[first : first + batch_size]
-                losses.append(step(x[idx], None if y is None else y[idx], weight, n))
-            train_loss = float(torch.stack(losses).mean()) / n
-            train = elbo_terms(model, x, y)
-            valid = elbo_terms(model, *val) if val is not None else {}
-            history.append(
-                epoch=epoch, kl_weight=weight, train_loss=train_loss,
-                train_elbo=train["elbo"], train_reconstruction=train["reconstruction"],
-                train_kl=train["kl"], val_elbo=valid.get("elbo"),
-                val_reconstruction=valid.get("reconstruction"), val_kl=valid.get("kl"),
-                train_penalty=train.get("penalty"), val_penalty=valid.get("penalty"),
-                seconds=time.perf_counter() - started,
-            )
-            bar.set_postfix(elbo=f"{train['elbo']:.4g}", **({"val": f"{valid['elbo']:.4g}"} if valid else {}))
-            if config.checkpoint_dir is not None:
-                save_checkpoint(config.checkpoint_dir, model, step.optimizer, history, epoch, config)
-            if board is not None:
-                board.log_epoch(history)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, model, history)
-
-            score = valid.get("elbo", train["elbo"])
-            if score > best_score:
-                best_score, stale = score, 0
-                if config.patience is not None:
-                    best_state = copy.deepcopy(model.state_dict())
-            else:
-                stale += 1
-                if config.patience is not None and stale >= config.patience:
-                    break
-    if board is not None:
-        board.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-        if config.checkpoint_dir is not None:  # the checkpoint holds the model fit returns
-            save_checkpoint(config.checkpoint_dir, model, step.optimizer, history, history.epoch[-1], config)
+            state.epoch, state.kl_weight, state.epoch_started = epoch, kl_weight_at(epoch, config), time.perf_counter()
+            losses = [
+                step(x[idx], None if y is None else y[idx], state.kl_weight, n)
+                for idx in shuffled_batches(n, config.batch_size, device)
+            ]
+            _check_finite(torch.stack(losses), model, epoch)
+            state.train_loss = float(torch.stack(losses).mean()) / n
+            for callback in all_callbacks:
+                callback.on_epoch_end(state)
+            _show(bar, state.history)
+            if state.should_stop:
+                break
+    for callback in all_callbacks:
+        callback.on_fit_end(state)
     model.eval()
-    return history
+    return state.history
 
 
-def _resume(config: FitConfig, model: CVAE, step: SVIStep, device: torch.device):
+def _check_finite(losses: torch.Tensor, model: CVAE, epoch: int) -> None:
+    # once per epoch, not per step: one device sync, and nothing of the epoch is saved before it
+    finite = torch.isfinite(losses)
+    if bool(finite.all()) and all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        return
+    bad_step = int((~finite).nonzero()[0]) if not bool(finite.all()) else len(losses) - 1
+    raise TrainingDiverged(
+        f"training diverged at epoch {epoch}, step {bad_step}: the loss or the parameters became NaN or "
+        "infinite. Try a smaller learning_rate, set clip_norm (e.g. 10.0), or a larger likelihood_scale; "
+        "the last checkpoint written (if any) is from the last good epoch"
+    )
+
+
+def _show(bar, history: History) -> None:
+    shown = {"elbo": f"{history.train_elbo[-1]:.4g}"}
+    if history.val_elbo:
+        shown["val"] = f"{history.val_elbo[-1]:.4g}"
+    bar.set_postfix(**shown)
+
+
+def _resume(state: FitState) -> int:
+    """Load the run in ``checkpoint_dir`` into ``state``; returns the epoch to continue from."""
+    config, model = state.config, state.model
     if config.checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir, the folder of the run to continue")
     if not checkpoint_path(config.checkpoint_dir).is_file():
-        return History(), 0  # nothing to resume yet: start fresh
-    state = read_checkpoint(config.checkpoint_dir)
-    if state["model_config"] != model.config.to_dict():
+        return 0  # nothing to resume yet: start fresh
+    saved = read_checkpoint(config.checkpoint_dir)
+    if saved["model_config"] != model.config.to_dict():
         raise ValueError(
             f"the checkpoint in {str(config.checkpoint_dir)!r} is of a different model config; "
-            "build the model from it (pyro_cvae.load_model) or use another checkpoint_dir"
+            "build the model from it (pyro_cvae.Run.load) or use another checkpoint_dir"
         )
-    model.load_state_dict(state["model_state"])
-    step.optimizer.load_state_dict(state["optimizer_state"])
-    torch.set_rng_state(state["torch_rng_state"])
-    return History.from_dict(state["history"]), state["epoch"] + 1
+    model.load_state_dict(saved["model_state"])
+    state.optimizer.load_state_dict(saved["optimizer_state"])
+    torch.set_rng_state(saved["torch_rng_state"])
+    if saved.get("cuda_rng_states") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(saved["cuda_rng_states"])
+    state.metadata = {**saved.get("metadata", {}), **state.metadata}
+    state.history = History.from_dict(saved["history"])
+    callback_states = saved.get("callback_states", {})
+    for callback in state.callbacks:
+        if type(callback).__name__ in callback_states:
+            callback.load_state_dict(callback_states[type(callback).__name__])
+    return saved["epoch"] + 1

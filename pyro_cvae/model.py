@@ -4,7 +4,8 @@ likelihood."""
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Dict, Optional, Sequence, Union
+import itertools
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import pyro
 import pyro.distributions as dist
@@ -13,6 +14,8 @@ from pyro import poutine
 from torch import nn
 
 from .checks import check_tensor
+
+_instances = itertools.count(1)
 
 
 class CVAE(nn.Module):
@@ -45,7 +48,9 @@ class CVAE(nn.Module):
     batch_size : how many x to generate when both x and y are None.
 
     ``model`` and ``guide`` register the parameters in Pyro's param store (``pyro.module``), so
-    they work with ``pyro.infer.SVI`` and ``pyro.optim``. ``raw_model`` and ``raw_guide`` are the
+    they work with ``pyro.infer.SVI`` and ``pyro.optim``. Each model registers under its own
+    ``name`` (``cvae_1``, ``cvae_2``, ... unless given), so any number of models live in one
+    process: sharing one name would hand the second model the first one's stored parameters. ``raw_model`` and ``raw_guide`` are the
     same functions without registration, for a torch optimizer over ``module.parameters()``
     (what ``pyro_cvae.fit`` uses; registration costs ~10% of a step).
     """
@@ -63,7 +68,7 @@ class CVAE(nn.Module):
         config=None,
         penalties: Optional[nn.ModuleDict] = None,
         custom_components: Sequence[str] = (),
-        name: str = "cvae",
+        name: Optional[str] = None,
     ):
         super().__init__()
         self.prior, self.encoder, self.decoder, self.likelihood = prior, encoder, decoder, likelihood
@@ -72,7 +77,9 @@ class CVAE(nn.Module):
         if forward_model is not None and self.y_shape is None:
             raise ValueError("forward_model needs a condition y: set y_shape")
         self.forward_model, self.forward_scale = forward_model, forward_scale
-        self.config, self.name = config, name
+        self.config = config
+        #: the prefix of this model's parameters in Pyro's param store: unique per instance
+        self.name = name if name is not None else f"cvae_{next(_instances)}"
         self.penalties = penalties if penalties is not None else nn.ModuleDict()
         #: components given as objects rather than by config names (see ``build``)
         self.custom_components = tuple(custom_components)
@@ -138,10 +145,13 @@ class CVAE(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def check_data(self, x: Optional[torch.Tensor], y: Optional[torch.Tensor]) -> None:
-        """Validate a batch against this model's shapes and support (clear errors, no copies)."""
+    def check_data(
+        self, x: Optional[torch.Tensor], y: Optional[torch.Tensor], allow_batchless: bool = False
+    ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """Validate a batch against this model's shapes and support (clear errors); returns it,
+        with a batch dim of 1 added to a single example when ``allow_batchless``. Never copies."""
         if x is not None:
-            check_tensor(x, "x", self.x_shape)
+            x = check_tensor(x, "x", self.x_shape, allow_batchless)
             self.likelihood.check_data(x, "x")
         if self.y_shape is None:
             if y is not None:
@@ -149,9 +159,20 @@ class CVAE(nn.Module):
         elif y is None:
             raise ValueError(f"this model is conditional: y of shape (batch, {self.y_shape}) is required")
         else:
-            check_tensor(y, "y", self.y_shape)
+            y = check_tensor(y, "y", self.y_shape, allow_batchless)
             if x is not None and x.shape[0] != y.shape[0]:
                 raise ValueError(f"x and y must have the same batch size, got {x.shape[0]} and {y.shape[0]}")
+        return x, y
+
+    def prepare_data(
+        self, x: Optional[torch.Tensor], y: Optional[torch.Tensor], allow_batchless: bool = False
+    ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """``check_data``, then ``(x, y)`` on this model's device. Every function that takes a
+        model and data (sampling, evaluation, diagnostics) goes through here, so a model that
+        ``fit`` left on a GPU works with the CPU tensors a user holds."""
+        x, y = self.check_data(x, y, allow_batchless)
+        device = self.device
+        return (None if x is None else x.to(device)), (None if y is None else y.to(device))
 
 
 def _scaled(weight: Union[float, torch.Tensor]):

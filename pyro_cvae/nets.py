@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from .conv import CONV_STYLES, down_trunk, he_initialize, up_trunk
-
-NETWORKS = ("mlp", *CONV_STYLES)
+from .registry import Registry
 
 
 class MLP(nn.Sequential):
@@ -42,15 +41,69 @@ def _numel(shape: Optional[Sequence[int]]) -> int:
     return 0 if shape is None else math.prod(shape)
 
 
-def _conv_layout(shape: Sequence[int], network: str) -> int:
-    """Spatial rank of a ``(channels, *grid)`` shape, with an error naming the fix."""
-    rank = len(shape) - 1
-    if rank not in (1, 2):
-        raise ValueError(
-            f"network {network!r} needs x_shape (channels, length) or (channels, height, width), "
-            f"got {tuple(shape)}; use network='mlp' for flat data"
-        )
-    return rank
+class FlatTrunks:
+    """``mlp``: no trunk. The encoder flattens x into its MLP head; the decoder's head emits
+    every value of x."""
+
+    def encoder_trunk(self, x_shape: Sequence[int], channels) -> Tuple[nn.Module, int]:
+        return nn.Flatten(), _numel(x_shape)
+
+    def decoder_layers(self, in_features: int, hidden_sizes: Sequence[int], x_shape: Sequence[int], channels):
+        """``(head, trunk, start_shape)``: the head's output is reshaped to start_shape for the trunk."""
+        return MLP(in_features, hidden_sizes, _numel(x_shape)), nn.Identity(), tuple(x_shape)
+
+    def initialize(self, module: nn.Module) -> None:
+        pass  # PyTorch's default init suits the MLPs
+
+
+class ConvTrunks:
+    """A conv style of ``pyro_cvae.conv``: a down trunk before the encoder's MLP head, an up
+    trunk after the decoder's; ``channels`` (default: the style's) sets one block per entry."""
+
+    def __init__(self, name: str):
+        self.name, self.style = name, CONV_STYLES[name]
+
+    def _rank(self, x_shape: Sequence[int]) -> int:
+        """Spatial rank of a ``(channels, *grid)`` shape, with an error naming the fix."""
+        rank = len(x_shape) - 1
+        if rank not in (1, 2):
+            raise ValueError(
+                f"network {self.name!r} needs x_shape (channels, length) or (channels, height, width), "
+                f"got {tuple(x_shape)}; use network='mlp' for flat data"
+            )
+        return rank
+
+    def encoder_trunk(self, x_shape: Sequence[int], channels) -> Tuple[nn.Module, int]:
+        channels = channels or self.style.default_channels
+        trunk = nn.Sequential(down_trunk(self.name, x_shape[0], channels, self._rank(x_shape)), nn.Flatten())
+        trunk.eval()  # batch norm in train mode rejects the probe's batch of one
+        try:
+            with torch.no_grad():
+                features = trunk(torch.zeros(1, *x_shape)).shape[-1]
+        except RuntimeError as error:
+            raise ValueError(
+                f"x_shape {tuple(x_shape)} is too small for network {self.name!r} with "
+                f"{len(channels)} halving blocks; use fewer channels entries ({error})"
+            ) from None
+        return trunk.train(), features
+
+    def decoder_layers(self, in_features: int, hidden_sizes: Sequence[int], x_shape: Sequence[int], channels):
+        rank = self._rank(x_shape)
+        channels = tuple(channels or self.style.default_channels)
+        grid = tuple(math.ceil(s / 2 ** len(channels)) for s in x_shape[1:])
+        start_shape = (channels[-1], *grid)
+        head = nn.Sequential(MLP(in_features, hidden_sizes, _numel(start_shape)), nn.LeakyReLU(0.01))
+        return head, up_trunk(self.name, channels, x_shape[0], rank), start_shape
+
+    def initialize(self, module: nn.Module) -> None:
+        he_initialize(module)  # without it a conv decoder barely depends on z at init
+
+
+#: network layouts by name: ``ModelConfig.network``
+NETWORKS: Registry = Registry("network")
+NETWORKS.register("mlp", "fully connected layers on flattened x")(FlatTrunks())
+for _style in CONV_STYLES:
+    NETWORKS.register(_style, f"conv trunk, {_style} style (pyro_cvae.conv)")(ConvTrunks(_style))
 
 
 def _flat_inputs(
@@ -83,33 +136,10 @@ class EncoderNet(nn.Module):
     ):
         super().__init__()
         self.x_shape, self.y_shape = tuple(x_shape), None if y_shape is None else tuple(y_shape)
-        if network == "mlp":
-            self.trunk = nn.Flatten()
-            trunk_features = _numel(x_shape)
-        else:
-            rank = _conv_layout(x_shape, network)
-            channels = channels or CONV_STYLES[network].default_channels
-            self.trunk = nn.Sequential(
-                down_trunk(network, x_shape[0], channels, rank), nn.Flatten()
-            )
-            trunk_features = self._probe_trunk(network)
+        trunks = NETWORKS.get(network)
+        self.trunk, trunk_features = trunks.encoder_trunk(self.x_shape, channels)
         self.head = MLP(trunk_features + _numel(self.y_shape), hidden_sizes, out_features)
-        if network != "mlp":
-            he_initialize(self)
-
-    def _probe_trunk(self, network: str) -> int:
-        was_training = self.trunk.training
-        self.trunk.eval()  # batch norm in train mode rejects a batch of one
-        try:
-            with torch.no_grad():
-                return self.trunk(torch.zeros(1, *self.x_shape)).shape[-1]
-        except RuntimeError as error:
-            raise ValueError(
-                f"x_shape {self.x_shape} is too small for network {network!r} with "
-                f"{len(self.trunk[0])} halving blocks; use fewer channels entries ({error})"
-            ) from None
-        finally:
-            self.trunk.train(was_training)
+        trunks.initialize(self)
 
     def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self.y_shape is None:
@@ -142,20 +172,9 @@ class DecoderNet(nn.Module):
         self.latent_dim = latent_dim
         self.x_shape, self.y_shape = tuple(x_shape), None if y_shape is None else tuple(y_shape)
         in_features = latent_dim + _numel(self.y_shape)
-        if network == "mlp":
-            self.head = MLP(in_features, hidden_sizes, _numel(x_shape))
-            self.start_shape = self.x_shape
-            self.trunk = nn.Identity()
-        else:
-            rank = _conv_layout(x_shape, network)
-            channels = tuple(channels or CONV_STYLES[network].default_channels)
-            grid = tuple(math.ceil(s / 2 ** len(channels)) for s in x_shape[1:])
-            self.start_shape = (channels[-1], *grid)
-            self.head = nn.Sequential(
-                MLP(in_features, hidden_sizes, _numel(self.start_shape)), nn.LeakyReLU(0.01)
-            )
-            self.trunk = up_trunk(network, channels, x_shape[0], rank)
-            he_initialize(self)  # without it the conv decoder barely depends on z at init
+        trunks = NETWORKS.get(network)
+        self.head, self.trunk, self.start_shape = trunks.decoder_layers(in_features, hidden_sizes, self.x_shape, channels)
+        trunks.initialize(self)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:
         if self.y_shape is None:

@@ -16,6 +16,8 @@ from torch import nn
 from torch.nn.functional import cross_entropy
 from tqdm.auto import tqdm
 
+from .batches import shuffled_batches
+from .seeding import seeded
 from .checks import check_tensor
 from .data.tensors import split_indices
 
@@ -103,23 +105,19 @@ def fit_perception(
         raise ValueError("labels hold a single class; a classifier needs at least two to learn features")
 
     device = model.device
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    trunk = FeatureTrunk(model.x_shape).to(device)
-    head = nn.Linear(trunk.last_features, num_classes).to(device)
-    optimizer = torch.optim.Adam([*trunk.parameters(), *head.parameters()], lr=learning_rate)
-    x, labels = x.to(device), labels.to(device)
-    train_idx, val_idx = split_indices(len(x), max(1, len(x) // 10), seed)
-    batch = min(batch_size, len(train_idx))
-    for _ in tqdm(range(epochs), disable=not progress, desc="perception", unit="epoch"):
-        trunk.train()
-        order = train_idx[torch.randperm(len(train_idx))]
-        for first in range(0, len(order) - batch + 1, batch):
-            idx = order[first : first + batch]
-            optimizer.zero_grad(set_to_none=True)
-            cross_entropy(head(trunk.last(x[idx])), labels[idx]).backward()
-            optimizer.step()
-    torch.random.set_rng_state(generator_state)  # training the classifier leaves the caller's RNG alone
+    with seeded(seed):  # training the classifier leaves the caller's RNG alone
+        trunk = FeatureTrunk(model.x_shape).to(device)
+        head = nn.Linear(trunk.last_features, num_classes).to(device)
+        optimizer = torch.optim.Adam([*trunk.parameters(), *head.parameters()], lr=learning_rate)
+        x, labels = x.to(device), labels.to(device)
+        train_idx, val_idx = split_indices(len(x), max(1, len(x) // 10), seed)
+        for _ in tqdm(range(epochs), disable=not progress, desc="perception", unit="epoch"):
+            trunk.train()
+            for batch in shuffled_batches(len(train_idx), batch_size):
+                idx = train_idx[batch]
+                optimizer.zero_grad(set_to_none=True)
+                cross_entropy(head(trunk.last(x[idx])), labels[idx]).backward()
+                optimizer.step()
 
     trunk.eval()
     with torch.no_grad():

@@ -12,7 +12,6 @@ from typing import Dict, Optional, Sequence
 import torch
 from pyro.infer import Predictive
 
-from .checks import check_tensor
 from .evaluate import eval_mode
 from .model import CVAE
 
@@ -22,16 +21,6 @@ def _decoded(model: CVAE, samples: Dict[str, torch.Tensor], y, mean: bool) -> to
         return samples["x"]
     # E[x | z, y]: the noise-free output, e.g. a smooth image rather than a noisy draw
     return model.likelihood.mean(model.decoder(samples["z"], y))
-
-
-def _condition(model: CVAE, y: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
-    if model.y_shape is None:
-        if y is not None:
-            raise ValueError("this model has no condition (y_shape is None) but y was given")
-        return None
-    if y is None:
-        raise ValueError(f"this model is conditional: give y of shape (batch, {model.y_shape})")
-    return check_tensor(y, "y", model.y_shape, allow_batchless=True).to(model.device)
 
 
 @torch.no_grad()
@@ -52,7 +41,7 @@ def sample(
     Returns (num_samples, batch, *x_shape), and z (num_samples, batch, latent_dim) too with
     ``return_latent``.
     """
-    y = _condition(model, y)
+    _, y = model.prepare_data(None, y, allow_batchless=True)
     with eval_mode(model):
         predictive = Predictive(
             model.raw_model, num_samples=num_samples, parallel=True, return_sites=("z", "x")
@@ -81,8 +70,7 @@ def reconstruct(
     return_latent: bool = False,
 ):
     """Draw z ~ q_φ(z | x, y) and x' ~ p(x | z, y): the model's reconstructions of x."""
-    y = _condition(model, y)
-    x = check_tensor(x, "x", model.x_shape, allow_batchless=True).to(model.device)
+    x, y = model.prepare_data(x, y, allow_batchless=True)
     with eval_mode(model):
         latent = {"z": posterior_latent(model, x, y, num_samples)}
         samples = Predictive(

@@ -1,7 +1,8 @@
 """The named recipes of the seed projects, as data: each fills in a ``ModelConfig``.
 
-A variant only chooses defaults; any field can still be overridden, e.g.
-``build("cvae", network="conv2", ...)`` is the seed's 2-conv-layer standard CVAE.
+A variant only fills the fields a config leaves unset (``prior``, ``guide``, ``network``); any
+field given explicitly wins, e.g. ``build("cvae", network="conv2", ...)`` is the seed's
+2-conv-layer standard CVAE. ``custom`` is the empty recipe.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from .registry import Registry
 VARIANTS: Registry = Registry("variant")
 
 _RECIPES = {
+    "custom": ("no recipe: standard-normal prior, mlp network, the guide sees y when there is one", {}),
     "vae": (
         "VAE: z ~ N(0, I), x ~ p(x|z), guide q(z|x); no condition",
         dict(prior="standard-normal", guide="encoder-x", network="mlp"),

@@ -1,19 +1,14 @@
+"""Shared test helpers. Deliberately no autouse fixture that clears Pyro's parameter store or
+reseeds the RNGs: the tests run one after another in one process, as a user's notebook does,
+so a model that only works in a fresh param store fails here. A test that needs fixed random
+numbers seeds them itself."""
+
 import pickle
 
-import pyro
 import pytest
 import torch
 
 torch.set_num_threads(1)  # tiny tensors: threads cost more than they give
-
-
-@pytest.fixture(autouse=True)
-def clean_pyro_state():
-    pyro.clear_param_store()
-    pyro.set_rng_seed(0)
-    pyro.enable_validation(True)
-    yield
-    pyro.clear_param_store()
 
 
 def tiny(**fields):

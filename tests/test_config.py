@@ -1,6 +1,8 @@
 import pytest
 
-from pyro_cvae.config import FitConfig, ModelConfig, load_config, write_run_config
+import pyro_cvae as pc
+
+from pyro_cvae.config import FitConfig, ModelConfig, load_config
 from pyro_cvae.registry import Registry
 
 
@@ -35,8 +37,9 @@ def test_replace_validates_like_a_new_config():
     config = ModelConfig(x_shape=(4,), y_shape=(2,))
     assert config.replace(prior="conditional-mixture").prior == "conditional-mixture"
     assert config.prior == "standard-normal"  # the original is untouched
+    # names are the registries' business: build checks them, whatever made the config
     with pytest.raises(KeyError, match="unknown guide 'encoder-z'; valid choices are: encoder-x, encoder-xy"):
-        config.replace(guide="encoder-z")
+        pc.build(config.replace(guide="encoder-z"))
 
 
 def test_unknown_keys_list_the_valid_ones():
@@ -58,7 +61,21 @@ def test_unknown_keys_list_the_valid_ones():
 )
 def test_bad_model_fields_get_clear_errors(fields, message):
     with pytest.raises((KeyError, ValueError, TypeError), match=message):
-        ModelConfig(**fields)
+        pc.build(ModelConfig(**fields))
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(learning_rate="1.0e6"), "FitConfig key 'learning_rate' must be a float, got str '1.0e6'.*write 1.0e\\+6"),
+        (dict(epochs=2.5), "FitConfig key 'epochs' must be an int, got float"),
+        (dict(progress="yes"), "FitConfig key 'progress' must be a bool"),
+    ],
+)
+def test_config_values_of_the_wrong_type_name_the_key(fields, message):
+    with pytest.raises(TypeError, match=message):
+        FitConfig(**fields)
+    assert FitConfig(learning_rate=1).learning_rate == 1.0  # an int where a float goes is fine
 
 
 @pytest.mark.parametrize(
@@ -101,6 +118,7 @@ def test_registry_rejects_duplicates_and_describes():
 def test_run_config_file_gives_back_both_configs(tmp_path):
     model_config = ModelConfig(x_shape=(1, 8, 8), network="conv2", penalties={"total-variation": 0.5})
     fit_config = FitConfig(epochs=7, tensorboard_dir="runs/tb")
-    path = write_run_config(tmp_path, model_config, fit_config)
-    assert path == tmp_path / "config.yaml"
+    pc.Run(pc.build(model_config), fit_config, metadata={"note": "kept"}).save(tmp_path)
+    path = tmp_path / "config.yaml"
     assert ModelConfig.from_file(path) == model_config and FitConfig.from_file(path) == fit_config
+    assert load_config(path)["metadata"] == {"note": "kept"}

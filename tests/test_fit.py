@@ -8,7 +8,7 @@ import importlib
 from pyro_cvae.config import FitConfig
 from pyro_cvae.fit import kl_weight_at, resolve_device
 
-fit_module = importlib.import_module("pyro_cvae.fit")  # the module, not the function pc.fit
+callbacks_module = importlib.import_module("pyro_cvae.callbacks")
 
 from .conftest import tiny
 
@@ -64,7 +64,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(monkeypatch, tmp_pat
             return {"elbo": next(scores), "reconstruction": 0.0, "kl": 0.0}
         return {"elbo": 0.0, "reconstruction": 0.0, "kl": 0.0}
 
-    monkeypatch.setattr(fit_module, "elbo_terms", scripted)
+    monkeypatch.setattr(callbacks_module, "elbo_terms", scripted)
     x, y = linear_data()
     m = model()
     history = pc.fit(m, (x, y), val_data=(x[:16], y[:16]), epochs=10, patience=2,

@@ -7,7 +7,7 @@ from pyro_cvae.nets import MLP, NETWORKS, DecoderNet, EncoderNet
 GRIDS = [(2, 12), (1, 8, 8), (3, 10, 6)]
 
 
-@pytest.mark.parametrize("network", NETWORKS)
+@pytest.mark.parametrize("network", list(NETWORKS))
 @pytest.mark.parametrize("x_shape", GRIDS)
 def test_encoder_and_decoder_shapes_with_leading_sample_dims(network, x_shape):
     encoder = EncoderNet(x_shape, (5,), 7, network, (16,), (4, 8))

@@ -95,7 +95,7 @@ def test_training_loss_is_negative_elbo_plus_penalty():
 def test_zero_weight_builds_no_penalty_and_unknown_names_fail():
     assert len(_model({"total-variation": 0.0}).penalties) == 0
     with pytest.raises(KeyError, match="unknown penalty 'sharpness'.*perceptual, total-variation"):
-        pc.ModelConfig(x_shape=IMAGE, penalties={"sharpness": 1.0})
+        pc.build(pc.ModelConfig(x_shape=IMAGE, penalties={"sharpness": 1.0}))
     with pytest.raises(ValueError, match=r"penalties\['perceptual'\] must be a weight >= 0"):
         pc.ModelConfig(x_shape=IMAGE, penalties={"perceptual": -1.0})
     with pytest.raises(ValueError, match="penalties must be a mapping"):

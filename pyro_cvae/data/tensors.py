@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import BinaryIO, Callable, Optional, Tuple, Union
 
 import torch
 from torch.utils.data import TensorDataset
@@ -70,12 +70,18 @@ def save_tensors(path: Union[str, Path], x: torch.Tensor, y: Optional[torch.Tens
 
 def atomic_save(obj, path: Union[str, Path]) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename over it."""
+    atomic_write(path, lambda file: torch.save(obj, file))
+
+
+def atomic_write(path: Union[str, Path], write: Callable[[BinaryIO], None]) -> None:
+    """``write(file)`` into a temporary file beside ``path``, then rename it over ``path``: a
+    crash at any moment leaves either the old file or the new one, never a half-written one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(obj, file)
+            write(file)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

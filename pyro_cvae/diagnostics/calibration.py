@@ -57,15 +57,17 @@ def simulate_posterior(
     model: CVAE, y: Optional[torch.Tensor] = None, num_samples: int = 100, num_simulations: Optional[int] = None
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(z*, z_draws)``: z* ``(N, D)`` with x* simulated from the model given each y, and
-    ``num_samples`` guide draws ``(S, N, D)`` for each x*. For a VAE give ``num_simulations``."""
+    ``num_samples`` guide draws ``(S, N, D)`` for each x*, on the CPU. For a VAE give
+    ``num_simulations``."""
     if y is None and not num_simulations:
         raise ValueError("a VAE has no y: give num_simulations")
+    _, y = model.prepare_data(None, y)
     with eval_mode(model):
         simulated = Predictive(model.raw_model, num_samples=1, return_sites=("z", "x"))(
             y=y, batch_size=None if y is not None else num_simulations
         )
         z_true, x_sim = simulated["z"][0], simulated["x"][0]
-        return z_true, posterior_latent(model, x_sim, y, num_samples)
+        return z_true.cpu(), posterior_latent(model, x_sim, y, num_samples).cpu()
 
 
 def sbc_ranks(model: CVAE, y: Optional[torch.Tensor] = None, num_samples: int = 100,

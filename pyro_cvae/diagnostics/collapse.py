@@ -14,6 +14,7 @@ from typing import Dict, Optional
 import pyro.distributions as dist
 import torch
 
+from ..batches import in_batches
 from ..evaluate import eval_mode
 from ..model import CVAE
 
@@ -28,12 +29,10 @@ def _diagonal_normal(d) -> Optional[dist.Normal]:
 @torch.no_grad()
 def latent_usage(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 1000) -> Dict[str, object]:
     """``{"active_units", "unit_variance" [D], "kl_per_dim" [D] or None, "kl_total"}``."""
-    model.check_data(x, y)
+    x, y = model.prepare_data(x, y)
     means, kls = [], []
     with eval_mode(model):
-        for start in range(0, x.shape[0], batch_size):
-            xb = x[start:start + batch_size]
-            yb = None if y is None else y[start:start + batch_size]
+        for xb, yb in in_batches(batch_size, x, y):
             q = _diagonal_normal(model.encoder(xb, yb))
             p = _diagonal_normal(model.prior(yb))
             means.append(q.loc)

@@ -24,6 +24,7 @@ import torch
 from pyro import poutine
 from pyro.ops.stats import fit_generalized_pareto
 
+from ..batches import in_batches
 from ..evaluate import eval_mode
 from ..model import CVAE
 
@@ -47,7 +48,7 @@ def _site_log_probs(trace, num_data: int) -> torch.Tensor:
 def importance_log_weights(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor], num_samples: int) -> torch.Tensor:
     """``(num_samples, N)`` log importance weights of the guide for each data point."""
     _check_count(num_samples)
-    model.check_data(x, y)
+    x, y = model.prepare_data(x, y)
     with eval_mode(model), pyro.plate("particles", num_samples, dim=-2):
         guide_trace = poutine.trace(model.raw_guide).get_trace(x, y)
         model_trace = poutine.trace(poutine.replay(model.raw_model, trace=guide_trace)).get_trace(x, y)
@@ -58,25 +59,24 @@ def iwae_log_likelihood(
     model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, num_samples: int = 1000, batch_size: int = 100,
     chunk: Optional[int] = None,
 ) -> torch.Tensor:
-    """Per data point, the importance-weighted estimate of log p(x | y) (log p(x) for a VAE).
+    """Per data point, the importance-weighted estimate of log p(x | y) (log p(x) for a VAE),
+    on the CPU whatever the model's device.
 
     Data go through in batches of ``batch_size``, and particles in chunks of ``chunk``
     (default: all at once), combined exactly with logsumexp.
     """
     _check_count(num_samples)
-    model.check_data(x, y)
+    x, y = model.prepare_data(x, y)
     chunk = chunk or num_samples
     out = []
-    for start in range(0, x.shape[0], batch_size):
-        xb = x[start:start + batch_size]
-        yb = None if y is None else y[start:start + batch_size]
+    for xb, yb in in_batches(batch_size, x, y):
         parts, drawn = [], 0
         while drawn < num_samples:
             k = min(chunk, num_samples - drawn)
             parts.append(torch.logsumexp(importance_log_weights(model, xb, yb, k), dim=0))
             drawn += k
         out.append(torch.logsumexp(torch.stack(parts), dim=0) - math.log(num_samples))
-    return torch.cat(out)
+    return torch.cat(out).cpu()
 
 
 def pareto_khat(log_weights: torch.Tensor) -> torch.Tensor:

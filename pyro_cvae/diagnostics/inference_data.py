@@ -42,7 +42,7 @@ def to_inference_data(
     ``x`` (with ``y`` for a CVAE) fills posterior, posterior_predictive, log_likelihood and
     observed_data; ``y`` alone (or ``batch_size`` for a VAE) gives the prior predictive only.
     """
-    model.check_data(x, y)
+    x, y = model.prepare_data(x, y)
     if x is None and y is None and batch_size is None:
         raise ValueError("give x (and y), y, or batch_size for a VAE's prior predictive")
     x_dims = [f"x_dim_{i}" for i in range(len(model.x_shape))]

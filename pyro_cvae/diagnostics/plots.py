@@ -7,14 +7,14 @@ from typing import Dict, Optional, Union
 
 import torch
 
-from ..plots import plt, save_figure
+from ..plots import save_figure, subplots
 
 PathLike = Union[str, Path]
 
 
 def plot_calibration(coverages: Dict[str, Dict[float, float]], path: PathLike) -> Path:
     """Empirical against nominal coverage, one line per label (e.g. per model)."""
-    fig, ax = plt.subplots(figsize=(4.2, 4))
+    fig, ax = subplots(figsize=(4.2, 4))
     ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="calibrated")
     for label, coverage in coverages.items():
         levels = sorted(coverage)
@@ -28,7 +28,7 @@ def plot_calibration(coverages: Dict[str, Dict[float, float]], path: PathLike) -
 def plot_rank_histogram(counts: torch.Tensor, path: PathLike, title: str = "SBC ranks") -> Path:
     """Histogram of SBC ranks per latent dimension (``rank_uniformity(...)["counts"]``, bins x D)."""
     bins, dims = counts.shape
-    fig, axes = plt.subplots(1, dims, figsize=(2.6 * dims, 2.6), squeeze=False)
+    fig, axes = subplots(1, dims, figsize=(2.6 * dims, 2.6), squeeze=False)
     expected = counts.sum(0)[0].item() / bins
     for d, ax in enumerate(axes[0]):
         ax.bar(range(bins), counts[:, d].tolist(), color="tab:blue")
@@ -48,7 +48,7 @@ def plot_credible_band(
     flat = samples.detach().reshape(samples.shape[0], -1).double().cpu()
     q = torch.quantile(flat, torch.tensor([0.05, 0.25, 0.75, 0.95], dtype=flat.dtype), dim=0)
     index = list(range(flat.shape[1]))
-    fig, ax = plt.subplots(figsize=(8, 3))
+    fig, ax = subplots(figsize=(8, 3))
     ax.fill_between(index, q[0].tolist(), q[3].tolist(), alpha=0.25, color="tab:blue", label="90% band")
     ax.fill_between(index, q[1].tolist(), q[2].tolist(), alpha=0.45, color="tab:blue", label="50% band")
     ax.plot(index, flat.mean(0).tolist(), color="tab:blue", lw=1.2, label="mean")

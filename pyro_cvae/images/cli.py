@@ -16,14 +16,20 @@ DATASET_HELP = "digits (embedded), mnist:DIR, fashion-mnist:DIR, cifar10:DIR or 
 
 
 def _fit(args) -> None:
+    from ..cli_options import config_sections
+    from ..config import FitConfig
     from .train import fit_images
 
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("tensorboard_dir", args.tensorboard)) if v is not None}
-    _, history = fit_images(args.dataset, args.variant, args.out, network=args.network, likelihood=args.likelihood,
-                            latent_dim=args.latent_dim, size=args.size, limit=args.limit, seed=args.seed,
-                            penalties=dict(args.penalty), perception_epochs=args.perception_epochs,
-                            progress=not args.quiet, **overrides)
-    print(json.dumps({"out": args.out, "epochs": len(history), "val_elbo": history.val_elbo[-1]}, indent=2))
+    model_values, fit_values, _ = config_sections(args)
+    if args.tensorboard:
+        fit_values["tensorboard_dir"] = args.tensorboard
+    seed = fit_values.get("seed", 0)
+    config = FitConfig.from_dict({"epochs": 30, "batch_size": 64, "seed": seed, **fit_values})
+    run = fit_images(args.dataset, args.variant, args.out, network=args.network, likelihood=args.likelihood,
+                     latent_dim=args.latent_dim, size=args.size, limit=args.limit, seed=seed,
+                     penalties=dict(args.penalty), perception_epochs=args.perception_epochs, config=config,
+                     resume=args.resume, model_overrides=model_values)
+    print(json.dumps({"out": args.out, "epochs": len(run.history), "val_elbo": run.history.val_elbo[-1]}, indent=2))
 
 
 def _evaluate(args) -> None:
@@ -76,6 +82,8 @@ def penalty_argument(text: str):
 
 
 def add_parser(sub) -> None:
+    from ..cli_options import add_fit_arguments
+
     images = sub.add_parser("images", help="VAEs and CVAEs on image data: fit, evaluate, quadrants")
     images.set_defaults(run=lambda args: images.print_help())
     commands = images.add_subparsers(dest="images_command")
@@ -86,17 +94,14 @@ def add_parser(sub) -> None:
     fit.add_argument("--network", default="mlp", help="mlp, conv2, conv3-bn, downup, mnist-conv")
     fit.add_argument("--likelihood", default="bernoulli", help="bernoulli, continuous-bernoulli, laplace (L1), normal")
     fit.add_argument("--latent-dim", type=int, default=8)
-    fit.add_argument("--epochs", type=int)
     fit.add_argument("--size", type=int, default=32, help="side length for folder:DIR images")
     fit.add_argument("--limit", type=int, help="use only the first N images")
-    fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--penalty", action="append", type=penalty_argument, default=[], metavar="NAME=WEIGHT",
                      help="extra objective term, repeatable: total-variation=W, perceptual=W "
                           "(the objective is then no longer an ELBO)")
     fit.add_argument("--perception-epochs", type=int, default=20, help="training of the perceptual classifier")
     fit.add_argument("--tensorboard", metavar="DIR", help="also log scalars and reconstructions to TensorBoard")
-    fit.add_argument("--out", default="runs/images")
-    fit.add_argument("--quiet", action="store_true")
+    add_fit_arguments(fit, out_default="runs/images")
     fit.set_defaults(run=_fit)
 
     ev = commands.add_parser("evaluate", help="test ELBO, IWAE, latent usage and figures")

@@ -8,7 +8,7 @@ from typing import Optional
 
 import torch
 
-from ..plots import plot_image_grid, plt, save_figure
+from ..plots import plot_image_grid, save_figure, subplots
 from ..predictive import reconstruct, sample
 
 
@@ -47,7 +47,7 @@ def latent_map(model, x, y, labels, path, max_points: int = 1000) -> Path:
     centred = z - z.mean(0)
     pca = centred @ torch.linalg.svd(centred, full_matrices=False).Vh[:2].T if z.shape[1] > 1 else centred.repeat(1, 2)
     tsne = TSNE(2, perplexity=min(30, len(z) - 1), init="pca", random_state=0).fit_transform(z.numpy())
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    fig, axes = subplots(1, 2, figsize=(9, 4))
     for ax, points, title in ((axes[0], pca.numpy(), "PCA"), (axes[1], tsne, "t-SNE")):
         scatter = ax.scatter(points[:, 0], points[:, 1], c=labels.numpy(), cmap="tab10", s=6)
         ax.set(title=f"{title} of posterior means", xticks=[], yticks=[])

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Dict, Optional, Sequence
 
-import pyro
 import torch
 
 from ..build import build
@@ -50,9 +49,9 @@ def run_quadrant_benchmark(
         started = time.perf_counter()
         x, y = split_quadrants(images, k)
         train, val, test = ((x[i], y[i]) for i in (fit_idx, val_idx, test_idx))
-        pyro.set_rng_seed(seed)  # the same seed, the same initial weights for both
         baseline = fit_baseline(BaselineNet(y.shape[1], x.shape[1]), train, val, epochs=epochs, seed=seed)
-        model = build("dual-encoder", x_shape=(x.shape[1],), y_shape=(y.shape[1],), **CVAE_SETTINGS)
+        model = build("dual-encoder", x_shape=(x.shape[1],), y_shape=(y.shape[1],), seed=seed,
+                      **CVAE_SETTINGS)
         fit(model, train, val_data=val, epochs=epochs, batch_size=64, patience=10, seed=seed, progress=progress)
         with torch.no_grad():
             baseline_nll = baseline.nll(*test).mean().item()

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 
+from ..batches import shuffled_batches
 from ..nets import MLP
 
 QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -74,9 +75,7 @@ def fit_baseline(
     best, best_state, stale = float("inf"), None, 0
     for _ in range(epochs):
         net.train()
-        order = torch.randperm(len(x))
-        for first in range(0, len(x) - batch_size + 1, batch_size):
-            idx = order[first:first + batch_size]
+        for idx in shuffled_batches(len(x), batch_size):
             optimizer.zero_grad()
             net.nll(x[idx], y[idx]).mean().backward()
             optimizer.step()

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Any, Dict, Optional, Union
 
-import pyro
 import torch
 from torch.nn.functional import one_hot
 
 from ..build import build
-from ..checkpoint import load_model, read_checkpoint
-from ..config import FitConfig, load_config, write_config_file, write_run_config
+from ..config import FitConfig
 from ..data.images import load_images
 from ..data.tensors import split_indices
 from ..diagnostics.collapse import latent_usage
 from ..diagnostics.importance import iwae_log_likelihood
 from ..evaluate import elbo_terms, eval_mode
 from ..fit import fit
-from ..history import History
 from ..perception import fit_perception
 from ..plots import plot_history, plot_image_grid
 from ..predictive import reconstruct
+from ..run import Run
 from ..tensorboard import TensorBoardLogger
 from . import figures
 from .quality import sample_quality
@@ -45,11 +43,15 @@ def prepare(dataset: str, network: str, conditional: bool, size: int = 32, limit
 def fit_images(
     dataset: str = "digits", variant: str = "cvae", out: Optional[PathLike] = None, network: str = "mlp",
     likelihood: str = "bernoulli", latent_dim: int = 8, size: int = 32, limit: Optional[int] = None, seed: int = 0,
-    penalties: Optional[Dict[str, float]] = None, perception_epochs: int = 20, **fit_overrides,
-):
-    """Train ``variant`` on ``dataset`` (the label is y for conditional variants); returns
-    ``(model, history)``. With ``out``: checkpoint, configs, training curves and reconstructions
-    of eight test images after every epoch.
+    penalties: Optional[Dict[str, float]] = None, perception_epochs: int = 20,
+    config: Optional[FitConfig] = None, resume: bool = False, model_overrides: Optional[Dict[str, Any]] = None,
+    **fit_overrides,
+) -> Run:
+    """Train ``variant`` on ``dataset`` (the label is y for conditional variants); returns the
+    ``Run`` (the data set's name and image shape in ``run.metadata``). With ``out``: the run
+    folder after every epoch (``resume`` continues it), training curves and reconstructions of
+    eight test images over the epochs. ``config`` replaces the default ``FitConfig`` (30 epochs,
+    batch 64) and keywords override it; ``model_overrides`` are further ``ModelConfig`` fields.
 
     ``penalties`` adds seed 003's extra objective terms, e.g. ``{"total-variation": 0.5,
     "perceptual": 1.0}`` (then the objective is no longer an ELBO; see ``pyro_cvae.penalties``).
@@ -58,12 +60,14 @@ def fit_images(
     reconstructions of every epoch as images."""
     conditional = variant != "vae"
     x, y, labels, image_shape, train_idx, test_idx = prepare(dataset, network, conditional, size, limit, seed)
-    pyro.set_rng_seed(seed)  # the same seed, the same initial weights
-    model = build(variant, x_shape=tuple(x.shape[1:]), y_shape=None if y is None else (y.shape[1],),
-                  network=network, likelihood=likelihood, latent_dim=latent_dim, penalties=penalties or {})
+    model = build({"variant": variant, "x_shape": tuple(x.shape[1:]), "y_shape": None if y is None else (y.shape[1],),
+                   "network": network, "likelihood": likelihood, "latent_dim": latent_dim,
+                   "penalties": penalties or {}, "seed": seed, **(model_overrides or {})})
     take = lambda idx: (x[idx], None if y is None else y[idx])  # noqa: E731
-    config = FitConfig.from_dict({"epochs": 30, "batch_size": 64, "seed": seed, **fit_overrides},
-                                 checkpoint_dir=None if out is None else str(out))
+    base = config.to_dict() if config is not None else {"epochs": 30, "batch_size": 64, "seed": seed}
+    config = FitConfig.from_dict({**base, **fit_overrides}, checkpoint_dir=None if out is None else str(out))
+    metadata = {"app": "images", "dataset": dataset, "size": size, "limit": limit, "seed": seed,
+                "image_shape": list(image_shape)}
     perception = None
     if "perceptual" in model.penalties:
         perception = fit_perception(model, x[train_idx], labels[train_idx], epochs=perception_epochs, seed=seed,
@@ -77,22 +81,20 @@ def fit_images(
         if board is not None:
             board.log_images("reconstructions", snapshots[-1].reshape(-1, *image_shape), epoch)
 
-    history = fit(model, take(train_idx), config, val_data=take(test_idx), on_epoch_end=record)
+    history = fit(model, take(train_idx), config, val_data=take(test_idx), on_epoch_end=record, resume=resume,
+                  metadata=metadata)
     if board is not None:
         board.close()
     if out is not None:
         out = Path(out)
         if perception is not None:
             (out / "perception.json").write_text(json.dumps(perception, indent=2))
-        write_run_config(out, model.config, config)
-        write_config_file(out / "images.yaml", {"data": {"dataset": dataset, "size": size, "limit": limit,
-                                                         "seed": seed, "image_shape": list(image_shape)}})
         plot_history(history, out / "training_curves.png")
         rows = [watched[0]] + [snapshots[i] for i in _spread(len(snapshots), 5)]
         grid = torch.stack([r.reshape(-1, *image_shape) for r in rows])
         labels = ["data"] + [f"epoch {i + 1}" for i in _spread(len(snapshots), 5)]
         plot_image_grid(grid, out / "reconstructions_over_epochs.png", "Reconstructions over epochs", labels)
-    return model, history
+    return Run(model, config, history, metadata)
 
 
 def _spread(n: int, k: int):
@@ -104,8 +106,8 @@ def evaluate_images(checkpoint: PathLike, num_importance: int = 100, out: Option
     for a class-conditional model also the class fidelity and sharpness of its samples
     (``pyro_cvae.images.quality``)."""
     checkpoint = Path(checkpoint)
-    model = load_model(checkpoint)
-    settings = load_config(checkpoint / "images.yaml")["data"]
+    run = Run.load(checkpoint).require_app("images")
+    model, settings = run.model, run.metadata
     conditional = model.y_shape is not None
     x, y, labels, image_shape, train_idx, test_idx = prepare(
         settings["dataset"], model.config.network, conditional, settings["size"], settings["limit"], settings["seed"]
@@ -131,7 +133,6 @@ def evaluate_images(checkpoint: PathLike, num_importance: int = 100, out: Option
         figures.latent_map(model, xt, yt, lt, out / "latent_map.png")
         figures.interpolation(model, xt[:2], None if yt is None else yt[:2], image_shape, out / "interpolation.png")
         figures.class_average_samples(model, xt, yt, lt, image_shape, out / "class_average_samples.png")
-    history = History.from_dict(read_checkpoint(checkpoint)["history"])
-    plot_history(history, out / "training_curves.png")
+    plot_history(run.history, out / "training_curves.png")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

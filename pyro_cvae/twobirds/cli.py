@@ -13,23 +13,23 @@ from pathlib import Path
 
 
 def _fit(args) -> None:
-    from .train import DEFAULT_NUM_TRAIN, fit_twobirds
+    from ..cli_options import config_sections
+    from ..config import FitConfig
+    from .train import DEFAULT_FIT, DEFAULT_NUM_TRAIN, fit_twobirds
 
-    model_overrides = {
-        key: value
-        for key, value in (
-            ("prior", args.prior), ("decoder", args.decoder), ("latent_dim", args.latent_dim),
-            ("mixture_components", args.components),
-            ("forward_model", f"twobirds:{args.functions}" if args.forward_term else None),
-        )
-        if value is not None
-    }
-    fit_overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None}
-    start = time.perf_counter()
-    _, history = fit_twobirds(
-        args.functions, out=args.out, num_train=args.num_train or DEFAULT_NUM_TRAIN, seed=args.seed,
-        model_overrides=model_overrides, progress=not args.quiet, **fit_overrides,
+    model_values, fit_values, _ = config_sections(args)
+    flags = (
+        ("prior", args.prior), ("decoder", args.decoder), ("latent_dim", args.latent_dim),
+        ("mixture_components", args.components),
+        ("forward_model", f"twobirds:{args.functions}" if args.forward_term else None),
     )
+    model_values.update({key: value for key, value in flags if value is not None})
+    seed = fit_values.get("seed", 0)
+    config = FitConfig.from_dict({**DEFAULT_FIT, "seed": seed, **fit_values})
+    start = time.perf_counter()
+    run = fit_twobirds(args.functions, out=args.out, num_train=args.num_train or DEFAULT_NUM_TRAIN, seed=seed,
+                       model_overrides=model_values, config=config, resume=args.resume)
+    history = run.history
     summary = {
         "out": args.out, "epochs": len(history), "seconds": round(time.perf_counter() - start, 1),
         "val_elbo": history.val_elbo[-1] if history.val_elbo else None,
@@ -38,19 +38,20 @@ def _fit(args) -> None:
 
 
 def _load(checkpoint):
-    from ..checkpoint import load_model
-    from .train import functions_of_run
+    from ..run import Run
+    from .train import functions_of
 
-    return load_model(checkpoint), functions_of_run(checkpoint)
+    run = Run.load(checkpoint)
+    return run, functions_of(run)
 
 
 def _sample(args) -> None:
     from .data import load_challenge, save_challenge
     from .sampling import draw
 
-    model, functions = _load(args.checkpoint)
+    run, functions = _load(args.checkpoint)
     _, y = load_challenge(args.conditions)  # its x, if any, is not used
-    samples = draw(model, y, args.num_samples, sharpen=args.sharpen, functions=functions)
+    samples = draw(run.model, y, args.num_samples, sharpen=args.sharpen, functions=functions)
     # the challenge's order: all samples of condition 0, then of condition 1, ...
     x_out = samples.transpose(0, 1).reshape(-1, *y.shape[1:])
     y_out = y.repeat_interleave(args.num_samples, dim=0)
@@ -59,15 +60,14 @@ def _sample(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from ..checkpoint import read_checkpoint
-    from ..history import History
     from .calibration import endpoint_calibration
     from .data import generate, load_challenge
     from .evaluate import evaluate_model
     from .report import write_report
     from .sampling import draw
 
-    model, functions = _load(args.checkpoint)
+    run, functions = _load(args.checkpoint)
+    model = run.model
     if args.conditions:
         x, y = load_challenge(args.conditions)
         source = args.conditions
@@ -81,7 +81,7 @@ def _evaluate(args) -> None:
         calibration = endpoint_calibration(
             lambda conditions, num: draw(model, conditions, num, sharpen=args.sharpen, functions=functions), x, y,
         )
-    history = History.from_dict(read_checkpoint(args.checkpoint)["history"])
+    history = run.history
     out = Path(args.out or Path(args.checkpoint) / "report")
     report = write_report(out, results, samples, y, functions, solutions, history,
                           title=f"Two Birds evaluation on {source}", calibration=calibration)
@@ -94,6 +94,7 @@ def _evaluate(args) -> None:
 
 def add_parser(sub) -> None:
     """Add the ``twobirds`` command and its sub-commands to the main parser."""
+    from ..cli_options import add_fit_arguments
     from .sampling import SHARPENERS
 
     birds = sub.add_parser("twobirds", help="the Two Birds inverse problem: fit, sample, evaluate")
@@ -103,17 +104,13 @@ def add_parser(sub) -> None:
     fit = commands.add_parser("fit", help="train on generated data and save a checkpoint")
     fit.add_argument("--functions", default="original",
                      help="a preset (original, data1, data2) or 'f0, f1' in x0 and x1, e.g. 'sin(31*x0+17*x1), cos(23*x0+41*x1)'")
-    fit.add_argument("--out", default="runs/twobirds", help="folder for checkpoint, config and figures")
+    add_fit_arguments(fit, out_default="runs/twobirds")
     fit.add_argument("--num-train", type=int, help="generated training pairs (default 200000)")
-    fit.add_argument("--epochs", type=int)
-    fit.add_argument("--batch-size", type=int)
-    fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--prior", help="prior r(z|y): conditional-mixture (default), conditional-gaussian, ...")
     fit.add_argument("--decoder", help="lines (default) or network (free 50x2 decoder)")
     fit.add_argument("--latent-dim", type=int)
     fit.add_argument("--components", type=int, help="mixture components of the prior")
     fit.add_argument("--forward-term", action="store_true", help="add the likelihood term y ~ N(F(x), σ) to training")
-    fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(run=_fit)
 
     sharpen = dict(default="refine-importance", choices=list(SHARPENERS),

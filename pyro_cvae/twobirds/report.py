@@ -10,7 +10,7 @@ import torch
 
 from ..history import History
 from ..diagnostics.plots import plot_rank_histogram
-from ..plots import plot_history, plt, save_figure
+from ..plots import plot_history, save_figure, subplots
 from .exact import solution_weights
 from .functions import ForwardFunctions
 from .lines import endpoints_from_lines
@@ -22,7 +22,7 @@ def plot_solutions(samples, solutions, path, conditions: Sequence[int] = (0, 1, 
     """Sample endpoints over the exact solutions: start points (top) and end points (bottom),
     one column per condition; circle area is each solution's exact posterior weight."""
     conditions = [c for c in conditions if c < samples.shape[1]]
-    fig, axes = plt.subplots(2, len(conditions), figsize=(3.2 * len(conditions), 6.2), squeeze=False)
+    fig, axes = subplots(2, len(conditions), figsize=(3.2 * len(conditions), 6.2), squeeze=False)
     endpoints = endpoints_from_lines(samples.double())
     for col, c in enumerate(conditions):
         exact, weight = solutions[c], solution_weights(solutions[c])
@@ -42,7 +42,7 @@ def plot_reproduced_y(samples, y, functions, path, conditions: Sequence[int] = (
     """y recomputed from generated x (thin) against the given y (black), per signal."""
     forward = ForwardFunctions(functions)
     conditions = [c for c in conditions if c < samples.shape[1]]
-    fig, axes = plt.subplots(len(conditions), 2, figsize=(10, 2.6 * len(conditions)), squeeze=False)
+    fig, axes = subplots(len(conditions), 2, figsize=(10, 2.6 * len(conditions)), squeeze=False)
     for row, c in enumerate(conditions):
         recomputed = forward(samples[:lines, c].double())
         for k in range(2):
@@ -58,7 +58,7 @@ def plot_coverage(per_condition: Dict[str, list], path) -> Path:
     count = torch.tensor(per_condition["num_solutions"])
     covered = count * torch.tensor(per_condition["recall"])
     order = torch.argsort(count, descending=True)
-    fig, ax = plt.subplots(figsize=(10, 3.2))
+    fig, ax = subplots(figsize=(10, 3.2))
     position = list(range(len(count)))
     ax.bar(position, count[order].tolist(), color="lightgrey", label="exact solutions")
     ax.bar(position, covered[order].tolist(), color="tab:green", label="reached by a sample (within 0.02)")

@@ -36,14 +36,13 @@ SHARPENERS: Registry = Registry("sharpener")
 
 
 def _forward_of(model: CVAE, functions) -> Callable:
-    # explicit functions, else the model's forward term, else what twobirds_model recorded
-    functions = functions if functions is not None else getattr(model, "functions", None)
+    # explicit functions, else the model's forward term
     if functions is not None:
         return ForwardFunctions(functions)
     if model.forward_model is None:
         raise ValueError(
-            "sharpening needs the forward functions: build the model with forward_model='twobirds:...' "
-            "or pass functions="
+            "sharpening needs the forward functions: pass functions= (a Two Birds run's are "
+            "twobirds.functions_of(run)), or build the model with forward_model='twobirds:...'"
         )
     return model.forward_model
 

@@ -10,15 +10,13 @@ Normal likelihood on x. Any field can be overridden, e.g. ``prior="conditional-g
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
-
-import pyro
+from typing import Dict, Optional, Union
 
 from ..build import build
-from ..config import FitConfig, write_config_file, write_run_config
+from ..config import FitConfig
 from ..fit import fit
-from ..history import History
 from ..model import CVAE
+from ..run import Run
 from .data import generate
 from .functions import ForwardFunctions
 
@@ -39,14 +37,10 @@ DEFAULT_FIT: Dict[str, object] = dict(epochs=20, batch_size=256, learning_rate=1
 DEFAULT_NUM_TRAIN = 200_000
 
 
-def twobirds_model(functions: Union[str, ForwardFunctions] = "original", **overrides) -> CVAE:
+def twobirds_model(**overrides) -> CVAE:
     """Build the default Two Birds model (fields overridable). ``forward_model`` may be set to
     ``"twobirds:<functions>"`` to add the forward-consistency likelihood term to training."""
-    text = ForwardFunctions(functions).text
-    values = {**DEFAULT_MODEL, **overrides}
-    model = build(values.pop("variant"), **values)
-    model.functions = text  # what sampling and evaluation use, saved beside the checkpoint
-    return model
+    return build({**DEFAULT_MODEL, **overrides})
 
 
 def fit_twobirds(
@@ -56,36 +50,29 @@ def fit_twobirds(
     num_val: int = 2000,
     seed: int = 0,
     model_overrides: Optional[Dict[str, object]] = None,
+    config: Optional[FitConfig] = None,
+    resume: bool = False,
     **fit_overrides,
-) -> Tuple[CVAE, History]:
-    """Generate ``num_train`` pairs with ``functions``, fit the default model, save it in ``out``.
+) -> Run:
+    """Generate ``num_train`` pairs with ``functions``, fit the default model; returns the ``Run``
+    (model in eval mode, history, and the functions in ``run.metadata``).
 
-    Returns the trained model (eval mode) and its ``History``. With ``out``, the folder gets the
-    checkpoint (every epoch), ``config.yaml`` and ``twobirds.yaml`` (the functions).
+    ``config`` (a ``FitConfig``) replaces ``DEFAULT_FIT``; keyword arguments override either.
+    With ``out``, the run folder is written after every epoch, and ``resume`` continues it.
     """
     forward = ForwardFunctions(functions)
     if not isinstance(forward.spec, str):
         raise TypeError("fit_twobirds needs functions as a preset or text, so the run can be saved and reloaded")
     train = generate(num_train, forward, seed=seed)
     val = generate(num_val, forward, seed=seed + 1_000_003)
-    pyro.set_rng_seed(seed)  # the same seed, the same initial weights
-    model = twobirds_model(forward, **(model_overrides or {}))
-    config = FitConfig.from_dict({**DEFAULT_FIT, "seed": seed, **fit_overrides},
-                                 checkpoint_dir=None if out is None else str(out))
-    history = fit(model, train, config, val_data=val)
-    if out is not None:
-        out = Path(out)
-        write_run_config(out, model.config, config)
-        write_config_file(out / "twobirds.yaml", {"data": {"functions": forward.text, "num_train": num_train,
-                                                           "seed": seed}})
-    return model.eval(), history
+    model = twobirds_model(**{"seed": seed, **(model_overrides or {})})
+    base = config.to_dict() if config is not None else {**DEFAULT_FIT, "seed": seed}
+    fit_config = FitConfig.from_dict({**base, **fit_overrides}, checkpoint_dir=None if out is None else str(out))
+    metadata = {"app": "twobirds", "functions": forward.text, "num_train": num_train, "seed": seed}
+    history = fit(model, train, fit_config, val_data=val, resume=resume, metadata=metadata)
+    return Run(model.eval(), fit_config, history, metadata)
 
 
-def functions_of_run(out: Union[str, Path]) -> str:
-    """The functions a run in ``out`` was trained with (from its ``twobirds.yaml``)."""
-    from ..config import load_config
-
-    path = Path(out) / "twobirds.yaml" if Path(out).is_dir() else Path(out).parent / "twobirds.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{str(path)!r} is missing: is {str(out)!r} a 'pyro-cvae twobirds fit' folder?")
-    return str(load_config(path)["data"]["functions"])
+def functions_of(run: Run) -> str:
+    """The forward functions a Two Birds run was trained with (a clear error for other runs)."""
+    return str(run.require_app("twobirds").metadata["functions"])

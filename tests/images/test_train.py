@@ -6,8 +6,8 @@ from pyro_cvae.images.train import fit_images, prepare
 
 
 def test_the_same_seed_gives_the_same_model():
-    first, _ = fit_images("digits", "cvae", network="conv2", limit=120, epochs=1, seed=3, progress=False)
-    second, _ = fit_images("digits", "cvae", network="conv2", limit=120, epochs=1, seed=3, progress=False)
+    first = fit_images("digits", "cvae", network="conv2", limit=120, epochs=1, seed=3, progress=False).model
+    second = fit_images("digits", "cvae", network="conv2", limit=120, epochs=1, seed=3, progress=False).model
     for (name, a), b in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(a, b), name
 
@@ -16,7 +16,7 @@ def test_conv_vae_on_digits_uses_its_latent_space():
     # Before He initialization every conv VAE here collapsed to the mean digit: ELBO -27.2,
     # KL ~0, no active unit, however long it trained.
     x, _, _, _, _, test_idx = prepare("digits", "conv2", conditional=False)
-    model, _ = fit_images("digits", "vae", network="conv2", epochs=10, progress=False)
+    model = fit_images("digits", "vae", network="conv2", epochs=10, progress=False).model
     torch.manual_seed(0)
     terms = pc.elbo_terms(model, x[test_idx])
     assert terms["kl"] > 1.0 and terms["elbo"] > -26.5

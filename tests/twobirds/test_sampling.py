@@ -13,7 +13,7 @@ from ..conftest import tiny
 
 @pytest.fixture
 def untrained():
-    return twobirds_model("original", **tiny(mixture_components=3)).eval()
+    return twobirds_model(**tiny(mixture_components=3)).eval()
 
 
 @pytest.mark.parametrize("sharpen", list(SHARPENERS))
@@ -44,9 +44,10 @@ def test_sharpening_needs_the_functions(untrained):
     bare = pc.build("dual-encoder", x_shape=(50, 2), y_shape=(50, 2), decoder="lines", **tiny())
     with pytest.raises(ValueError, match="forward functions"):
         draw(bare, y, 2, sharpen="refine")
-    # a model from twobirds_model knows its functions
-    assert draw(untrained, y, 2, sharpen="refine").shape == (2, 1, 50, 2)
+    # a model whose forward term names them needs no functions=
+    with_term = pc.build(bare.config.replace(forward_model="twobirds:original"))
+    assert draw(with_term, y, 2, sharpen="refine").shape == (2, 1, 50, 2)
     with pytest.raises(KeyError, match="valid choices"):
         draw(untrained, y, 2, sharpen="magic", functions=ForwardFunctions("original"))
     with pytest.raises(ValueError, match="num_samples"):
-        draw(untrained, y, 0)
+        draw(untrained, y, 0, functions="original")

@@ -1,0 +1,37 @@
+"""The command-line grammar every fitting command shares (``fit``, ``images fit``,
+``twobirds fit``): ``--config --out --resume --seed --epochs --batch-size --lr --quiet``.
+
+Precedence, lowest first: the command's own defaults, the config file's sections, the flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Dict, Tuple
+
+from .config import load_config
+
+#: flag destination -> FitConfig field
+_FIT_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate", "seed": "seed"}
+
+
+def add_fit_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
+    """Add the shared options to a fitting command's parser."""
+    parser.add_argument("--config", help="JSON / YAML / TOML file with model, fit (and data) sections; flags win")
+    parser.add_argument("--out", default=out_default, help=f"run folder: checkpoint, config, figures (default {out_default})")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    parser.add_argument("--seed", type=int, help="seeds the initial weights and the training draws (default 0)")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def config_sections(args: argparse.Namespace) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
+    """``(model, fit, data)`` sections: the config file's, the fit section updated by the flags."""
+    sections = load_config(args.config) if args.config else {}
+    fit = dict(sections.get("fit", {}))
+    fit.update({field: getattr(args, flag) for flag, field in _FIT_FLAGS.items() if getattr(args, flag) is not None})
+    if args.quiet:
+        fit["progress"] = False
+    return dict(sections.get("model", {})), fit, dict(sections.get("data", {}))
