@@ -11,6 +11,12 @@ of taking the same step, interleaved in one process so machine noise hits all al
 Last line: ``svi_over_torch_ratio <median pyro_cvae step / median torch step>``. Target <= 1.10.
 ``--elbo jit-trace`` measures the compiled ELBO (``fit(..., elbo="jit-trace")``) instead.
 
+Before it, the whole-epoch overhead of ``pc.fit`` (history scoring, callbacks, a checkpoint
+every epoch) on the embedded digits: a dual-encoder CVAE, batch 64, 300 validation digits,
+``--epochs`` epochs of ``pc.fit`` against the same number of epochs of bare ``SVIStep`` calls on
+the same batches, interleaved ``--epoch-repeats`` times; the line
+``fit_epoch_over_steps_ratio <median per-epoch time of fit / of the bare steps>``. Target <= 1.15.
+
     python bench/svi_overhead.py [--steps 300] [--elbo trace|jit-trace|mean-field|jit-mean-field]
 """
 
@@ -51,14 +57,51 @@ def torch_step(model, optimizer, x, y):
     return loss.detach()
 
 
+def epoch_overhead(repeats: int, epochs: int, threads: int) -> float:
+    """Median per-epoch seconds of ``pc.fit`` over those of the bare steps (see the docstring)."""
+    import tempfile
+
+    from pyro_cvae.batches import shuffled_batches
+
+    x, y, _ = pc.data.load_digits_data()
+    train, val = pc.data.split_indices(len(x), test_size=300)
+    settings = dict(x_shape=(64,), y_shape=(10,), latent_dim=8, likelihood="continuous-bernoulli")
+    fit_times, bare_times = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        for repeat in range(repeats):
+            model = pc.build("dual-encoder", **settings)
+            start = time.perf_counter()
+            pc.fit(model, (x[train], y[train]), val_data=(x[val], y[val]), epochs=epochs, batch_size=64,
+                   checkpoint_dir=folder, progress=False, seed=repeat)
+            fit_times.append((time.perf_counter() - start) / epochs)
+
+            model = pc.build("dual-encoder", **settings)
+            step, n = SVIStep(model), len(train)
+            xt, yt = x[train], y[train]
+            start = time.perf_counter()
+            with pyro.validation_enabled(False):
+                for _ in range(epochs):
+                    for idx in shuffled_batches(n, 64):
+                        step(xt[idx], yt[idx], 1.0, n)
+            bare_times.append((time.perf_counter() - start) / epochs)
+    fit_median, bare_median = statistics.median(fit_times), statistics.median(bare_times)
+    print(f"fit epoch {1e3 * fit_median:8.1f} ms   bare steps {1e3 * bare_median:8.1f} ms")
+    return fit_median / bare_median
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--elbo", default="trace", help="the ELBO of the pyro_cvae step")
+    parser.add_argument("--epoch-repeats", type=int, default=7, help="0 skips the whole-epoch comparison")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per repeat of the whole-epoch comparison")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.epoch_repeats:
+        ratio = epoch_overhead(args.epoch_repeats, args.epochs, args.threads)
+        print(f"fit_epoch_over_steps_ratio {ratio:.3f}")
 
     x, y = torch.randn(BATCH, *SHAPE), torch.randn(BATCH, *SHAPE)
     ours_model, torch_model, textbook_model = build(0), build(0), build(0)

@@ -53,6 +53,21 @@ def save_checkpoint(
     ``metadata`` is the app's JSON-like record (``{"app": "twobirds", "functions": ...}``);
     ``extra`` holds training-loop state that ``fit`` needs to resume exactly.
     """
+    state = checkpoint_state(model, optimizer, history, epoch, fit_config, metadata, extra)
+    write_config_copy(path, state)
+    return write_checkpoint(path, state)
+
+
+def checkpoint_state(
+    model: CVAE,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    history=None,
+    epoch: Optional[int] = None,
+    fit_config: Optional[FitConfig] = None,
+    metadata: Optional[Dict[str, Any]] = None,
+    extra: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
+    """The checkpoint's contents, as of now (tensors shared with the model, not copied)."""
     if model.config is None:
         raise ValueError("this model has no config (it was not made by pyro_cvae.build); cannot save it")
     state = {
@@ -71,11 +86,20 @@ def save_checkpoint(
         "cuda_rng_states": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
         **(extra or {}),
     }
+    return state
+
+
+def write_checkpoint(path: PathLike, state: Dict[str, Any]) -> Path:
+    """Atomically write a state from ``checkpoint_state`` as the checkpoint at ``path``."""
     target = checkpoint_path(path)
-    sections = {"model": state["model_config"], "fit": state["fit_config"], "metadata": state["metadata"]}
-    write_config_file(target.parent / "config.yaml", {k: v for k, v in sections.items() if v})
     atomic_save(state, target)
     return target
+
+
+def write_config_copy(path: PathLike, state: Dict[str, Any]) -> None:
+    """``config.yaml`` beside the checkpoint: the configs and metadata, for people to read."""
+    sections = {"model": state["model_config"], "fit": state["fit_config"], "metadata": state["metadata"]}
+    write_config_file(checkpoint_path(path).parent / "config.yaml", {k: v for k, v in sections.items() if v})
 
 
 def read_checkpoint(path: PathLike) -> Dict[str, Any]:

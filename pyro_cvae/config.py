@@ -186,7 +186,7 @@ class FitConfig(_Config):
     seed: int = 0
     patience: Optional[int] = None
     #: how many training points (a fixed sample) the per-epoch history scores; None: all of them
-    eval_train_size: Optional[int] = 512
+    eval_train_size: Optional[int] = 256
     checkpoint_dir: Optional[str] = None
     #: a folder for TensorBoard event files of the per-epoch scalars (needs the tensorboard package)
     tensorboard_dir: Optional[str] = None
