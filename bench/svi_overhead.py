@@ -71,8 +71,16 @@ def epoch_overhead(repeats: int, epochs: int, threads: int) -> float:
         for repeat in range(repeats):
             model = pc.build("dual-encoder", **settings)
             start = time.perf_counter()
-            pc.fit(model, (x[train], y[train]), val_data=(x[val], y[val]), epochs=epochs, batch_size=64,
-                   checkpoint_dir=folder, progress=False, seed=repeat)
+            pc.fit(
+                model,
+                (x[train], y[train]),
+                val_data=(x[val], y[val]),
+                epochs=epochs,
+                batch_size=64,
+                checkpoint_dir=folder,
+                progress=False,
+                seed=repeat,
+            )
             fit_times.append((time.perf_counter() - start) / epochs)
 
             model = pc.build("dual-encoder", **settings)
@@ -123,7 +131,9 @@ def main(argv=None):
                     times[name].append(time.perf_counter() - start)
     medians = {name: statistics.median(t) for name, t in times.items()}
     for name, median in medians.items():
-        print(f"{name:<10} ({args.elbo if name == 'pyro_cvae' else '-'}) median step {1e3 * median:7.3f} ms   ratio to torch {median / medians['torch']:.3f}")
+        elbo = args.elbo if name == "pyro_cvae" else "-"
+        ratio = median / medians["torch"]
+        print(f"{name:<10} ({elbo}) median step {1e3 * median:7.3f} ms   ratio to torch {ratio:.3f}")
     print(f"svi_over_torch_ratio {medians['pyro_cvae'] / medians['torch']:.3f}")
 
 

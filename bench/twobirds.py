@@ -45,8 +45,10 @@ def main(argv=None):
             samples = draw(model, y, count, sharpen=sharpen, functions=functions)
             seconds = time.perf_counter() - start
             result = evaluate_samples(samples, y, functions, solutions)
-            print(f"| {sharpen} | {count} | " + " | ".join(f"{result[k]:.4g}" for k in KEYS) + f" | {seconds:.1f} |",
-                  flush=True)
+            print(
+                f"| {sharpen} | {count} | " + " | ".join(f"{result[k]:.4g}" for k in KEYS) + f" | {seconds:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

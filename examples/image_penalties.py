@@ -43,22 +43,35 @@ def main(argv=None):
     x, y, labels, image_shape, train_idx, test_idx = prepare("digits", "conv2", conditional=True, limit=args.limit)
     results, rows = {}, []
     for name, penalties in OBJECTIVES.items():
-        model = fit_images("digits", args.variant, network="conv2", likelihood="laplace", limit=args.limit,
-                           penalties=penalties, epochs=args.epochs, perception_epochs=args.perception_epochs,
-                           progress=False).model
+        model = fit_images(
+            "digits",
+            args.variant,
+            network="conv2",
+            likelihood="laplace",
+            limit=args.limit,
+            penalties=penalties,
+            epochs=args.epochs,
+            perception_epochs=args.perception_epochs,
+            progress=False,
+        ).model
         torch.manual_seed(0)
         xt, yt = x[test_idx], y[test_idx]
         quality = sample_quality(model, x[train_idx], labels[train_idx], xt, image_shape)
         results[name] = {
             "test_elbo": round(pc.elbo_terms(model, xt, yt)["elbo"], 2),
             f"test_iwae_k{args.num_importance}": round(
-                iwae_log_likelihood(model, xt, yt, num_samples=args.num_importance).mean().item(), 2),
+                iwae_log_likelihood(model, xt, yt, num_samples=args.num_importance).mean().item(), 2
+            ),
             **{k: round(v, 3) for k, v in quality.items()},
         }
         rows.append(pc.sample(model, torch.eye(10), num_samples=1, mean=True)[0])
         print(name, json.dumps(results[name]), flush=True)
-    plot_image_grid(torch.stack(rows).reshape(len(rows), 10, *image_shape), Path(args.out) / "samples.png",
-                    "One sample per digit under each objective", list(OBJECTIVES))
+    plot_image_grid(
+        torch.stack(rows).reshape(len(rows), 10, *image_shape),
+        Path(args.out) / "samples.png",
+        "One sample per digit under each objective",
+        list(OBJECTIVES),
+    )
     print(json.dumps(results, indent=2))
     return results
 

@@ -23,12 +23,26 @@ def main():
     parser.add_argument("--limit", type=int, help="use only the first N images")
     parser.add_argument("--out", default="runs/example-image-vae")
     args = parser.parse_args()
-    fit = ["images", "fit", "--variant", "vae", "--dataset", args.dataset, "--network", args.network,
-           "--epochs", str(args.epochs), "--out", args.out, "--quiet"]
+    fit = [
+        "images",
+        "fit",
+        "--variant",
+        "vae",
+        "--dataset",
+        args.dataset,
+        "--network",
+        args.network,
+        "--epochs",
+        str(args.epochs),
+        "--out",
+        args.out,
+        "--quiet",
+    ]
     if args.limit:
         fit += ["--limit", str(args.limit)]
-    code = cli(fit) or cli(["images", "evaluate", "--checkpoint", args.out, "--num-importance",
-                            str(args.num_importance)])
+    code = cli(fit) or cli(
+        ["images", "evaluate", "--checkpoint", args.out, "--num-importance", str(args.num_importance)]
+    )
     raise SystemExit(code)
 
 

@@ -19,8 +19,17 @@ def main():
     parser.add_argument("--limit", type=int, help="use only the first N digits")
     parser.add_argument("--out", default="runs/example-quadrants")
     args = parser.parse_args()
-    argv = ["images", "quadrants", "--epochs", str(args.epochs), "--num-importance", str(args.num_importance),
-            "--out", args.out, "--quiet"]
+    argv = [
+        "images",
+        "quadrants",
+        "--epochs",
+        str(args.epochs),
+        "--num-importance",
+        str(args.num_importance),
+        "--out",
+        args.out,
+        "--quiet",
+    ]
     if args.limit:
         argv += ["--limit", str(args.limit)]
     raise SystemExit(cli(argv))

@@ -16,19 +16,19 @@ from typing import Any
 
 from . import data
 from .build import build, resolve_config
+from .callbacks import Callback
 from .checkpoint import load_model, save_checkpoint
 from .config import FitConfig, ModelConfig, load_config
 from .decoders import DECODERS
 from .elbos import ELBOS, CachedJitTraceMeanField_ELBO
 from .evaluate import elbo_terms
-from .callbacks import Callback
 from .fit import TrainingDiverged, fit
 from .forward_models import FORWARD_MODELS
 from .guides import GUIDES, GaussianEncoder
 from .history import History
 from .likelihoods import LIKELIHOODS, Likelihood
 from .model import CVAE
-from .nets import NETWORKS, MLP, DecoderNet, EncoderNet
+from .nets import MLP, NETWORKS, DecoderNet, EncoderNet
 from .penalties import PENALTIES
 from .perception import fit_perception
 from .predictive import reconstruct, sample, summarize
@@ -50,10 +50,45 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "data", "diagnostics", "twobirds", "images", "build", "resolve_config", "fit", "sample", "reconstruct", "summarize", "elbo_terms",
-    "Run", "Callback", "TrainingDiverged", "load_model", "save_checkpoint", "ModelConfig", "FitConfig", "load_config", "History",
-    "CVAE", "SVIStep", "MLP", "EncoderNet", "DecoderNet", "GaussianEncoder", "Likelihood",
-    "StandardNormalPrior", "ConditionalGaussianPrior", "ConditionalMixturePrior",
-    "CachedJitTraceMeanField_ELBO", "VARIANTS", "PRIORS", "GUIDES", "LIKELIHOODS", "NETWORKS",
-    "ELBOS", "FORWARD_MODELS", "DECODERS", "PENALTIES", "fit_perception",
+    "data",
+    "diagnostics",
+    "twobirds",
+    "images",
+    "build",
+    "resolve_config",
+    "fit",
+    "sample",
+    "reconstruct",
+    "summarize",
+    "elbo_terms",
+    "Run",
+    "Callback",
+    "TrainingDiverged",
+    "load_model",
+    "save_checkpoint",
+    "ModelConfig",
+    "FitConfig",
+    "load_config",
+    "History",
+    "CVAE",
+    "SVIStep",
+    "MLP",
+    "EncoderNet",
+    "DecoderNet",
+    "GaussianEncoder",
+    "Likelihood",
+    "StandardNormalPrior",
+    "ConditionalGaussianPrior",
+    "ConditionalMixturePrior",
+    "CachedJitTraceMeanField_ELBO",
+    "VARIANTS",
+    "PRIORS",
+    "GUIDES",
+    "LIKELIHOODS",
+    "NETWORKS",
+    "ELBOS",
+    "FORWARD_MODELS",
+    "DECODERS",
+    "PENALTIES",
+    "fit_perception",
 ]

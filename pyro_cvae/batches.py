@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
 import torch
 
@@ -23,7 +23,7 @@ def shuffled_batches(
         yield order[first : first + batch_size]
 
 
-def in_batches(batch_size: int, *tensors: Optional[torch.Tensor]) -> Iterator[Tuple[Optional[torch.Tensor], ...]]:
+def in_batches(batch_size: int, *tensors: Optional[torch.Tensor]) -> Iterator[Tuple[Any, ...]]:
     """Aligned consecutive slices of ``tensors`` (a None stays None), for evaluation passes."""
     present = [t for t in tensors if t is not None]
     if not present:

@@ -8,7 +8,7 @@ registries, and the networks are initialized under the config's seed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Optional, Union
 
 from .config import ModelConfig
 from .decoders import DECODERS
@@ -46,6 +46,7 @@ def build(spec: Spec, **overrides) -> CVAE:
     objects = {k: overrides.pop(k) for k in INJECTABLE if k in overrides and not isinstance(overrides[k], str)}
     config = resolve_config(spec, **overrides)
     check_component_names(config, injected=objects)
+    assert config.prior is not None and config.guide is not None  # the variant recipe filled them
     with seeded(config.seed):
         return CVAE(
             prior=objects.get("prior") or PRIORS.get(config.prior)(config),
@@ -75,16 +76,16 @@ def resolve_config(spec: Spec, **overrides) -> ModelConfig:
         if Path(spec).suffix in (".json", ".yaml", ".yml", ".toml"):
             return ModelConfig.from_file(spec, **overrides)
         raise KeyError(
-            f"{str(spec)!r} is neither a variant nor a config file; "
-            f"variants are: {', '.join(VARIANTS.names())}"
+            f"{str(spec)!r} is neither a variant nor a config file; variants are: {', '.join(VARIANTS.names())}"
         )
     raise TypeError(f"spec must be a variant name, ModelConfig, dict or path, got {type(spec).__name__}")
 
 
-def check_component_names(config: ModelConfig, injected: Dict[str, object] = {}) -> None:
-    """Every name in ``config`` is registered (plugins included); the error lists the choices."""
-    named = {"prior": PRIORS, "guide": GUIDES, "likelihood": LIKELIHOODS, "decoder": DECODERS,
-             "network": NETWORKS}
+def check_component_names(config: ModelConfig, injected: Optional[Dict[str, object]] = None) -> None:
+    """Every name in ``config`` is registered (plugins included); the error lists the choices.
+    Fields in ``injected`` were given as objects and have no name to check."""
+    injected = injected or {}
+    named = {"prior": PRIORS, "guide": GUIDES, "likelihood": LIKELIHOODS, "decoder": DECODERS, "network": NETWORKS}
     for field, registry in named.items():
         if field not in injected:
             registry.check(getattr(config, field))

@@ -98,13 +98,21 @@ class Evaluate(Callback):
             self._sample = (x, y)
 
     def on_epoch_end(self, state: FitState) -> None:
+        assert self._sample is not None, "on_fit_start picks the sample"
         train = elbo_terms(state.model, *self._sample)
         valid = elbo_terms(state.model, *state.val) if state.val is not None else {}
         state.history.append(
-            epoch=state.epoch, kl_weight=state.kl_weight, train_loss=state.train_loss,
-            train_elbo=train["elbo"], train_reconstruction=train["reconstruction"], train_kl=train["kl"],
-            val_elbo=valid.get("elbo"), val_reconstruction=valid.get("reconstruction"), val_kl=valid.get("kl"),
-            train_penalty=train.get("penalty"), val_penalty=valid.get("penalty"),
+            epoch=state.epoch,
+            kl_weight=state.kl_weight,
+            train_loss=state.train_loss,
+            train_elbo=train["elbo"],
+            train_reconstruction=train["reconstruction"],
+            train_kl=train["kl"],
+            val_elbo=valid.get("elbo"),
+            val_reconstruction=valid.get("reconstruction"),
+            val_kl=valid.get("kl"),
+            train_penalty=train.get("penalty"),
+            val_penalty=valid.get("penalty"),
             seconds=time.perf_counter() - state.epoch_started,
         )
 
@@ -154,8 +162,13 @@ class Checkpoint(Callback):
 
     def _save(self, state: FitState) -> None:
         snapshot = checkpoint_state(
-            state.model, state.optimizer, state.history, state.history.epoch[-1], state.config,
-            metadata=state.metadata, extra={"callback_states": state.callback_states()},
+            state.model,
+            state.optimizer,
+            state.history,
+            state.history.epoch[-1],
+            state.config,
+            metadata=state.metadata,
+            extra={"callback_states": state.callback_states()},
         )
         if not self._config_written:
             write_config_copy(self.folder, snapshot)

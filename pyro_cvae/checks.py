@@ -36,8 +36,7 @@ def check_tensor(
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if not value.dtype.is_floating_point:
         raise TypeError(
-            f"{name} must have a floating dtype (e.g. torch.float32), got {value.dtype}; "
-            f"convert it with {name}.float()"
+            f"{name} must have a floating dtype (e.g. torch.float32), got {value.dtype}; convert it with {name}.float()"
         )
     if event_shape is not None:
         event_shape = tuple(event_shape)
@@ -45,8 +44,7 @@ def check_tensor(
             value = value.unsqueeze(0)
         if value.dim() != len(event_shape) + 1 or tuple(value.shape[1:]) != event_shape:
             raise ValueError(
-                f"{name} must have shape (batch, {', '.join(map(str, event_shape))}), "
-                f"got {tuple(value.shape)}"
+                f"{name} must have shape (batch, {', '.join(map(str, event_shape))}), got {tuple(value.shape)}"
             )
     if not torch.isfinite(value).all():
         bad = int((~torch.isfinite(value)).sum())

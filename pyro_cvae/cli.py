@@ -1,11 +1,11 @@
 """The ``pyro-cvae`` command (also ``python -m pyro_cvae``).
 
-    pyro-cvae                      the main job: dual-encoder CVAE on the embedded digits
-    pyro-cvae variants             the named variants and every component, one line each
-    pyro-cvae fit --config C       fit a model described by a config file
-    pyro-cvae sample --checkpoint DIR --conditions Y.pt --out OUT.pt
-    pyro-cvae twobirds fit | sample | evaluate   the Two Birds inverse problem
-    pyro-cvae images fit | evaluate | quadrants  VAEs and CVAEs on image data
+pyro-cvae                      the main job: dual-encoder CVAE on the embedded digits
+pyro-cvae variants             the named variants and every component, one line each
+pyro-cvae fit --config C       fit a model described by a config file
+pyro-cvae sample --checkpoint DIR --conditions Y.pt --out OUT.pt
+pyro-cvae twobirds fit | sample | evaluate   the Two Birds inverse problem
+pyro-cvae images fit | evaluate | quadrants  VAEs and CVAEs on image data
 """
 
 from __future__ import annotations
@@ -26,9 +26,15 @@ def _variants(args) -> None:
     from . import DECODERS, ELBOS, FORWARD_MODELS, GUIDES, LIKELIHOODS, NETWORKS, PENALTIES, PRIORS, VARIANTS
 
     sections = [
-        ("variants", VARIANTS), ("priors", PRIORS), ("guides", GUIDES), ("likelihoods", LIKELIHOODS),
-        ("decoders", DECODERS), ("forward models", FORWARD_MODELS), ("networks", NETWORKS),
-        ("elbos", ELBOS), ("penalties", PENALTIES),
+        ("variants", VARIANTS),
+        ("priors", PRIORS),
+        ("guides", GUIDES),
+        ("likelihoods", LIKELIHOODS),
+        ("decoders", DECODERS),
+        ("forward models", FORWARD_MODELS),
+        ("networks", NETWORKS),
+        ("elbos", ELBOS),
+        ("penalties", PENALTIES),
     ]
     for title, registry in sections:
         print(f"{title}:")
@@ -66,8 +72,14 @@ def _fit(args) -> None:
     model_values.setdefault("seed", fit_config.seed)  # one --seed: initial weights and training
     model = build(model_values)
     # fit writes the run folder (checkpoint, config.yaml) after every epoch
-    history = fit(model, (x, y), fit_config, val_data=val, resume=args.resume,
-                  metadata={"data": data_section.get("source", "digits")})
+    history = fit(
+        model,
+        (x, y),
+        fit_config,
+        val_data=val,
+        resume=args.resume,
+        metadata={"data": data_section.get("source", "digits")},
+    )
     plot_history(history, Path(args.out) / "training_curves.png")
     print(json.dumps({k: v[-1] for k, v in history.to_dict().items() if v}, indent=2))
 

@@ -18,7 +18,9 @@ _FIT_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_ra
 def add_fit_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
     """Add the shared options to a fitting command's parser."""
     parser.add_argument("--config", help="JSON / YAML / TOML file with model, fit (and data) sections; flags win")
-    parser.add_argument("--out", default=out_default, help=f"run folder: checkpoint, config, figures (default {out_default})")
+    parser.add_argument(
+        "--out", default=out_default, help=f"run folder: checkpoint, config, figures (default {out_default})"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     parser.add_argument("--seed", type=int, help="seeds the initial weights and the training draws (default 0)")
     parser.add_argument("--epochs", type=int)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, ClassVar, Dict, Optional, Tuple, Union, cast
 
+import tomllib
 import yaml
 
 from .checks import as_shape
@@ -29,14 +29,18 @@ PathLike = Union[str, Path]
 class _Config:
     """Shared dict/file behaviour of the config dataclasses."""
 
+    #: the config file section this dataclass reads and writes
+    _section: ClassVar[str]
+
     def to_dict(self) -> Dict[str, Any]:
         # tuples become lists, so JSON, YAML and TOML all hold the same thing
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        values = dataclasses.asdict(cast(Any, self))
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     @classmethod
     def from_dict(cls, values: Dict[str, Any], **overrides):
         values = {**values, **overrides}
-        valid = [f.name for f in dataclasses.fields(cls)]
+        valid = [f.name for f in dataclasses.fields(cast(Any, cls))]
         unknown = sorted(set(values) - set(valid))
         if unknown:
             raise KeyError(f"unknown {cls.__name__} key(s) {unknown}; valid keys are: {', '.join(valid)}")
@@ -78,7 +82,7 @@ def _check_scalar_types(config) -> None:
     for f in dataclasses.fields(config):
         annotation = str(f.type)
         optional = annotation.startswith("Optional[")
-        kind = annotation[len("Optional["):-1] if optional else annotation
+        kind = annotation[len("Optional[") : -1] if optional else annotation
         value = getattr(config, f.name)
         if kind not in ("int", "float", "bool", "str") or (value is None and optional):
             continue
@@ -139,7 +143,7 @@ class ModelConfig(_Config):
     #: from torch's global generator instead
     seed: Optional[int] = 0
 
-    _section = "model"
+    _section: ClassVar[str] = "model"
 
     def __post_init__(self):
         _check_scalar_types(self)
@@ -163,8 +167,11 @@ class ModelConfig(_Config):
     def _apply_recipe(self) -> None:
         recipe = VARIANTS.get(self.variant)
         # without a recipe: the standard choices, with a guide that can see y only if there is one
-        base = {"prior": "standard-normal", "network": "mlp",
-                "guide": "encoder-xy" if self.y_shape is not None else "encoder-x"}
+        base = {
+            "prior": "standard-normal",
+            "network": "mlp",
+            "guide": "encoder-xy" if self.y_shape is not None else "encoder-x",
+        }
         for name, default in base.items():
             if getattr(self, name) is None:
                 setattr(self, name, recipe.get(name, default))
@@ -192,7 +199,7 @@ class FitConfig(_Config):
     tensorboard_dir: Optional[str] = None
     progress: bool = True
 
-    _section = "fit"
+    _section: ClassVar[str] = "fit"
 
     def __post_init__(self):
         _check_scalar_types(self)

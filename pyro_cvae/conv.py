@@ -69,23 +69,35 @@ def _transposed_up(batch_norm: bool):
 def _downup_down(c_in: int, c_out: int, rank: int, last: bool) -> nn.Module:
     conv, bn = _conv(rank), _batch_norm(rank)
     return nn.Sequential(
-        conv(c_in, c_out, 3, padding=1), bn(c_out), nn.GELU(),
-        conv(c_out, c_out, 3, padding=1), bn(c_out), _max_pool(rank)(2), nn.GELU(),
+        conv(c_in, c_out, 3, padding=1),
+        bn(c_out),
+        nn.GELU(),
+        conv(c_out, c_out, 3, padding=1),
+        bn(c_out),
+        _max_pool(rank)(2),
+        nn.GELU(),
     )
 
 
 def _downup_up(c_in: int, c_out: int, rank: int) -> nn.Module:
     conv, bn = _conv(rank), _batch_norm(rank)
     return nn.Sequential(
-        bn(c_in), nn.GELU(), _upsample(rank),
-        conv(c_in, c_out, 3, padding=1), bn(c_out), nn.GELU(), conv(c_out, c_out, 3, padding=1),
+        bn(c_in),
+        nn.GELU(),
+        _upsample(rank),
+        conv(c_in, c_out, 3, padding=1),
+        bn(c_out),
+        nn.GELU(),
+        conv(c_out, c_out, 3, padding=1),
     )
 
 
 def _mnist_down(c_in: int, c_out: int, rank: int, last: bool) -> nn.Module:
     layers = [
-        _conv(rank)(c_in, c_out, 3, padding=1), _batch_norm(rank)(c_out),
-        nn.LeakyReLU(0.01), _max_pool(rank)(2),
+        _conv(rank)(c_in, c_out, 3, padding=1),
+        _batch_norm(rank)(c_out),
+        nn.LeakyReLU(0.01),
+        _max_pool(rank)(2),
     ]
     if last:  # the seed puts dropout on the last conv layer only
         layers.append(nn.Dropout(0.2))
@@ -110,9 +122,7 @@ def down_trunk(style: str, in_channels: int, channels: Sequence[int], rank: int)
     """Encoder trunk: ``len(channels)`` blocks, each halving the grid."""
     block = CONV_STYLES[style].down
     sizes = [in_channels, *channels]
-    return nn.Sequential(
-        *(block(a, b, rank, i == len(channels) - 1) for i, (a, b) in enumerate(zip(sizes, sizes[1:])))
-    )
+    return nn.Sequential(*(block(a, b, rank, i == len(channels) - 1) for i, (a, b) in enumerate(zip(sizes, sizes[1:]))))
 
 
 def up_trunk(style: str, channels: Sequence[int], out_channels: int, rank: int) -> nn.Sequential:

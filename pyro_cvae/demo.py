@@ -27,12 +27,23 @@ def run_digits_demo(out: str = "runs/digits", epochs: int = 40, progress: bool =
     x, y, _ = load_digits_data()
     train, test = split_indices(len(x), test_size=300)  # the same held-out digits every run
     model = build(
-        "dual-encoder", x_shape=(64,), y_shape=(10,), latent_dim=8,
-        likelihood="continuous-bernoulli", hidden_sizes=(256, 256), seed=seed,
+        "dual-encoder",
+        x_shape=(64,),
+        y_shape=(10,),
+        latent_dim=8,
+        likelihood="continuous-bernoulli",
+        hidden_sizes=(256, 256),
+        seed=seed,
     )
     history = fit(
-        model, (x[train], y[train]), val_data=(x[test], y[test]),
-        epochs=epochs, batch_size=64, learning_rate=1e-3, seed=seed, progress=progress,
+        model,
+        (x[train], y[train]),
+        val_data=(x[test], y[test]),
+        epochs=epochs,
+        batch_size=64,
+        learning_rate=1e-3,
+        seed=seed,
+        progress=progress,
     )
     Run(model, history=history, metadata={"data": "digits"}).save(out_dir)
 
@@ -41,8 +52,12 @@ def run_digits_demo(out: str = "runs/digits", epochs: int = 40, progress: bool =
     images = sample(model, one_hot, num_samples=8, mean=True).reshape(8, 10, 8, 8).transpose(0, 1)
     figures = [
         plot_history(history, out_dir / "training_curves.png"),
-        plot_image_grid(images, out_dir / "samples_per_digit.png", "samples from p(x | digit)",
-                        row_labels=[str(d) for d in range(10)]),
+        plot_image_grid(
+            images,
+            out_dir / "samples_per_digit.png",
+            "samples from p(x | digit)",
+            row_labels=[str(d) for d in range(10)],
+        ),
     ]
     metrics = {
         "test": elbo_terms(model, x[test], y[test]),

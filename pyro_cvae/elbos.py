@@ -33,6 +33,7 @@ class CachedJitTraceMeanField_ELBO(JitTraceMeanField_ELBO):
                 kwargs.pop("_pyro_model_id")
                 kwargs.pop("_pyro_guide_id")
                 self = weakself()
+                assert self is not None, "the ELBO was garbage-collected while its compiled loss ran"
                 loss = 0.0
                 for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
                     _, particle = self._differentiable_loss_particle(model_trace, guide_trace)
@@ -46,9 +47,7 @@ class CachedJitTraceMeanField_ELBO(JitTraceMeanField_ELBO):
 ELBOS.register("trace", "Trace_ELBO: Monte Carlo ELBO (the default)")(Trace_ELBO)
 ELBOS.register("mean-field", "TraceMeanField_ELBO: analytic KL where one exists")(TraceMeanField_ELBO)
 ELBOS.register("jit-trace", "JitTrace_ELBO: Trace_ELBO compiled with torch.jit")(JitTrace_ELBO)
-ELBOS.register("jit-mean-field", "TraceMeanField_ELBO compiled once with torch.jit")(
-    CachedJitTraceMeanField_ELBO
-)
+ELBOS.register("jit-mean-field", "TraceMeanField_ELBO compiled once with torch.jit")(CachedJitTraceMeanField_ELBO)
 
 
 def make_elbo(name: str, num_particles: int = 1):

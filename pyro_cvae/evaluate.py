@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Optional
+from typing import Dict, Optional, cast
 
 import torch
 from pyro import poutine
@@ -41,13 +41,16 @@ def elbo_terms(
             joint = poutine.trace(poutine.replay(model.raw_model, trace=guide)).get_trace(xb, yb)
             guide.compute_log_prob()
             joint.compute_log_prob()
-            for name, site in joint.nodes.items():
+            for site in joint.nodes.values():
                 if site["type"] == "sample" and site["is_observed"]:
                     totals["reconstruction"] += float(site["log_prob_sum"])
             totals["kl"] += float(guide.nodes["z"]["log_prob_sum"] - joint.nodes["z"]["log_prob_sum"])
             if model.penalties:
-                mean = model.likelihood.mean(model.decoder(guide.nodes["z"]["value"], yb))
-                totals["penalty"] += float(sum(v.sum() for v in model.penalty_values(mean, xb).values()))
+                z = cast(torch.Tensor, guide.nodes["z"]["value"])
+                mean = model.likelihood.mean(model.decoder(z, yb))
+                totals["penalty"] += float(
+                    torch.stack([v.sum() for v in model.penalty_values(mean, xb).values()]).sum()
+                )
     n = x.shape[0]
     terms = {k: v / n for k, v in totals.items()}
     terms["elbo"] = terms["reconstruction"] - terms["kl"]

@@ -103,8 +103,9 @@ def fit(
     pyro.set_rng_seed(config.seed)
     step = SVIStep(model, config.elbo, config.num_particles, config.learning_rate, config.clip_norm)
     all_callbacks = [*default_callbacks(config), *([OnEpochEnd(on_epoch_end)] if on_epoch_end else []), *callbacks]
-    state = FitState(model, step.optimizer, config, (x, y), val, History(), dict(metadata or {}),
-                     callbacks=all_callbacks)
+    state = FitState(
+        model, step.optimizer, config, (x, y), val, History(), dict(metadata or {}), callbacks=all_callbacks
+    )
     start_epoch = _resume(state) if resume else 0
     for callback in all_callbacks:
         callback.on_fit_start(state)

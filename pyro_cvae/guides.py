@@ -13,10 +13,8 @@ from typing import Optional
 import pyro.distributions as dist
 import torch
 from torch import nn
-from torch.nn.functional import softplus
 
-from .nets import EncoderNet
-from .priors import MIN_SCALE
+from .nets import EncoderNet, diagonal_normal
 from .registry import Registry
 
 GUIDES: Registry = Registry("guide")
@@ -33,16 +31,19 @@ class GaussianEncoder(nn.Module):
     def uses_condition(self) -> bool:
         return self.net.y_shape is not None
 
-    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> dist.Distribution:
-        loc, raw_scale = self.net(x, y).chunk(2, dim=-1)
-        return dist.Normal(loc, softplus(raw_scale) + MIN_SCALE).to_event(1)
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> dist.TorchDistribution:
+        return diagonal_normal(self.net(x, y))
 
 
 def _encoder(config, y_shape) -> GaussianEncoder:
     return GaussianEncoder(
         EncoderNet(
-            config.x_shape, y_shape, 2 * config.latent_dim,
-            config.network, config.hidden_sizes, config.channels,
+            config.x_shape,
+            y_shape,
+            2 * config.latent_dim,
+            config.network,
+            config.hidden_sizes,
+            config.channels,
         )
     )
 

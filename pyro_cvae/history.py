@@ -39,7 +39,7 @@ class History:
 
     @classmethod
     def from_dict(cls, values: Dict[str, List[float]]) -> "History":
-        return cls(**{k: list(v) for k, v in values.items()})
+        return cls(**{k: list(v) for k, v in values.items()})  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         return len(self.epoch)

@@ -8,7 +8,7 @@ Normal and Laplace, logits for the Bernoulli family). Every event dim of x is on
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence, Tuple
 
 import pyro.distributions as dist
 import torch
@@ -23,7 +23,7 @@ class Likelihood(nn.Module):
     """Base class: ``forward(param)`` gives the distribution, ``mean(param)`` its mean."""
 
     #: bounds on the data, checked by ``check_data``; None means unbounded
-    support = None
+    support: Optional[Tuple[float, float]] = None
 
     def __init__(self, x_shape: Sequence[int]):
         super().__init__()
@@ -55,7 +55,7 @@ class _LocationScale(Likelihood):
         else:
             self.register_buffer("log_scale", log_scale)
 
-    def forward(self, param: torch.Tensor) -> dist.Distribution:
+    def forward(self, param: torch.Tensor) -> dist.TorchDistribution:
         return self.family(param, self.log_scale.exp()).to_event(self.event_ndim)
 
 
@@ -78,7 +78,7 @@ class BernoulliLikelihood(Likelihood):
 
     support = (0.0, 1.0)
 
-    def forward(self, param: torch.Tensor) -> dist.Distribution:
+    def forward(self, param: torch.Tensor) -> dist.TorchDistribution:
         return dist.Bernoulli(logits=param, validate_args=False).to_event(self.event_ndim)
 
     def mean(self, param: torch.Tensor) -> torch.Tensor:
@@ -91,7 +91,7 @@ class ContinuousBernoulliLikelihood(Likelihood):
 
     support = (0.0, 1.0)
 
-    def forward(self, param: torch.Tensor) -> dist.Distribution:
+    def forward(self, param: torch.Tensor) -> dist.TorchDistribution:
         return dist.ContinuousBernoulli(logits=param).to_event(self.event_ndim)
 
     def mean(self, param: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union, overload
 
 import pyro
 import pyro.distributions as dist
@@ -14,6 +14,8 @@ from pyro import poutine
 from torch import nn
 
 from .checks import check_tensor
+from .likelihoods import Likelihood
+from .protocols import Decoder, Guide, Prior
 
 _instances = itertools.count(1)
 
@@ -50,17 +52,18 @@ class CVAE(nn.Module):
     ``model`` and ``guide`` register the parameters in Pyro's param store (``pyro.module``), so
     they work with ``pyro.infer.SVI`` and ``pyro.optim``. Each model registers under its own
     ``name`` (``cvae_1``, ``cvae_2``, ... unless given), so any number of models live in one
-    process: sharing one name would hand the second model the first one's stored parameters. ``raw_model`` and ``raw_guide`` are the
-    same functions without registration, for a torch optimizer over ``module.parameters()``
+    process: sharing one name would hand the second model the first one's stored parameters.
+    ``raw_model`` and ``raw_guide`` are the same functions without registration, for a torch
+    optimizer over ``module.parameters()``
     (what ``pyro_cvae.fit`` uses; registration costs ~10% of a step).
     """
 
     def __init__(
         self,
-        prior: nn.Module,
-        encoder: nn.Module,
-        decoder: nn.Module,
-        likelihood: nn.Module,
+        prior: Prior,
+        encoder: Guide,
+        decoder: Decoder,
+        likelihood: Likelihood,
         x_shape: Sequence[int],
         y_shape: Optional[Sequence[int]] = None,
         forward_model: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
@@ -74,6 +77,7 @@ class CVAE(nn.Module):
         self.prior, self.encoder, self.decoder, self.likelihood = prior, encoder, decoder, likelihood
         self.x_shape = tuple(x_shape)
         self.y_shape = None if y_shape is None else tuple(y_shape)
+        self._y_event_dim = 0 if self.y_shape is None else len(self.y_shape)
         if forward_model is not None and self.y_shape is None:
             raise ValueError("forward_model needs a condition y: set y_shape")
         self.forward_model, self.forward_scale = forward_model, forward_scale
@@ -103,7 +107,7 @@ class CVAE(nn.Module):
             x = pyro.sample("x", self.likelihood(param), obs=observed)
             if self.forward_model is not None:
                 y_hat = self.forward_model(self.likelihood.mean(param))
-                noise = dist.Normal(y_hat, self.forward_scale).to_event(len(self.y_shape))
+                noise = dist.Normal(y_hat, self.forward_scale).to_event(self._y_event_dim)
                 pyro.sample("y_fwd", noise, obs=y)
             if self.penalties and self.training and observed is not None:
                 for name, value in self.penalty_values(self.likelihood.mean(param), observed).items():
@@ -145,9 +149,17 @@ class CVAE(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @overload
     def check_data(
-        self, x: Optional[torch.Tensor], y: Optional[torch.Tensor], allow_batchless: bool = False
-    ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        self, x: torch.Tensor, y: Optional[torch.Tensor], allow_batchless: bool = False
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]: ...
+
+    @overload
+    def check_data(
+        self, x: None, y: Optional[torch.Tensor], allow_batchless: bool = False
+    ) -> Tuple[None, Optional[torch.Tensor]]: ...
+
+    def check_data(self, x, y, allow_batchless=False):
         """Validate a batch against this model's shapes and support (clear errors); returns it,
         with a batch dim of 1 added to a single example when ``allow_batchless``. Never copies."""
         if x is not None:
@@ -164,9 +176,17 @@ class CVAE(nn.Module):
                 raise ValueError(f"x and y must have the same batch size, got {x.shape[0]} and {y.shape[0]}")
         return x, y
 
+    @overload
     def prepare_data(
-        self, x: Optional[torch.Tensor], y: Optional[torch.Tensor], allow_batchless: bool = False
-    ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        self, x: torch.Tensor, y: Optional[torch.Tensor], allow_batchless: bool = False
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]: ...
+
+    @overload
+    def prepare_data(
+        self, x: None, y: Optional[torch.Tensor], allow_batchless: bool = False
+    ) -> Tuple[None, Optional[torch.Tensor]]: ...
+
+    def prepare_data(self, x, y, allow_batchless=False):
         """``check_data``, then ``(x, y)`` on this model's device. Every function that takes a
         model and data (sampling, evaluation, diagnostics) goes through here, so a model that
         ``fit`` left on a GPU works with the CPU tensors a user holds."""

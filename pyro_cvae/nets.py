@@ -11,11 +11,22 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence, Tuple
 
+import pyro.distributions as dist
 import torch
 from torch import nn
+from torch.nn.functional import softplus
 
 from .conv import CONV_STYLES, down_trunk, he_initialize, up_trunk
 from .registry import Registry
+
+MIN_SCALE = 1e-4  # keeps Normal scales strictly positive when softplus underflows
+
+
+def diagonal_normal(params: torch.Tensor) -> dist.TorchDistribution:
+    """N(loc, diag(scale²)) over the last dim from a network output ``[loc, raw_scale]`` of
+    twice the event size: the Gaussian head of every encoder and prior network here."""
+    loc, raw_scale = params.chunk(2, dim=-1)
+    return dist.Normal(loc, softplus(raw_scale) + MIN_SCALE).to_event(1)
 
 
 class MLP(nn.Sequential):
@@ -173,7 +184,9 @@ class DecoderNet(nn.Module):
         self.x_shape, self.y_shape = tuple(x_shape), None if y_shape is None else tuple(y_shape)
         in_features = latent_dim + _numel(self.y_shape)
         trunks = NETWORKS.get(network)
-        self.head, self.trunk, self.start_shape = trunks.decoder_layers(in_features, hidden_sizes, self.x_shape, channels)
+        self.head, self.trunk, self.start_shape = trunks.decoder_layers(
+            in_features, hidden_sizes, self.x_shape, channels
+        )
         trunks.initialize(self)
 
     def forward(self, z: torch.Tensor, y: Optional[torch.Tensor] = None) -> torch.Tensor:

@@ -25,7 +25,7 @@ a weight keeps its meaning relative to the likelihood at any resolution. Registe
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 from torch import nn
@@ -84,10 +84,12 @@ class Perceptual(Penalty):
     whose classifier is untrained refuses to run the penalty rather than match random features.
     """
 
+    trained: torch.Tensor
+
     def __init__(self, x_shape: Sequence[int], weight: float):
         super().__init__(x_shape, weight)
         trunk = FeatureTrunk(self.x_shape).eval()
-        self._trunk = [trunk]  # a list hides the module from nn.Module: its weights live in buffers
+        self._trunk: List[FeatureTrunk] = [trunk]  # a list hides the module from nn.Module: its weights live in buffers
         self._trunk_names = tuple(trunk.state_dict())
         for name, tensor in trunk.state_dict().items():
             self.register_buffer(_buffer_name(name), tensor.clone())

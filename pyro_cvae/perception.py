@@ -17,9 +17,9 @@ from torch.nn.functional import cross_entropy
 from tqdm.auto import tqdm
 
 from .batches import shuffled_batches
-from .seeding import seeded
 from .checks import check_tensor
 from .data.tensors import split_indices
+from .seeding import seeded
 
 #: channel widths of the conv blocks (images) and sizes of the dense blocks (anything else)
 CONV_WIDTHS = (8, 16, 32)
@@ -44,9 +44,11 @@ class FeatureTrunk(nn.Module):
             for width in CONV_WIDTHS:
                 if size < 2:
                     break
-                blocks.append(nn.Sequential(
-                    nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.GELU(), nn.MaxPool2d(2)
-                ))
+                blocks.append(
+                    nn.Sequential(
+                        nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.GELU(), nn.MaxPool2d(2)
+                    )
+                )
                 channels, size = width, size // 2
         else:
             features = math.prod(self.x_shape)
@@ -95,11 +97,15 @@ def fit_perception(
         raise ValueError("the model has no 'perceptual' penalty; build it with penalties={'perceptual': weight}")
     check_tensor(x, "x", model.x_shape)
     if labels.dtype not in (torch.int32, torch.int64) or labels.shape != (x.shape[0],):
-        raise ValueError(f"labels must be an integer tensor of shape ({x.shape[0]},), got "
-                         f"{labels.dtype} of shape {tuple(labels.shape)}")
+        raise ValueError(
+            f"labels must be an integer tensor of shape ({x.shape[0]},), got "
+            f"{labels.dtype} of shape {tuple(labels.shape)}"
+        )
     if labels.min() < 0:
-        raise ValueError("labels must be class indices >= 0: the perceptual penalty trains a classifier, so it "
-                         "needs labelled images (for a folder: one sub-folder per class)")
+        raise ValueError(
+            "labels must be class indices >= 0: the perceptual penalty trains a classifier, so it "
+            "needs labelled images (for a folder: one sub-folder per class)"
+        )
     num_classes = int(labels.max()) + 1
     if num_classes < 2:
         raise ValueError("labels hold a single class; a classifier needs at least two to learn features")

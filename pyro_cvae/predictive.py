@@ -43,9 +43,7 @@ def sample(
     """
     _, y = model.prepare_data(None, y, allow_batchless=True)
     with eval_mode(model):
-        predictive = Predictive(
-            model.raw_model, num_samples=num_samples, parallel=True, return_sites=("z", "x")
-        )
+        predictive = Predictive(model.raw_model, num_samples=num_samples, parallel=True, return_sites=("z", "x"))
         samples = predictive(y=y, batch_size=batch_size)
         x = _decoded(model, samples, y, mean)
     return (x, samples["z"]) if return_latent else x
@@ -73,16 +71,14 @@ def reconstruct(
     x, y = model.prepare_data(x, y, allow_batchless=True)
     with eval_mode(model):
         latent = {"z": posterior_latent(model, x, y, num_samples)}
-        samples = Predictive(
-            model.raw_model, posterior_samples=latent, parallel=True, return_sites=("z", "x")
-        )(y=y, batch_size=x.shape[0])
+        samples = Predictive(model.raw_model, posterior_samples=latent, parallel=True, return_sites=("z", "x"))(
+            y=y, batch_size=x.shape[0]
+        )
         out = _decoded(model, samples, y, mean)
     return (out, samples["z"]) if return_latent else out
 
 
-def summarize(
-    samples: torch.Tensor, quantiles: Sequence[float] = (0.05, 0.5, 0.95)
-) -> Dict[str, torch.Tensor]:
+def summarize(samples: torch.Tensor, quantiles: Sequence[float] = (0.05, 0.5, 0.95)) -> Dict[str, torch.Tensor]:
     """Mean, standard deviation and quantiles over the sample dim (dim 0).
 
     Returns ``{"mean", "std", "quantiles"}``; ``quantiles`` has shape (len(quantiles), ...).

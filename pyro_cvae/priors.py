@@ -14,14 +14,11 @@ import pyro.distributions as dist
 import pyro.distributions.transforms as T
 import torch
 from torch import nn
-from torch.nn.functional import softplus
 
-from .nets import EncoderNet
+from .nets import EncoderNet, diagonal_normal
 from .registry import Registry
 
 PRIORS: Registry = Registry("prior")
-
-MIN_SCALE = 1e-4  # keeps Normal scales strictly positive when softplus underflows
 
 
 def _needs_condition(name: str, y_shape) -> None:
@@ -32,13 +29,16 @@ def _needs_condition(name: str, y_shape) -> None:
 class StandardNormalPrior(nn.Module):
     """p(z) = N(0, I), ignoring y. ``pyro.plate`` broadcasts it over the batch."""
 
+    loc: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, latent_dim: int):
         super().__init__()
         # buffers, so that .to(device) moves them with the model
         self.register_buffer("loc", torch.zeros(latent_dim))
         self.register_buffer("scale", torch.ones(latent_dim))
 
-    def forward(self, y: Optional[torch.Tensor] = None) -> dist.Distribution:
+    def forward(self, y: Optional[torch.Tensor] = None) -> dist.TorchDistribution:
         return dist.Normal(self.loc, self.scale).to_event(1)
 
 
@@ -49,9 +49,8 @@ class ConditionalGaussianPrior(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, y: torch.Tensor) -> dist.Distribution:
-        loc, raw_scale = self.net(y).chunk(2, dim=-1)
-        return dist.Normal(loc, softplus(raw_scale) + MIN_SCALE).to_event(1)
+    def forward(self, y: torch.Tensor) -> dist.TorchDistribution:
+        return diagonal_normal(self.net(y))
 
 
 class ConditionalMixturePrior(nn.Module):
@@ -66,12 +65,11 @@ class ConditionalMixturePrior(nn.Module):
         super().__init__()
         self.net, self.latent_dim, self.components = net, latent_dim, components
 
-    def forward(self, y: torch.Tensor) -> dist.Distribution:
+    def forward(self, y: torch.Tensor) -> dist.TorchDistribution:
         out = self.net(y)
         k, d = self.components, self.latent_dim
         logits = out[..., :k]
-        loc, raw_scale = out[..., k:].reshape(*out.shape[:-1], k, 2 * d).chunk(2, dim=-1)
-        components = dist.Normal(loc, softplus(raw_scale) + MIN_SCALE).to_event(1)
+        components = diagonal_normal(out[..., k:].reshape(*out.shape[:-1], k, 2 * d))
         return dist.MixtureSameFamily(dist.Categorical(logits=logits), components)
 
 
@@ -84,6 +82,9 @@ class ConditionalFlowPrior(nn.Module):
     its own random variable order, and ``log_prob`` (what the KL term needs) is one pass.
     """
 
+    loc: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, embed: nn.Module, latent_dim: int, layers: int, context_dim: int, hidden: int):
         super().__init__()
         self.embed = embed
@@ -94,7 +95,7 @@ class ConditionalFlowPrior(nn.Module):
         self.register_buffer("loc", torch.zeros(latent_dim))
         self.register_buffer("scale", torch.ones(latent_dim))
 
-    def forward(self, y: torch.Tensor) -> dist.Distribution:
+    def forward(self, y: torch.Tensor) -> dist.TorchDistribution:
         context = self.embed(y)
         # batch shape (batch,), like the other priors, so it can be sampled outside a plate too
         base = dist.Normal(self.loc, self.scale).to_event(1).expand(context.shape[:-1])
@@ -129,6 +130,9 @@ def _conditional_flow(config) -> nn.Module:
     _needs_condition("conditional-flow", config.y_shape)
     context = 32
     return ConditionalFlowPrior(
-        _condition_net(config, context), config.latent_dim, config.flow_layers, context,
+        _condition_net(config, context),
+        config.latent_dim,
+        config.flow_layers,
+        context,
         hidden=config.prior_hidden_sizes[-1],
     )

@@ -30,7 +30,7 @@ def _plugin_modules(kind: str) -> Dict[str, str]:
     """``{name: module}`` of the entry points that provide components of ``kind``."""
     prefix = kind + "."
     return {
-        point.name[len(prefix):]: point.value.partition(":")[0]
+        point.name[len(prefix) :]: point.value.partition(":")[0]
         for point in entry_points(group=PLUGIN_GROUP)
         if point.name.startswith(prefix)
     }

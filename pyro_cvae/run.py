@@ -58,8 +58,14 @@ class Run:
     def save(self, folder: PathLike) -> Path:
         """Write the run into ``folder`` (``checkpoint.pt`` and ``config.yaml``)."""
         last_epoch = self.history.epoch[-1] if len(self.history) else None
-        return save_checkpoint(folder, self.model, history=self.history, epoch=last_epoch,
-                               fit_config=self.fit_config, metadata=self.metadata)
+        return save_checkpoint(
+            folder,
+            self.model,
+            history=self.history,
+            epoch=last_epoch,
+            fit_config=self.fit_config,
+            metadata=self.metadata,
+        )
 
     @classmethod
     def load(cls, path: PathLike, device: Union[str, torch.device] = "cpu", **components) -> "Run":
@@ -78,8 +84,7 @@ class Run:
             model.load_state_dict(state["model_state"])
         except RuntimeError as error:
             raise ValueError(
-                f"the weights in {str(path)!r} do not fit the model its config describes: "
-                f"{str(error).splitlines()[0]}"
+                f"the weights in {str(path)!r} do not fit the model its config describes: {str(error).splitlines()[0]}"
             ) from None
         return cls(
             model=model.to(device).eval(),

@@ -64,7 +64,9 @@ class SVIStep:
         m = self.module
         return self.elbo.differentiable_loss(m.raw_model, m.raw_guide, x, y, kl_weight, num_data)
 
-    def __call__(self, x, y=None, kl_weight: float = 1.0, num_data: Optional[int] = None) -> float:
+    def __call__(self, x, y=None, kl_weight: float = 1.0, num_data: Optional[int] = None) -> torch.Tensor:
+        """One optimizer step; returns the (detached) loss, left on the device: reading it would
+        wait for the GPU at every step."""
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss(x, y, kl_weight, num_data)
         loss.backward()

@@ -64,8 +64,12 @@ def test_importing_everything_changes_no_global_state():
             "lazy apps": [name in dir(pc) or hasattr(pc, name) for name in ("twobirds", "images", "diagnostics")],
         }))
     """)
-    assert found == {"backend unchanged": True, "rng unchanged": True, "param store empty": True,
-                     "lazy apps": [True, True, True]}
+    assert found == {
+        "backend unchanged": True,
+        "rng unchanged": True,
+        "param store empty": True,
+        "lazy apps": [True, True, True],
+    }
 
 
 def test_the_package_alone_gives_the_diagnostics():
@@ -78,6 +82,7 @@ def test_the_package_alone_gives_the_diagnostics():
 
 
 # --------------------------------------------------------------------- device safety
+
 
 def _diagnostic_calls(model, x, y):
     """Every public function that takes a model and data, called once on tiny inputs."""
@@ -97,8 +102,9 @@ def _diagnostic_calls(model, x, y):
 
 
 def test_every_diagnostic_moves_its_inputs_through_the_one_helper(monkeypatch):
-    model = pc.build("dual-encoder", x_shape=(3,), y_shape=(2,), latent_dim=2, hidden_sizes=(4,),
-                     prior_hidden_sizes=(4,)).eval()
+    model = pc.build(
+        "dual-encoder", x_shape=(3,), y_shape=(2,), latent_dim=2, hidden_sizes=(4,), prior_hidden_sizes=(4,)
+    ).eval()
     x, y = torch.rand(4, 3), torch.rand(4, 2)
     seen = []
     original = type(model).prepare_data
@@ -116,16 +122,47 @@ def test_every_diagnostic_moves_its_inputs_through_the_one_helper(monkeypatch):
 
 def test_every_model_and_data_function_is_covered_by_the_device_test():
     # a new public diagnostic taking (model, ...) must be added to _diagnostic_calls
-    public = {name for name, f in inspect.getmembers(pc.diagnostics, inspect.isfunction)
-              if list(inspect.signature(f).parameters)[:1] == ["model"]}
+    public = {
+        name
+        for name, f in inspect.getmembers(pc.diagnostics, inspect.isfunction)
+        if list(inspect.signature(f).parameters)[:1] == ["model"]
+    }
     covered = set(_diagnostic_calls(None, None, None))
     assert public <= covered, public - covered
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: the CPU test above covers the helper")
 def test_every_diagnostic_takes_cpu_inputs_for_a_model_on_the_gpu():
-    model = pc.build("dual-encoder", x_shape=(3,), y_shape=(2,), latent_dim=2, hidden_sizes=(4,),
-                     prior_hidden_sizes=(4,)).cuda().eval()
+    model = (
+        pc.build("dual-encoder", x_shape=(3,), y_shape=(2,), latent_dim=2, hidden_sizes=(4,), prior_hidden_sizes=(4,))
+        .cuda()
+        .eval()
+    )
     x, y = torch.rand(4, 3), torch.rand(4, 2)
-    for name, call in _diagnostic_calls(model, x, y).items():
+    for call in _diagnostic_calls(model, x, y).values():
         call()  # a device mismatch raises
+
+
+def test_every_registered_component_meets_its_protocol():
+    from pyro_cvae.protocols import Decoder, Guide, Prior
+
+    for prior in pc.PRIORS:
+        model = pc.build(
+            "cvae",
+            x_shape=(50, 2),
+            y_shape=(50, 2),
+            prior=prior,
+            latent_dim=2,
+            hidden_sizes=(4,),
+            prior_hidden_sizes=(4,),
+            mixture_components=2,
+            flow_layers=1,
+        )
+        assert isinstance(model.prior, Prior), prior
+    for guide in pc.GUIDES:
+        for decoder in pc.DECODERS:
+            model = pc.build(
+                "cvae", x_shape=(50, 2), y_shape=(50, 2), guide=guide, decoder=decoder, latent_dim=2, hidden_sizes=(4,)
+            )
+            assert isinstance(model.encoder, Guide) and isinstance(model.decoder, Decoder), (guide, decoder)
+            assert model.decoder.latent_dim == 2

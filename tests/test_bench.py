@@ -7,8 +7,9 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def test_svi_overhead_benchmark_runs(capsys):
-    runpy.run_path(str(BENCH / "svi_overhead.py"))["main"](["--steps", "2", "--warmup", "1", "--threads", "1",
-                                                                "--epoch-repeats", "1", "--epochs", "1"])
+    runpy.run_path(str(BENCH / "svi_overhead.py"))["main"](
+        ["--steps", "2", "--warmup", "1", "--threads", "1", "--epoch-repeats", "1", "--epochs", "1"]
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[-1].startswith("svi_over_torch_ratio ")
     assert any(line.startswith("fit_epoch_over_steps_ratio ") for line in lines)
@@ -22,8 +23,15 @@ def test_sampling_benchmark_runs(capsys):
 def test_twobirds_benchmark_runs(tmp_path, capsys):
     from pyro_cvae.twobirds import fit_twobirds, generate, save_challenge
 
-    fit_twobirds("data1", out=tmp_path, num_train=256, num_val=32, epochs=1, progress=False,
-                 model_overrides=dict(hidden_sizes=(16,), prior_hidden_sizes=(16,), mixture_components=2))
+    fit_twobirds(
+        "data1",
+        out=tmp_path,
+        num_train=256,
+        num_val=32,
+        epochs=1,
+        progress=False,
+        model_overrides=dict(hidden_sizes=(16,), prior_hidden_sizes=(16,), mixture_components=2),
+    )
     save_challenge(tmp_path / "conditions.pt", *generate(2, "data1", seed=1))
     runpy.run_path(str(BENCH / "twobirds.py"))["main"](
         ["--checkpoint", str(tmp_path), "--conditions", str(tmp_path / "conditions.pt"), "--counts", "3"]

@@ -9,8 +9,9 @@ from .conftest import tiny, write_code_pickle
 
 def fitted(tmp_path):
     x, y = torch.randn(40, 4), torch.randn(40, 2)
-    model = pc.build("dual-encoder", x_shape=(4,), y_shape=(2,), likelihood="laplace",
-                     learn_likelihood_scale=True, **tiny())
+    model = pc.build(
+        "dual-encoder", x_shape=(4,), y_shape=(2,), likelihood="laplace", learn_likelihood_scale=True, **tiny()
+    )
     pc.fit(model, (x, y), epochs=2, checkpoint_dir=str(tmp_path), progress=False)
     return model, y
 

@@ -9,8 +9,18 @@ from pyro_cvae.data import load_tensors, save_tensors
 def test_variants_lists_every_variant_and_component(capsys):
     assert main(["variants"]) == 0
     out = capsys.readouterr().out
-    for name in ["vae", "cvae", "cvae-xonly", "cvae-deep", "dual-encoder", "conditional-mixture",
-                 "encoder-x", "continuous-bernoulli", "conv3-bn", "jit-mean-field"]:
+    for name in [
+        "vae",
+        "cvae",
+        "cvae-xonly",
+        "cvae-deep",
+        "dual-encoder",
+        "conditional-mixture",
+        "encoder-x",
+        "continuous-bernoulli",
+        "conv3-bn",
+        "jit-mean-field",
+    ]:
         assert f"  {name} " in out
 
 
@@ -35,8 +45,22 @@ def test_fit_from_a_config_file_then_sample(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["epoch"] == 2
 
     save_tensors(tmp_path / "cond.pt", torch.zeros(3, 5), y[:3])
-    assert main(["sample", "--checkpoint", str(out), "--conditions", str(tmp_path / "cond.pt"),
-                 "--num-samples", "4", "--out", str(tmp_path / "s.pt")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(out),
+                "--conditions",
+                str(tmp_path / "cond.pt"),
+                "--num-samples",
+                "4",
+                "--out",
+                str(tmp_path / "s.pt"),
+            ]
+        )
+        == 0
+    )
     samples, conditions = load_tensors(tmp_path / "s.pt")
     assert samples.shape == (3, 4, 5) and torch.equal(conditions, y[:3])
     assert main(["sample", "--checkpoint", str(out), "--out", str(tmp_path / "t.pt")]) == 2

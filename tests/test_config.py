@@ -1,15 +1,20 @@
 import pytest
 
 import pyro_cvae as pc
-
 from pyro_cvae.config import FitConfig, ModelConfig, load_config
 from pyro_cvae.registry import Registry
 
 
 @pytest.mark.parametrize("suffix", [".json", ".yaml", ".toml"])
 def test_model_config_round_trips_through_files(tmp_path, suffix):
-    config = ModelConfig(x_shape=(1, 8, 8), y_shape=(10,), prior="conditional-mixture",
-                         network="conv2", channels=(4, 8), learn_likelihood_scale=True)
+    config = ModelConfig(
+        x_shape=(1, 8, 8),
+        y_shape=(10,),
+        prior="conditional-mixture",
+        network="conv2",
+        channels=(4, 8),
+        learn_likelihood_scale=True,
+    )
     path = tmp_path / f"model{suffix}"
     config.save(path)
     assert ModelConfig.from_file(path) == config

@@ -33,7 +33,10 @@ def test_example_runs(script, tmp_path, monkeypatch):
 def test_main_job_runs_as_a_module(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pyro_cvae", "--epochs", "1", "--quiet", "--out", str(tmp_path)],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     metrics = json.loads(result.stdout)
     assert metrics["epochs"] == 1 and "elbo" in metrics["test"]

@@ -1,16 +1,16 @@
 import copy
+import importlib
 
 import pytest
 import torch
 
 import pyro_cvae as pc
-import importlib
 from pyro_cvae.config import FitConfig
 from pyro_cvae.fit import kl_weight_at, resolve_device
 
-callbacks_module = importlib.import_module("pyro_cvae.callbacks")
-
 from .conftest import tiny
+
+callbacks_module = importlib.import_module("pyro_cvae.callbacks")
 
 
 def linear_data(n=96):
@@ -26,8 +26,9 @@ def model():
 
 def test_a_short_fit_raises_the_elbo_and_records_history():
     x, y = linear_data()
-    history = pc.fit(model(), (x, y), val_data=(x[:16], y[:16]), epochs=15, batch_size=32,
-                     learning_rate=1e-2, progress=False)
+    history = pc.fit(
+        model(), (x, y), val_data=(x[:16], y[:16]), epochs=15, batch_size=32, learning_rate=1e-2, progress=False
+    )
     assert len(history) == 15 and history.epoch == list(range(15))
     assert history.train_elbo[-1] > history.train_elbo[0] + 10
     assert history.val_elbo[-1] > history.val_elbo[0]
@@ -67,8 +68,9 @@ def test_early_stopping_stops_and_restores_the_best_weights(monkeypatch, tmp_pat
     monkeypatch.setattr(callbacks_module, "elbo_terms", scripted)
     x, y = linear_data()
     m = model()
-    history = pc.fit(m, (x, y), val_data=(x[:16], y[:16]), epochs=10, patience=2,
-                     checkpoint_dir=str(tmp_path), progress=False)
+    history = pc.fit(
+        m, (x, y), val_data=(x[:16], y[:16]), epochs=10, patience=2, checkpoint_dir=str(tmp_path), progress=False
+    )
     assert len(history) == 4  # best at epoch 1, then two epochs without improvement
     assert all(torch.equal(v, states[1][k]) for k, v in m.state_dict().items())
     saved = pc.load_model(tmp_path).state_dict()  # the checkpoint holds the restored model
@@ -90,8 +92,9 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     torch.manual_seed(0)
     pc.fit(model(), (x, y), epochs=2, batch_size=16, checkpoint_dir=str(tmp_path / "b"), progress=False)
     resumed_model = model()  # a fresh process would rebuild the model like this
-    resumed = pc.fit(resumed_model, (x, y), epochs=4, batch_size=16, checkpoint_dir=str(tmp_path / "b"),
-                     resume=True, progress=False)
+    resumed = pc.fit(
+        resumed_model, (x, y), epochs=4, batch_size=16, checkpoint_dir=str(tmp_path / "b"), resume=True, progress=False
+    )
     assert resumed.epoch == [0, 1, 2, 3]
     assert resumed.train_elbo == whole.train_elbo
     for key, value in straight.state_dict().items():

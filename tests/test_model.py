@@ -29,8 +29,15 @@ def batch(y=True):
 @pytest.mark.parametrize("variant, prior, guide, likelihood", COMBOS)
 def test_every_combination_traces_and_learns(variant, prior, guide, likelihood):
     conditional = variant != "vae"
-    spec = dict(x_shape=X_SHAPE, y_shape=Y_SHAPE if conditional else None, prior=prior,
-                guide=guide, likelihood=likelihood, learn_likelihood_scale=True, **tiny())
+    spec = dict(
+        x_shape=X_SHAPE,
+        y_shape=Y_SHAPE if conditional else None,
+        prior=prior,
+        guide=guide,
+        likelihood=likelihood,
+        learn_likelihood_scale=True,
+        **tiny(),
+    )
     if not conditional and (prior != "standard-normal" or guide == "encoder-xy"):
         with pytest.raises(ValueError, match="set y_shape"):
             pc.build(variant, **spec)

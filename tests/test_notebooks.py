@@ -22,12 +22,16 @@ def test_notebook_executes(path, monkeypatch):
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as for a reader
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny settings: threads cost more than they give
     notebook = nbformat.read(path, as_version=4)
-    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), \
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), (
         f"{path.name} is stored with outputs; strip them"
+    )
     NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     drawing = [c for c in notebook.cells if c.cell_type == "code" and DRAWS.search(c.source)]
-    blank = [c.source.splitlines()[0] for c in drawing if not any(
-        "image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+    blank = [
+        c.source.splitlines()[0]
+        for c in drawing
+        if not any("image/png" in o.get("data", {}) for o in c.get("outputs", []))
+    ]
     assert not blank, f"cells that draw but show no figure: {blank}"

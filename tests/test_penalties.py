@@ -16,8 +16,18 @@ IMAGE = (1, 6, 6)
 
 def _model(penalties, **fields):
     # conv2 has no batch norm, so train and eval mode compute the same decoder
-    return pc.build("cvae", **tiny(x_shape=IMAGE, y_shape=(3,), network="conv2", channels=(4,),
-                                   likelihood="bernoulli", penalties=penalties, **fields))
+    return pc.build(
+        "cvae",
+        **tiny(
+            x_shape=IMAGE,
+            y_shape=(3,),
+            network="conv2",
+            channels=(4,),
+            likelihood="bernoulli",
+            penalties=penalties,
+            **fields,
+        ),
+    )
 
 
 def _data(n=5):

@@ -8,8 +8,17 @@ from .conftest import tiny
 
 
 def _digits_model(penalties=None):
-    return pc.build("cvae", **tiny(x_shape=(1, 8, 8), y_shape=(10,), network="conv2", channels=(4,),
-                                   likelihood="bernoulli", penalties=penalties or {"perceptual": 1.0}))
+    return pc.build(
+        "cvae",
+        **tiny(
+            x_shape=(1, 8, 8),
+            y_shape=(10,),
+            network="conv2",
+            channels=(4,),
+            likelihood="bernoulli",
+            penalties=penalties or {"perceptual": 1.0},
+        ),
+    )
 
 
 def _digits():
@@ -45,8 +54,9 @@ def test_trained_penalty_survives_a_checkpoint(tmp_path):
     loaded = pc.load_model(tmp_path)
     assert bool(loaded.penalties["perceptual"].trained)
     blurred = x[:4] * 0.5
-    torch.testing.assert_close(loaded.penalties["perceptual"](blurred, x[:4]),
-                               model.penalties["perceptual"](blurred, x[:4]))
+    torch.testing.assert_close(
+        loaded.penalties["perceptual"](blurred, x[:4]), model.penalties["perceptual"](blurred, x[:4])
+    )
 
 
 def test_fit_perception_refuses_bad_input():

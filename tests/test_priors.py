@@ -4,7 +4,6 @@ import pytest
 import torch
 
 import pyro_cvae as pc
-
 from pyro_cvae.config import ModelConfig
 from pyro_cvae.priors import PRIORS
 
@@ -69,5 +68,7 @@ def test_conditional_priors_need_a_condition(name):
 
 
 def test_unknown_prior_lists_choices():
-    with pytest.raises(KeyError, match="valid choices are: conditional-flow, conditional-gaussian, conditional-mixture"):
+    with pytest.raises(
+        KeyError, match="valid choices are: conditional-flow, conditional-gaussian, conditional-mixture"
+    ):
         pc.build(ModelConfig(x_shape=(4,), prior="gaussian-ish"))

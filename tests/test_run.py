@@ -12,8 +12,14 @@ from .conftest import tiny
 def test_a_run_round_trips_configs_history_and_metadata(tmp_path):
     model = pc.build("dual-encoder", x_shape=(3,), y_shape=(2,), **tiny())
     x, y = torch.rand(32, 3), torch.rand(32, 2)
-    history = pc.fit(model, (x, y), epochs=2, progress=False, checkpoint_dir=str(tmp_path),
-                     metadata={"app": "mine", "source": "unit test"})
+    history = pc.fit(
+        model,
+        (x, y),
+        epochs=2,
+        progress=False,
+        checkpoint_dir=str(tmp_path),
+        metadata={"app": "mine", "source": "unit test"},
+    )
     run = pc.Run.load(tmp_path)
     assert run.metadata == {"app": "mine", "source": "unit test"} and run.app == "mine"
     assert run.history.to_dict() == history.to_dict() and run.fit_config.epochs == 2

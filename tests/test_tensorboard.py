@@ -20,11 +20,15 @@ def test_fit_logs_every_epoch_of_the_history(tmp_path):
     torch.manual_seed(0)
     x = torch.randn(64, 4)
     model = pc.build("vae", **tiny(x_shape=(4,)))
-    history = pc.fit(model, x[:48], epochs=3, batch_size=16, val_data=x[48:], tensorboard_dir=str(tmp_path),
-                     progress=False)
+    history = pc.fit(
+        model, x[:48], epochs=3, batch_size=16, val_data=x[48:], tensorboard_dir=str(tmp_path), progress=False
+    )
     events = _events(tmp_path)
-    for tag, values in (("train/elbo", history.train_elbo), ("val/kl", history.val_kl),
-                        ("train/loss", history.train_loss)):
+    for tag, values in (
+        ("train/elbo", history.train_elbo),
+        ("val/kl", history.val_kl),
+        ("train/loss", history.train_loss),
+    ):
         logged = events.Scalars(tag)
         assert [e.step for e in logged] == history.epoch
         assert [e.value for e in logged] == pytest.approx(values, rel=1e-6)
@@ -35,8 +39,16 @@ def test_images_fit_logs_penalty_and_reconstructions(tmp_path):
     from pyro_cvae.images.train import fit_images
 
     board = tmp_path / "board"
-    fit_images("digits", "vae", network="conv2", limit=150, epochs=2, penalties={"total-variation": 0.1},
-               tensorboard_dir=str(board), progress=False)
+    fit_images(
+        "digits",
+        "vae",
+        network="conv2",
+        limit=150,
+        epochs=2,
+        penalties={"total-variation": 0.1},
+        tensorboard_dir=str(board),
+        progress=False,
+    )
     events = _events(board)
     assert len(events.Scalars("val/penalty")) == 2
     assert len(events.Images("reconstructions")) == 2

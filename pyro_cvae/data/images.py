@@ -55,9 +55,9 @@ def load_idx(path: PathLike) -> np.ndarray:
     ndim = data[3]
     if len(data) < 4 + 4 * ndim:
         raise ValueError(f"{str(path)!r} is truncated: its IDX header is incomplete")
-    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    dtype = np.dtype(_IDX_TYPES[data[2]])
-    body = data[4 + 4 * ndim:]
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    dtype: np.dtype = np.dtype(_IDX_TYPES[data[2]])  # type: ignore[call-overload]
+    body = data[4 + 4 * ndim :]
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(body) != expected:
         raise ValueError(f"{str(path)!r} holds {len(body)} data bytes but its header {shape} needs {expected}")
@@ -89,8 +89,11 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays; any other global is refused."""
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
     }
 
@@ -142,8 +145,8 @@ def load_image_folder(directory: PathLike, size: int = 32, grayscale: bool = Fal
     images, labels = [], []
     for path in files:
         try:
-            with Image.open(path) as image:
-                image = image.convert("L" if grayscale else "RGB").resize((size, size), Image.BILINEAR)
+            with Image.open(path) as opened:
+                image = opened.convert("L" if grayscale else "RGB").resize((size, size), Image.Resampling.BILINEAR)
                 array = np.asarray(image, dtype=np.float32) / 255.0
         except (UnidentifiedImageError, OSError) as error:
             raise ValueError(f"{str(path)!r} is not a readable image: {error}") from None
@@ -169,5 +172,7 @@ def load_images(spec: str = "digits", size: int = 32, train: bool = True, limit:
     elif kind == "folder":
         images = load_image_folder(location, size)
     else:
-        raise ValueError(f"unknown dataset {kind!r}; choose digits, mnist:DIR, fashion-mnist:DIR, cifar10:DIR or folder:DIR")
+        raise ValueError(
+            f"unknown dataset {kind!r}; choose digits, mnist:DIR, fashion-mnist:DIR, cifar10:DIR or folder:DIR"
+        )
     return images if limit is None else (images[0][:limit], images[1][:limit])

@@ -73,7 +73,7 @@ def atomic_save(obj, path: Union[str, Path]) -> None:
     atomic_write(path, lambda file: torch.save(obj, file))
 
 
-def atomic_write(path: Union[str, Path], write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: Union[str, Path], write: Callable[[BinaryIO], object]) -> None:
     """``write(file)`` into a temporary file beside ``path``, then rename it over ``path``: a
     crash at any moment leaves either the old file or the new one, never a half-written one."""
     path = Path(path)

@@ -27,8 +27,11 @@ LEVELS = (0.5, 0.8, 0.9, 0.95)
 
 
 def interval_coverage(
-    samples: torch.Tensor, truth: torch.Tensor, levels: Sequence[float] = LEVELS,
-    functional: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, tol: float = 0.0,
+    samples: torch.Tensor,
+    truth: torch.Tensor,
+    levels: Sequence[float] = LEVELS,
+    functional: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+    tol: float = 0.0,
 ) -> Dict[float, float]:
     """Share of truths inside the central credible intervals; samples ``(S, N, ...)``, truth ``(N, ...)``.
 
@@ -40,7 +43,9 @@ def interval_coverage(
     if functional is not None:
         samples, truth = functional(samples), functional(truth)
     if samples.shape[1:] != truth.shape:
-        raise ValueError(f"samples must be (num_samples, *truth.shape), got {tuple(samples.shape)} for {tuple(truth.shape)}")
+        raise ValueError(
+            f"samples must be (num_samples, *truth.shape), got {tuple(samples.shape)} for {tuple(truth.shape)}"
+        )
     flat, target = samples.reshape(samples.shape[0], -1).double(), truth.reshape(-1).double()
     coverage = {}
     for level in levels:
@@ -70,15 +75,21 @@ def simulate_posterior(
         return z_true.cpu(), posterior_latent(model, x_sim, y, num_samples).cpu()
 
 
-def sbc_ranks(model: CVAE, y: Optional[torch.Tensor] = None, num_samples: int = 100,
-              num_simulations: Optional[int] = None) -> torch.Tensor:
+def sbc_ranks(
+    model: CVAE, y: Optional[torch.Tensor] = None, num_samples: int = 100, num_simulations: Optional[int] = None
+) -> torch.Tensor:
     """Ranks ``(N, latent_dim)`` in ``{0..num_samples}`` of simulated z* among guide draws."""
     z_true, z_draws = simulate_posterior(model, y, num_samples, num_simulations)
     return (z_draws < z_true).sum(0)
 
 
-def posterior_coverage(model: CVAE, y: Optional[torch.Tensor] = None, num_samples: int = 200,
-                       levels: Sequence[float] = LEVELS, num_simulations: Optional[int] = None) -> Dict[float, float]:
+def posterior_coverage(
+    model: CVAE,
+    y: Optional[torch.Tensor] = None,
+    num_samples: int = 200,
+    levels: Sequence[float] = LEVELS,
+    num_simulations: Optional[int] = None,
+) -> Dict[float, float]:
     """Coverage of simulated z* by the guide's central intervals (calibration of q itself)."""
     z_true, z_draws = simulate_posterior(model, y, num_samples, num_simulations)
     return interval_coverage(z_draws, z_true, levels)

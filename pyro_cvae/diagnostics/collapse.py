@@ -27,13 +27,20 @@ def _diagonal_normal(d) -> Optional[dist.Normal]:
 
 
 @torch.no_grad()
-def latent_usage(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 1000) -> Dict[str, object]:
+def latent_usage(
+    model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 1000
+) -> Dict[str, object]:
     """``{"active_units", "unit_variance" [D], "kl_per_dim" [D] or None, "kl_total"}``."""
     x, y = model.prepare_data(x, y)
     means, kls = [], []
     with eval_mode(model):
         for xb, yb in in_batches(batch_size, x, y):
             q = _diagonal_normal(model.encoder(xb, yb))
+            if q is None:
+                raise TypeError(
+                    f"latent_usage reads the guide's means and needs a diagonal Gaussian guide; "
+                    f"{type(model.encoder).__name__} is not one"
+                )
             p = _diagonal_normal(model.prior(yb))
             means.append(q.loc)
             if p is not None:

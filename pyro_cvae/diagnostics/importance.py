@@ -35,12 +35,15 @@ def _check_count(num_samples) -> None:
 
 
 def _site_log_probs(trace, num_data: int) -> torch.Tensor:
-    total = 0.0
+    parts = []
     for site in trace.nodes.values():
         if site["type"] != "sample" or site["name"] == "particles":
             continue
         log_p = site["fn"].log_prob(site["value"])
-        total = total + log_p.expand(log_p.shape[:-1] + (num_data,))
+        parts.append(log_p.expand(log_p.shape[:-1] + (num_data,)))
+    total = parts[0]
+    for part in parts[1:]:  # sites differ in their particle dims: add with broadcasting
+        total = total + part
     return total
 
 
@@ -56,7 +59,11 @@ def importance_log_weights(model: CVAE, x: torch.Tensor, y: Optional[torch.Tenso
 
 
 def iwae_log_likelihood(
-    model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, num_samples: int = 1000, batch_size: int = 100,
+    model: CVAE,
+    x: torch.Tensor,
+    y: Optional[torch.Tensor] = None,
+    num_samples: int = 1000,
+    batch_size: int = 100,
     chunk: Optional[int] = None,
 ) -> torch.Tensor:
     """Per data point, the importance-weighted estimate of log p(x | y) (log p(x) for a VAE),

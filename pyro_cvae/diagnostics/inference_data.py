@@ -17,7 +17,7 @@ constant_data        y                                                          
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import arviz as az
 import torch
@@ -34,7 +34,10 @@ def _chain(t: torch.Tensor):
 
 @torch.no_grad()
 def to_inference_data(
-    model: CVAE, x: Optional[torch.Tensor] = None, y: Optional[torch.Tensor] = None, num_samples: int = 100,
+    model: CVAE,
+    x: Optional[torch.Tensor] = None,
+    y: Optional[torch.Tensor] = None,
+    num_samples: int = 100,
     batch_size: Optional[int] = None,
 ) -> az.InferenceData:
     """Draw ``num_samples`` per data point and return them as InferenceData.
@@ -47,7 +50,7 @@ def to_inference_data(
         raise ValueError("give x (and y), y, or batch_size for a VAE's prior predictive")
     x_dims = [f"x_dim_{i}" for i in range(len(model.x_shape))]
     dims = {"z": ["obs", "z_dim"], "x": ["obs", *x_dims]}
-    groups = {}
+    groups: Dict[str, Dict[str, Any]] = {}
     with eval_mode(model):
         prior = Predictive(model.raw_model, num_samples=num_samples, parallel=True, return_sites=("x",))
         groups["prior_predictive"] = {"x": _chain(prior(y=y, batch_size=batch_size)["x"])}
@@ -60,7 +63,11 @@ def to_inference_data(
             groups["observed_data"] = {"x": x.detach().cpu().numpy()}
     if y is not None:
         groups["constant_data"] = {"y": y.detach().cpu().numpy()}
-        dims["y"] = ["obs", *[f"y_dim_{i}" for i in range(len(model.y_shape))]]
-    n = (x if x is not None else y).shape[0] if (x is not None or y is not None) else batch_size
-    return az.from_dict(**groups, dims=dims, coords={"obs": list(range(n))},
-                        attrs={"inference_library": "pyro", "model": model.name, "source": "pyro_cvae"})
+        dims["y"] = ["obs", *[f"y_dim_{i}" for i in range(y.dim() - 1)]]
+    n = x.shape[0] if x is not None else y.shape[0] if y is not None else int(batch_size or 0)
+    return az.from_dict(
+        **groups,  # type: ignore[arg-type]
+        dims=dims,
+        coords={"obs": list(range(n))},
+        attrs={"inference_library": "pyro", "model": model.name, "source": "pyro_cvae"},
+    )

@@ -19,8 +19,13 @@ def plot_calibration(coverages: Dict[str, Dict[float, float]], path: PathLike) -
     for label, coverage in coverages.items():
         levels = sorted(coverage)
         ax.plot(levels, [coverage[level] for level in levels], marker="o", label=label)
-    ax.set(xlabel="nominal coverage of central interval", ylabel="empirical coverage", xlim=(0, 1), ylim=(0, 1),
-           title="Interval calibration")
+    ax.set(
+        xlabel="nominal coverage of central interval",
+        ylabel="empirical coverage",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title="Interval calibration",
+    )
     ax.legend(fontsize=8)
     return save_figure(fig, path)
 

@@ -1,9 +1,9 @@
 """``pyro-cvae images fit | evaluate | quadrants``.
 
-    pyro-cvae images fit --dataset digits --variant cvae --out DIR
-    pyro-cvae images fit --network conv2 --likelihood laplace --penalty perceptual=1 --penalty total-variation=0.5
-    pyro-cvae images evaluate --checkpoint DIR [--num-importance 1000]
-    pyro-cvae images quadrants --dataset digits --out DIR
+pyro-cvae images fit --dataset digits --variant cvae --out DIR
+pyro-cvae images fit --network conv2 --likelihood laplace --penalty perceptual=1 --penalty total-variation=0.5
+pyro-cvae images evaluate --checkpoint DIR [--num-importance 1000]
+pyro-cvae images quadrants --dataset digits --out DIR
 """
 
 from __future__ import annotations
@@ -25,10 +25,22 @@ def _fit(args) -> None:
         fit_values["tensorboard_dir"] = args.tensorboard
     seed = fit_values.get("seed", 0)
     config = FitConfig.from_dict({"epochs": 30, "batch_size": 64, "seed": seed, **fit_values})
-    run = fit_images(args.dataset, args.variant, args.out, network=args.network, likelihood=args.likelihood,
-                     latent_dim=args.latent_dim, size=args.size, limit=args.limit, seed=seed,
-                     penalties=dict(args.penalty), perception_epochs=args.perception_epochs, config=config,
-                     resume=args.resume, model_overrides=model_values)
+    run = fit_images(
+        args.dataset,
+        args.variant,
+        args.out,
+        network=args.network,
+        likelihood=args.likelihood,
+        latent_dim=args.latent_dim,
+        size=args.size,
+        limit=args.limit,
+        seed=seed,
+        penalties=dict(args.penalty),
+        perception_epochs=args.perception_epochs,
+        config=config,
+        resume=args.resume,
+        model_overrides=model_values,
+    )
     print(json.dumps({"out": args.out, "epochs": len(run.history), "val_elbo": run.history.val_elbo[-1]}, indent=2))
 
 
@@ -50,8 +62,9 @@ def _quadrants(args) -> None:
 
     images, _ = load_images(args.dataset, size=args.size, limit=args.limit)
     counts = [int(k) for k in args.visible.split(",")]
-    results = run_quadrant_benchmark(images, counts, epochs=args.epochs, num_importance=args.num_importance,
-                                     seed=args.seed, progress=not args.quiet)
+    results = run_quadrant_benchmark(
+        images, counts, epochs=args.epochs, num_importance=args.num_importance, seed=args.seed, progress=not args.quiet
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     _, test_idx = split_indices(len(images), default_test_size(len(images)), args.seed)
@@ -63,8 +76,11 @@ def _quadrants(args) -> None:
         draws = sample(result["model"], y, num_samples=5, mean=True)
         grey = torch.full_like(x, 0.5)
         quadrant_completions(
-            join_quadrants(grey, y, shown.shape[1:], k), shown, join_quadrants(baseline, y, shown.shape[1:], k),
-            join_quadrants(draws, y, shown.shape[1:], k), out / f"completions_{k}_visible.png",
+            join_quadrants(grey, y, shown.shape[1:], k),
+            shown,
+            join_quadrants(baseline, y, shown.shape[1:], k),
+            join_quadrants(draws, y, shown.shape[1:], k),
+            out / f"completions_{k}_visible.png",
             f"{k} visible: input, truth, baseline, 5 CVAE samples",
         )
     summary = {k: {key: v for key, v in r.items() if key not in ("model", "baseline")} for k, r in results.items()}
@@ -96,9 +112,15 @@ def add_parser(sub) -> None:
     fit.add_argument("--latent-dim", type=int, default=8)
     fit.add_argument("--size", type=int, default=32, help="side length for folder:DIR images")
     fit.add_argument("--limit", type=int, help="use only the first N images")
-    fit.add_argument("--penalty", action="append", type=penalty_argument, default=[], metavar="NAME=WEIGHT",
-                     help="extra objective term, repeatable: total-variation=W, perceptual=W "
-                          "(the objective is then no longer an ELBO)")
+    fit.add_argument(
+        "--penalty",
+        action="append",
+        type=penalty_argument,
+        default=[],
+        metavar="NAME=WEIGHT",
+        help="extra objective term, repeatable: total-variation=W, perceptual=W "
+        "(the objective is then no longer an ELBO)",
+    )
     fit.add_argument("--perception-epochs", type=int, default=20, help="training of the perceptual classifier")
     fit.add_argument("--tensorboard", metavar="DIR", help="also log scalars and reconstructions to TensorBoard")
     add_fit_arguments(fit, out_default="runs/images")

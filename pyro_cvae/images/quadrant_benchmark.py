@@ -43,15 +43,14 @@ def run_quadrant_benchmark(
     seen in training.
     """
     train_idx, test_idx = split_indices(len(images), test_size or default_test_size(len(images)), seed)
-    fit_idx, val_idx = train_idx[len(train_idx) // 10:], train_idx[: len(train_idx) // 10]
+    fit_idx, val_idx = train_idx[len(train_idx) // 10 :], train_idx[: len(train_idx) // 10]
     results = {}
     for k in num_visible:
         started = time.perf_counter()
         x, y = split_quadrants(images, k)
         train, val, test = ((x[i], y[i]) for i in (fit_idx, val_idx, test_idx))
         baseline = fit_baseline(BaselineNet(y.shape[1], x.shape[1]), train, val, epochs=epochs, seed=seed)
-        model = build("dual-encoder", x_shape=(x.shape[1],), y_shape=(y.shape[1],), seed=seed,
-                      **CVAE_SETTINGS)
+        model = build("dual-encoder", x_shape=(x.shape[1],), y_shape=(y.shape[1],), seed=seed, **CVAE_SETTINGS)
         fit(model, train, val_data=val, epochs=epochs, batch_size=64, patience=10, seed=seed, progress=progress)
         with torch.no_grad():
             baseline_nll = baseline.nll(*test).mean().item()

@@ -65,8 +65,14 @@ class BaselineNet(nn.Module):
 
 
 def fit_baseline(
-    net: BaselineNet, train: Tuple[torch.Tensor, torch.Tensor], val: Tuple[torch.Tensor, torch.Tensor],
-    epochs: int = 200, batch_size: int = 64, learning_rate: float = 1e-3, patience: int = 10, seed: int = 0,
+    net: BaselineNet,
+    train: Tuple[torch.Tensor, torch.Tensor],
+    val: Tuple[torch.Tensor, torch.Tensor],
+    epochs: int = 200,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    patience: int = 10,
+    seed: int = 0,
 ) -> BaselineNet:
     """Adam on the BCE, keeping the weights with the best validation NLL (early stopping)."""
     torch.manual_seed(seed)

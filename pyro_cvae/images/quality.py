@@ -34,8 +34,13 @@ def independent_classifier(x: torch.Tensor, labels: torch.Tensor, seed: int = 0)
 
 @torch.no_grad()
 def sample_quality(
-    model, train_x: torch.Tensor, train_labels: torch.Tensor, test_x: torch.Tensor, image_shape,
-    per_class: int = 50, seed: int = 0,
+    model,
+    train_x: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_x: torch.Tensor,
+    image_shape,
+    per_class: int = 50,
+    seed: int = 0,
 ) -> Dict[str, float]:
     """``{"class_fidelity", "sharpness"}`` of E[x | z, y] for z ~ p(z | y), ``per_class`` per class.
 

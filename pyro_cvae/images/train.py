@@ -28,8 +28,7 @@ from .quality import sample_quality
 PathLike = Union[str, Path]
 
 
-def prepare(dataset: str, network: str, conditional: bool, size: int = 32, limit: Optional[int] = None,
-            seed: int = 0):
+def prepare(dataset: str, network: str, conditional: bool, size: int = 32, limit: Optional[int] = None, seed: int = 0):
     """``(x, y, labels, image_shape, train_idx, test_idx)`` for a data set spec."""
     images, labels = load_images(dataset, size=size, limit=limit)
     x = images if network != "mlp" else images.flatten(1)
@@ -41,10 +40,20 @@ def prepare(dataset: str, network: str, conditional: bool, size: int = 32, limit
 
 
 def fit_images(
-    dataset: str = "digits", variant: str = "cvae", out: Optional[PathLike] = None, network: str = "mlp",
-    likelihood: str = "bernoulli", latent_dim: int = 8, size: int = 32, limit: Optional[int] = None, seed: int = 0,
-    penalties: Optional[Dict[str, float]] = None, perception_epochs: int = 20,
-    config: Optional[FitConfig] = None, resume: bool = False, model_overrides: Optional[Dict[str, Any]] = None,
+    dataset: str = "digits",
+    variant: str = "cvae",
+    out: Optional[PathLike] = None,
+    network: str = "mlp",
+    likelihood: str = "bernoulli",
+    latent_dim: int = 8,
+    size: int = 32,
+    limit: Optional[int] = None,
+    seed: int = 0,
+    penalties: Optional[Dict[str, float]] = None,
+    perception_epochs: int = 20,
+    config: Optional[FitConfig] = None,
+    resume: bool = False,
+    model_overrides: Optional[Dict[str, Any]] = None,
     **fit_overrides,
 ) -> Run:
     """Train ``variant`` on ``dataset`` (the label is y for conditional variants); returns the
@@ -60,18 +69,35 @@ def fit_images(
     reconstructions of every epoch as images."""
     conditional = variant != "vae"
     x, y, labels, image_shape, train_idx, test_idx = prepare(dataset, network, conditional, size, limit, seed)
-    model = build({"variant": variant, "x_shape": tuple(x.shape[1:]), "y_shape": None if y is None else (y.shape[1],),
-                   "network": network, "likelihood": likelihood, "latent_dim": latent_dim,
-                   "penalties": penalties or {}, "seed": seed, **(model_overrides or {})})
+    model = build(
+        {
+            "variant": variant,
+            "x_shape": tuple(x.shape[1:]),
+            "y_shape": None if y is None else (y.shape[1],),
+            "network": network,
+            "likelihood": likelihood,
+            "latent_dim": latent_dim,
+            "penalties": penalties or {},
+            "seed": seed,
+            **(model_overrides or {}),
+        }
+    )
     take = lambda idx: (x[idx], None if y is None else y[idx])  # noqa: E731
     base = config.to_dict() if config is not None else {"epochs": 30, "batch_size": 64, "seed": seed}
     config = FitConfig.from_dict({**base, **fit_overrides}, checkpoint_dir=None if out is None else str(out))
-    metadata = {"app": "images", "dataset": dataset, "size": size, "limit": limit, "seed": seed,
-                "image_shape": list(image_shape)}
+    metadata = {
+        "app": "images",
+        "dataset": dataset,
+        "size": size,
+        "limit": limit,
+        "seed": seed,
+        "image_shape": list(image_shape),
+    }
     perception = None
     if "perceptual" in model.penalties:
-        perception = fit_perception(model, x[train_idx], labels[train_idx], epochs=perception_epochs, seed=seed,
-                                    progress=config.progress)
+        perception = fit_perception(
+            model, x[train_idx], labels[train_idx], epochs=perception_epochs, seed=seed, progress=config.progress
+        )
     watched = take(test_idx[:8])
     snapshots = []
     board = None if config.tensorboard_dir is None else TensorBoardLogger(config.tensorboard_dir)
@@ -81,8 +107,9 @@ def fit_images(
         if board is not None:
             board.log_images("reconstructions", snapshots[-1].reshape(-1, *image_shape), epoch)
 
-    history = fit(model, take(train_idx), config, val_data=take(test_idx), on_epoch_end=record, resume=resume,
-                  metadata=metadata)
+    history = fit(
+        model, take(train_idx), config, val_data=take(test_idx), on_epoch_end=record, resume=resume, metadata=metadata
+    )
     if board is not None:
         board.close()
     if out is not None:
@@ -117,8 +144,11 @@ def evaluate_images(checkpoint: PathLike, num_importance: int = 100, out: Option
     terms = elbo_terms(model, xt, yt)
     iwae = iwae_log_likelihood(model, xt, yt, num_samples=num_importance, chunk=min(num_importance, 200))
     metrics = {
-        "test_elbo": terms["elbo"], "test_reconstruction": terms["reconstruction"], "test_kl": terms["kl"],
-        f"test_iwae_k{num_importance}": iwae.mean().item(), "latent_usage": latent_usage(model, xt, yt),
+        "test_elbo": terms["elbo"],
+        "test_reconstruction": terms["reconstruction"],
+        "test_kl": terms["kl"],
+        f"test_iwae_k{num_importance}": iwae.mean().item(),
+        "latent_usage": latent_usage(model, xt, yt),
         "num_test": len(xt),
     }
     if conditional and bool((labels >= 0).all()):  # class-conditional on labelled images
@@ -128,8 +158,9 @@ def evaluate_images(checkpoint: PathLike, num_importance: int = 100, out: Option
     out.mkdir(parents=True, exist_ok=True)
     with eval_mode(model), torch.no_grad():
         figures.samples_grid(model, image_shape, out / "samples.png", num_classes=None if y is None else y.shape[1])
-        figures.reconstructions(model, xt[:10], None if yt is None else yt[:10], image_shape,
-                                out / "reconstructions.png")
+        figures.reconstructions(
+            model, xt[:10], None if yt is None else yt[:10], image_shape, out / "reconstructions.png"
+        )
         figures.latent_map(model, xt, yt, lt, out / "latent_map.png")
         figures.interpolation(model, xt[:2], None if yt is None else yt[:2], image_shape, out / "interpolation.png")
         figures.class_average_samples(model, xt, yt, lt, image_shape, out / "class_average_samples.png")

@@ -18,8 +18,9 @@ from ..diagnostics.calibration import LEVELS, interval_coverage, rank_uniformity
 from .lines import endpoints_from_lines
 
 
-def endpoint_ranks(samples: torch.Tensor, truth: torch.Tensor, tie_tol: float = 1e-4,
-                   generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def endpoint_ranks(
+    samples: torch.Tensor, truth: torch.Tensor, tie_tol: float = 1e-4, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     """Ranks ``(N, 4)`` in ``{0..S}`` of true endpoints among sample endpoints.
 
     ``samples`` is ``(S, N, n, 2)`` lines, ``truth`` ``(N, n, 2)``.
@@ -32,7 +33,10 @@ def endpoint_ranks(samples: torch.Tensor, truth: torch.Tensor, tie_tol: float = 
 
 
 def endpoint_calibration(
-    sampler: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor, y: torch.Tensor, num_samples: int = 99,
+    sampler: Callable[[torch.Tensor, int], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    num_samples: int = 99,
     seed: int = 0,
 ) -> Dict[str, object]:
     """SBC p-values and interval coverage of the four endpoints for ``sampler(y, S) -> (S, N, n, 2)``."""
@@ -40,7 +44,8 @@ def endpoint_calibration(
     ranks = endpoint_ranks(samples, x, generator=torch.Generator().manual_seed(seed))
     test = rank_uniformity(ranks, num_samples)
     return {
-        "sbc_p_value": test["p_value"], "sbc_p_values": test["p_values"], "rank_counts": test["counts"],
-        "coverage": interval_coverage(samples.double(), x.double(), LEVELS, functional=endpoints_from_lines,
-                                      tol=1e-4),
+        "sbc_p_value": test["p_value"],
+        "sbc_p_values": test["p_values"],
+        "rank_counts": test["counts"],
+        "coverage": interval_coverage(samples.double(), x.double(), LEVELS, functional=endpoints_from_lines, tol=1e-4),
     }

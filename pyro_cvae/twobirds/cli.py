@@ -1,8 +1,8 @@
 """``pyro-cvae twobirds fit | sample | evaluate``.
 
-    pyro-cvae twobirds fit --functions original --out DIR
-    pyro-cvae twobirds sample --checkpoint DIR --conditions FILE.pt --num-samples 30 --out OUT.pt
-    pyro-cvae twobirds evaluate --checkpoint DIR [--conditions FILE.pt]
+pyro-cvae twobirds fit --functions original --out DIR
+pyro-cvae twobirds sample --checkpoint DIR --conditions FILE.pt --num-samples 30 --out OUT.pt
+pyro-cvae twobirds evaluate --checkpoint DIR [--conditions FILE.pt]
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ def _fit(args) -> None:
 
     model_values, fit_values, _ = config_sections(args)
     flags = (
-        ("prior", args.prior), ("decoder", args.decoder), ("latent_dim", args.latent_dim),
+        ("prior", args.prior),
+        ("decoder", args.decoder),
+        ("latent_dim", args.latent_dim),
         ("mixture_components", args.components),
         ("forward_model", f"twobirds:{args.functions}" if args.forward_term else None),
     )
@@ -27,11 +29,20 @@ def _fit(args) -> None:
     seed = fit_values.get("seed", 0)
     config = FitConfig.from_dict({**DEFAULT_FIT, "seed": seed, **fit_values})
     start = time.perf_counter()
-    run = fit_twobirds(args.functions, out=args.out, num_train=args.num_train or DEFAULT_NUM_TRAIN, seed=seed,
-                       model_overrides=model_values, config=config, resume=args.resume)
+    run = fit_twobirds(
+        args.functions,
+        out=args.out,
+        num_train=args.num_train or DEFAULT_NUM_TRAIN,
+        seed=seed,
+        model_overrides=model_values,
+        config=config,
+        resume=args.resume,
+    )
     history = run.history
     summary = {
-        "out": args.out, "epochs": len(history), "seconds": round(time.perf_counter() - start, 1),
+        "out": args.out,
+        "epochs": len(history),
+        "seconds": round(time.perf_counter() - start, 1),
         "val_elbo": history.val_elbo[-1] if history.val_elbo else None,
     }
     print(json.dumps(summary, indent=2))
@@ -79,12 +90,23 @@ def _evaluate(args) -> None:
     calibration = None
     if x is not None:  # the true x is known: is the share of samples per solution right?
         calibration = endpoint_calibration(
-            lambda conditions, num: draw(model, conditions, num, sharpen=args.sharpen, functions=functions), x, y,
+            lambda conditions, num: draw(model, conditions, num, sharpen=args.sharpen, functions=functions),
+            x,
+            y,
         )
     history = run.history
     out = Path(args.out or Path(args.checkpoint) / "report")
-    report = write_report(out, results, samples, y, functions, solutions, history,
-                          title=f"Two Birds evaluation on {source}", calibration=calibration)
+    report = write_report(
+        out,
+        results,
+        samples,
+        y,
+        functions,
+        solutions,
+        history,
+        title=f"Two Birds evaluation on {source}",
+        calibration=calibration,
+    )
     summary = {label: {k: v for k, v in r.items() if k != "per_condition"} for label, r in results.items()}
     if calibration is not None:
         summary["calibration"] = {k: calibration[k] for k in ("sbc_p_value", "sbc_p_values", "coverage")}
@@ -102,8 +124,11 @@ def add_parser(sub) -> None:
     commands = birds.add_subparsers(dest="twobirds_command")
 
     fit = commands.add_parser("fit", help="train on generated data and save a checkpoint")
-    fit.add_argument("--functions", default="original",
-                     help="a preset (original, data1, data2) or 'f0, f1' in x0 and x1, e.g. 'sin(31*x0+17*x1), cos(23*x0+41*x1)'")
+    fit.add_argument(
+        "--functions",
+        default="original",
+        help="a preset (original, data1, data2) or 'f0, f1' in x0 and x1, e.g. 'sin(31*x0+17*x1), cos(23*x0+41*x1)'",
+    )
     add_fit_arguments(fit, out_default="runs/twobirds")
     fit.add_argument("--num-train", type=int, help="generated training pairs (default 200000)")
     fit.add_argument("--prior", help="prior r(z|y): conditional-mixture (default), conditional-gaussian, ...")
@@ -113,8 +138,11 @@ def add_parser(sub) -> None:
     fit.add_argument("--forward-term", action="store_true", help="add the likelihood term y ~ N(F(x), σ) to training")
     fit.set_defaults(run=_fit)
 
-    sharpen = dict(default="refine-importance", choices=list(SHARPENERS),
-                   help="sharpen samples with the forward model (default refine-importance)")
+    sharpen = dict(
+        default="refine-importance",
+        choices=list(SHARPENERS),
+        help="sharpen samples with the forward model (default refine-importance)",
+    )
     smp = commands.add_parser("sample", help="write a challenge-format submission")
     smp.add_argument("--checkpoint", required=True, help="a 'twobirds fit' folder")
     smp.add_argument("--conditions", required=True, help="challenge .pt file; its y are used, its x ignored")

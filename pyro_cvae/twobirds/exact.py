@@ -117,18 +117,18 @@ def exact_solutions(
     """
     forward = ForwardFunctions(functions)
     if forward.trig_linear is None:
-        raise ValueError(
-            f"exact_solutions needs functions of the form sin/cos(p*x0 + q*x1 + c); got {forward.text!r}"
-        )
+        raise ValueError(f"exact_solutions needs functions of the form sin/cos(p*x0 + q*x1 + c); got {forward.text!r}")
     single = y.dim() == 2
     y = y.unsqueeze(0) if single else y
     if y.dim() != 3 or y.shape[-1] != 2 or y.shape[-2] < 3:
-        raise ValueError(f"y must have shape (n_points, 2) or (N, n_points, 2) with n_points >= 3, got {tuple(y.shape)}")
+        raise ValueError(
+            f"y must have shape (n_points, 2) or (N, n_points, 2) with n_points >= 3, got {tuple(y.shape)}"
+        )
     if not torch.isfinite(y).all():
         raise ValueError("y holds NaN or infinite values")
     results: List[torch.Tensor] = []
     for start in range(0, y.shape[0], chunk):
-        results.extend(_solve_chunk(y[start:start + chunk].double(), forward, box_tol, y_tol))
+        results.extend(_solve_chunk(y[start : start + chunk].double(), forward, box_tol, y_tol))
     return results[0] if single else results
 
 
@@ -168,8 +168,12 @@ def _solve_chunk(y: torch.Tensor, forward: ForwardFunctions, box_tol: float, y_t
     endpoints = endpoints.reshape(y.shape[0], -1, 4)
     x0s, x0e, x1s, x1e = endpoints.unbind(-1)
     inside = (
-        (x0e >= LOW - box_tol) & (x0s >= x0e - box_tol) & (x0s <= HIGH + box_tol)
-        & (x1s >= LOW - box_tol) & (x1e >= x1s - box_tol) & (x1e <= HIGH + box_tol)
+        (x0e >= LOW - box_tol)
+        & (x0s >= x0e - box_tol)
+        & (x0s <= HIGH + box_tol)
+        & (x1s >= LOW - box_tol)
+        & (x1e >= x1s - box_tol)
+        & (x1e <= HIGH + box_tol)
     )
     out = []
     for i in range(y.shape[0]):

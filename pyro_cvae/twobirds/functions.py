@@ -29,11 +29,22 @@ PRESETS = {
 }
 
 _FUNCTIONS = {
-    "sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "exp": torch.exp, "log": torch.log,
-    "sqrt": torch.sqrt, "tanh": torch.tanh, "abs": torch.abs,
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "tan": torch.tan,
+    "exp": torch.exp,
+    "log": torch.log,
+    "sqrt": torch.sqrt,
+    "tanh": torch.tanh,
+    "abs": torch.abs,
 }
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-           ast.Pow: operator.pow}
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 _CONSTANTS = {"pi": math.pi}
 _VARIABLES = ("x0", "x1")
@@ -73,9 +84,7 @@ def _compile(node: ast.AST, text: str) -> Scalar:
         return lambda x0, x1: op(operand(x0, x1))
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         if node.func.id not in _FUNCTIONS:
-            raise ValueError(
-                f"unknown function {node.func.id!r} in {text!r}; allowed: {', '.join(sorted(_FUNCTIONS))}"
-            )
+            raise ValueError(f"unknown function {node.func.id!r} in {text!r}; allowed: {', '.join(sorted(_FUNCTIONS))}")
         if len(node.args) != 1:
             raise ValueError(f"{node.func.id}() takes one argument in {text!r}")
         fn, arg = _FUNCTIONS[node.func.id], _compile(node.args[0], text)
@@ -140,8 +149,9 @@ class ForwardFunctions:
             except SyntaxError as error:
                 raise ValueError(f"function {part.strip()!r} is not a valid expression: {error.msg}") from None
         compiled = [_compile(tree, part.strip()) for tree, part in zip(trees, parts)]
-        self._pair = lambda x0, x1: tuple(torch.as_tensor(f(x0, x1), dtype=x0.dtype) * torch.ones_like(x0)
-                                          for f in compiled)
+        self._pair = lambda x0, x1: tuple(
+            torch.as_tensor(f(x0, x1), dtype=x0.dtype) * torch.ones_like(x0) for f in compiled
+        )
         self.terms = tuple(_trig_linear(tree, part.strip()) for tree, part in zip(trees, parts))
 
     @property

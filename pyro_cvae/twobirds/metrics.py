@@ -48,8 +48,12 @@ def sample_gates(samples: torch.Tensor, y: torch.Tensor, functions) -> Dict[str,
     signs = (r[..., 0] < 0) & (r[..., 1] > 0)
     fits = y_mse.sqrt() < GATE_RMSE
     return {
-        "passes": straight & signs & fits, "straight": straight, "signs": signs, "fits_y": fits,
-        "y_mse": y_mse, "r2": r.pow(2).mean(-1),
+        "passes": straight & signs & fits,
+        "straight": straight,
+        "signs": signs,
+        "fits_y": fits,
+        "y_mse": y_mse,
+        "r2": r.pow(2).mean(-1),
     }
 
 
@@ -102,9 +106,7 @@ def evaluate_samples(
         for key in ("precision", "recall", "weighted_recall"):
             per_condition[key] = [row[key] for row in rows]
         per_condition["num_solutions"] = [float(len(s)) for s in solutions]
-    summary: Dict[str, object] = {
-        key: float(torch.tensor(values).nanmean()) for key, values in per_condition.items()
-    }
+    summary: Dict[str, object] = {key: float(torch.tensor(values).nanmean()) for key, values in per_condition.items()}
     summary["num_samples"], summary["num_conditions"] = samples.shape[0], samples.shape[1]
     summary["per_condition"] = per_condition
     return summary

@@ -8,8 +8,8 @@ from typing import Dict, Optional, Sequence, Union
 
 import torch
 
-from ..history import History
 from ..diagnostics.plots import plot_rank_histogram
+from ..history import History
 from ..plots import plot_history, save_figure, subplots
 from .exact import solution_weights
 from .functions import ForwardFunctions
@@ -29,8 +29,14 @@ def plot_solutions(samples, solutions, path, conditions: Sequence[int] = (0, 1, 
         for row, (i, j, label) in enumerate(((0, 2, "start"), (1, 3, "end"))):
             ax = axes[row, col]
             ax.scatter(endpoints[:, c, i], endpoints[:, c, j], s=6, alpha=0.35, color="tab:blue", label="samples")
-            ax.scatter(exact[:, i], exact[:, j], s=20 + 600 * weight, facecolors="none", edgecolors="tab:red",
-                       label="exact solutions")
+            ax.scatter(
+                exact[:, i],
+                exact[:, j],
+                s=20 + 600 * weight,
+                facecolors="none",
+                edgecolors="tab:red",
+                label="exact solutions",
+            )
             ax.set(xlim=(0.05, 1.05), ylim=(0.05, 1.05), xlabel=f"x0 {label}", ylabel=f"x1 {label}")
             ax.set_title(f"condition {c}: {len(exact)} solutions" if row == 0 else "", fontsize=9)
     axes[0, 0].legend(fontsize=7, loc="lower left")
@@ -108,12 +114,19 @@ def write_report(
     lines += ["| samples | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
     for label, result in results.items():
         lines.append(f"| {label} | " + " | ".join(f"{result[k]:.4g}" for k in keys) + " |")
-    lines += ["", "Gates per sample: |Pearson r| > 0.8 for both lines, x0 descending and x1 ascending, "
-              "RMSE(y) < 0.1. Precision / recall: endpoints within 0.02 (max-abs) of an exact solution.", ""]
+    lines += [
+        "",
+        "Gates per sample: |Pearson r| > 0.8 for both lines, x0 descending and x1 ascending, "
+        "RMSE(y) < 0.1. Precision / recall: endpoints within 0.02 (max-abs) of an exact solution.",
+        "",
+    ]
     if calibration is not None:
         coverage = ", ".join(f"{level:.0%}: {value:.3f}" for level, value in calibration["coverage"].items())
-        lines += [f"Calibration of the endpoints (99 samples per condition): SBC p-value "
-                  f"{calibration['sbc_p_value']:.3g}; central-interval coverage {coverage}.", ""]
+        lines += [
+            f"Calibration of the endpoints (99 samples per condition): SBC p-value "
+            f"{calibration['sbc_p_value']:.3g}; central-interval coverage {coverage}.",
+            "",
+        ]
     for name, path in figures.items():
         lines += [f"## {name}", "", f"![{name}]({path.name})", ""]
     report = out / "report.md"

@@ -122,7 +122,7 @@ def draw(
     options: Dict[str, object] = dict(oversample=oversample, forward_scale=forward_scale, iterations=iterations)
     y = y.to(model.device)
     parts = [
-        method(model, y[i:i + chunk], num_samples, forward, options).float().cpu()
+        method(model, y[i : i + chunk], num_samples, forward, options).float().cpu()
         for i in range(0, y.shape[0], chunk)
     ]
     return torch.cat(parts, dim=1)

@@ -17,8 +17,14 @@ def digits_model():
 def test_groups_shapes_and_arviz_functions(digits_model):
     model, x, y = digits_model
     idata = to_inference_data(model, x, y, num_samples=30)
-    assert set(idata.groups()) == {"posterior", "posterior_predictive", "log_likelihood", "prior_predictive",
-                                   "observed_data", "constant_data"}
+    assert set(idata.groups()) == {
+        "posterior",
+        "posterior_predictive",
+        "log_likelihood",
+        "prior_predictive",
+        "observed_data",
+        "constant_data",
+    }
     assert idata.posterior["z"].dims == ("chain", "draw", "obs", "z_dim")
     assert idata.posterior["z"].shape == (1, 30, 12, 3)
     assert idata.posterior_predictive["x"].shape == (1, 30, 12, 64)

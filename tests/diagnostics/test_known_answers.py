@@ -9,15 +9,20 @@ calibrated; a model made over-confident must fail the same checks.
 
 import copy
 
+import pyro.distributions as dist
 import pytest
 import torch
 from torch import nn
 
-import pyro.distributions as dist
 import pyro_cvae as pc
 from pyro_cvae.diagnostics import (
-    importance_log_weights, interval_coverage, iwae_log_likelihood, pareto_khat, posterior_coverage,
-    rank_uniformity, sbc_ranks,
+    importance_log_weights,
+    interval_coverage,
+    iwae_log_likelihood,
+    pareto_khat,
+    posterior_coverage,
+    rank_uniformity,
+    sbc_ranks,
 )
 
 A = torch.tensor([[1.0, 0.5], [-0.3, 0.8], [0.6, -0.7], [0.2, 0.4]])
@@ -38,8 +43,16 @@ def exact_log_likelihood(x, y):
 @pytest.fixture(scope="module")
 def fitted():
     torch.manual_seed(0)
-    model = pc.build("cvae", x_shape=(4,), y_shape=(3,), latent_dim=2, hidden_sizes=(), likelihood="normal",
-                     learn_likelihood_scale=True, likelihood_scale=1.0)
+    model = pc.build(
+        "cvae",
+        x_shape=(4,),
+        y_shape=(3,),
+        latent_dim=2,
+        hidden_sizes=(),
+        likelihood="normal",
+        learn_likelihood_scale=True,
+        likelihood_scale=1.0,
+    )
     # the exact posterior is linear in (x, y): a small encoder represents it
     model.encoder = pc.GaussianEncoder(pc.EncoderNet((4,), (3,), 4, "mlp", (32,)))
     pc.fit(model, simulate(4000, 1), epochs=30, batch_size=100, learning_rate=1e-2, progress=False, seed=0)

@@ -42,8 +42,10 @@ def test_collapse_diagnostics_see_an_unused_dimension():
     x, y = torch.randn(50, 4), torch.randn(50, 2)
     with torch.no_grad():  # make the encoder ignore its input in the last latent dim, at the prior
         head = model.encoder.net.head[-1]
-        head.weight[2].zero_(); head.bias[2] = 0.0
-        head.weight[5].zero_(); head.bias[5] = 0.5413  # softplus(0.5413) = 1: scale 1, as the prior
+        head.weight[2].zero_()
+        head.bias[2] = 0.0
+        head.weight[5].zero_()
+        head.bias[5] = 0.5413  # softplus(0.5413) = 1: scale 1, as the prior
     usage = latent_usage(model, x, y)
     assert usage["kl_per_dim"][2] < 1e-3 and usage["unit_variance"][2] == 0.0
     assert usage["active_units"] <= 2 and usage["kl_total"] == pytest.approx(sum(usage["kl_per_dim"]))

@@ -6,8 +6,12 @@ from pyro_cvae.images.quadrants import BaselineNet, fit_baseline, join_quadrants
 
 
 def test_masks_cover_the_right_quadrants():
-    assert quadrant_mask(4, 4, 1).tolist() == [[True, True, False, False], [True, True, False, False],
-                                               [False] * 4, [False] * 4]
+    assert quadrant_mask(4, 4, 1).tolist() == [
+        [True, True, False, False],
+        [True, True, False, False],
+        [False] * 4,
+        [False] * 4,
+    ]
     assert quadrant_mask(8, 8, 3).sum() == 48
     with pytest.raises(ValueError, match="1, 2 or 3"):
         quadrant_mask(8, 8, 4)

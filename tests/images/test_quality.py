@@ -22,8 +22,11 @@ class _Oracle(torch.nn.Module):
 
 
 def _model(decoder=None):
-    return pc.build("cvae", **tiny(x_shape=(1, 8, 8), y_shape=(10,), network="conv2", channels=(4,),
-                                   latent_dim=2, likelihood="normal"), **({"decoder": decoder} if decoder else {}))
+    return pc.build(
+        "cvae",
+        **tiny(x_shape=(1, 8, 8), y_shape=(10,), network="conv2", channels=(4,), latent_dim=2, likelihood="normal"),
+        **({"decoder": decoder} if decoder else {}),
+    )
 
 
 def test_a_model_that_draws_class_means_scores_high_fidelity_and_a_blind_one_chance():
@@ -35,7 +38,8 @@ def test_a_model_that_draws_class_means_scores_high_fidelity_and_a_blind_one_cha
     assert 0.2 < good["sharpness"] < 1.0
     blind = _Oracle(means[[3] * 10])  # the same digit whatever the class
     assert sample_quality(_model(blind), x[:1500], labels[:1500], x[1500:], (1, 8, 8), per_class=5)[
-        "class_fidelity"] == pytest.approx(0.1)
+        "class_fidelity"
+    ] == pytest.approx(0.1)
 
 
 def test_needs_a_class_conditional_model():

@@ -13,7 +13,8 @@ def run_fresh(code: str, cwd: Path = None, timeout: int = 300) -> dict:
     """Run ``code`` in a new interpreter; it must print one JSON object last, which is returned."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("MPLBACKEND", None)
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])

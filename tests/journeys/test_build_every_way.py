@@ -54,9 +54,9 @@ def test_the_cli_and_the_api_build_the_same_model_from_one_file(tmp_path):
     found = run_fresh(f"""
         import json, pyro_cvae as pc
         from pyro_cvae.cli import main
-        main(["fit", "--config", r"{tmp_path / 'model.yaml'}", "--out", r"{tmp_path / 'run'}"])
-        from_cli = pc.Run.load(r"{tmp_path / 'run'}").model
-        from_api = pc.build(r"{tmp_path / 'model.yaml'}", x_shape=(64,), y_shape=(10,))
+        main(["fit", "--config", r"{tmp_path / "model.yaml"}", "--out", r"{tmp_path / "run"}"])
+        from_cli = pc.Run.load(r"{tmp_path / "run"}").model
+        from_api = pc.build(r"{tmp_path / "model.yaml"}", x_shape=(64,), y_shape=(10,))
         print(json.dumps([type(m.prior).__name__ for m in (from_cli, from_api)]))
     """)
     assert found == ["ConditionalGaussianPrior", "ConditionalGaussianPrior"]

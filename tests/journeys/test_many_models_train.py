@@ -28,18 +28,24 @@ TRAINING = """
 
 @pytest.mark.parametrize("elbo", ["trace", "mean-field", "jit-trace", "jit-mean-field"])
 def test_three_models_fit_one_after_another(elbo):
-    found = run_fresh(TRAINING + f"""
+    found = run_fresh(
+        TRAINING
+        + f"""
     fit = lambda model: pc.fit(model, (x, y), epochs=2, batch_size=32, elbo="{elbo}", progress=False)
     print(json.dumps([moved(new_model(), fit) for _ in range(3)]))
-    """)
+    """
+    )
     assert len(found) == 3 and all(all(model) for model in found)
 
 
 def test_textbook_svi_and_pc_fit_alternate_on_several_models():
-    found = run_fresh(TRAINING + """
+    found = run_fresh(
+        TRAINING
+        + """
     fit = lambda model: pc.fit(model, (x, y), epochs=1, batch_size=32, progress=False)
     models = [new_model() for _ in range(3)]
     print(json.dumps([moved(models[0], textbook), moved(models[1], fit), moved(models[2], textbook),
                       moved(models[0], fit), moved(models[1], textbook)]))
-    """)
+    """
+    )
     assert all(all(model) for model in found)

@@ -17,8 +17,12 @@ def test_line_decoder_always_emits_straight_ordered_lines_in_the_box():
 
 def test_decoder_and_forward_model_are_chosen_by_config_and_learn():
     model = pc.build(
-        "dual-encoder", x_shape=(50, 2), y_shape=(50, 2), decoder="lines",
-        forward_model="twobirds:data1", **tiny(),
+        "dual-encoder",
+        x_shape=(50, 2),
+        y_shape=(50, 2),
+        decoder="lines",
+        forward_model="twobirds:data1",
+        **tiny(),
     )
     assert isinstance(model.decoder, LineDecoder)
     x = torch.rand(4, 50, 2).sort(dim=1).values

@@ -27,9 +27,7 @@ def _check_solution_set(x, y, functions, max_y_error=1e-5):
     return sets
 
 
-@pytest.mark.parametrize(
-    "functions", ["original", "data1", "data2", "sin(31*x0 + 17*x1), cos(23*x0 + 41*x1 + 0.5)"]
-)
+@pytest.mark.parametrize("functions", ["original", "data1", "data2", "sin(31*x0 + 17*x1), cos(23*x0 + 41*x1 + 0.5)"])
 def test_true_x_is_always_in_the_set_and_members_reproduce_y(functions):
     x, y = generate(300, functions, seed=11)
     _check_solution_set(x, y, functions)

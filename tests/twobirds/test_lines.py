@@ -1,7 +1,13 @@
 import torch
 
 from pyro_cvae.twobirds.lines import (
-    HIGH, LOW, endpoints_from_lines, endpoints_from_unit, lines_from_endpoints, log_prior_density, sample_endpoints,
+    HIGH,
+    LOW,
+    endpoints_from_lines,
+    endpoints_from_unit,
+    lines_from_endpoints,
+    log_prior_density,
+    sample_endpoints,
 )
 
 

@@ -8,8 +8,14 @@ from ..conftest import tiny
 
 def test_fit_saves_a_run_that_reloads(tmp_path):
     run = fit_twobirds(
-        "sin(31*x0 + 17*x1), cos(23*x0 + 41*x1)", out=tmp_path, num_train=256, num_val=64,
-        model_overrides=tiny(mixture_components=2), epochs=2, batch_size=64, progress=False,
+        "sin(31*x0 + 17*x1), cos(23*x0 + 41*x1)",
+        out=tmp_path,
+        num_train=256,
+        num_val=64,
+        model_overrides=tiny(mixture_components=2),
+        epochs=2,
+        batch_size=64,
+        progress=False,
     )
     assert len(run.history) == 2 and not run.model.training
     again = pc.Run.load(tmp_path)
