@@ -73,8 +73,8 @@ def test_early_stopping_stops_and_restores_the_best_weights(monkeypatch, tmp_pat
     )
     assert len(history) == 4  # best at epoch 1, then two epochs without improvement
     assert all(torch.equal(v, states[1][k]) for k, v in m.state_dict().items())
-    saved = pc.load_model(tmp_path).state_dict()  # the checkpoint holds the restored model
-    assert all(torch.equal(v, states[1][k]) for k, v in saved.items())
+    saved = pc.load_model(tmp_path).state_dict()  # the checkpoint holds the restored model (on the CPU)
+    assert all(torch.equal(v, states[1][k].cpu()) for k, v in saved.items())
 
 
 def test_gradient_clipping_and_mean_field_and_particles_run():

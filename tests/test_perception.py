@@ -52,6 +52,7 @@ def test_trained_penalty_survives_a_checkpoint(tmp_path):
     y = torch.eye(10)[labels[:100]]
     pc.fit(model, (x[:100], y), epochs=1, checkpoint_dir=str(tmp_path), progress=False)
     loaded = pc.load_model(tmp_path)
+    model.cpu()  # fit may have moved it to a GPU; loaded models start on the CPU
     assert bool(loaded.penalties["perceptual"].trained)
     blurred = x[:4] * 0.5
     torch.testing.assert_close(

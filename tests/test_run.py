@@ -23,7 +23,8 @@ def test_a_run_round_trips_configs_history_and_metadata(tmp_path):
     run = pc.Run.load(tmp_path)
     assert run.metadata == {"app": "mine", "source": "unit test"} and run.app == "mine"
     assert run.history.to_dict() == history.to_dict() and run.fit_config.epochs == 2
-    assert all(torch.equal(a, b) for a, b in zip(run.model.state_dict().values(), model.state_dict().values()))
+    # fit may have left the model on a GPU; Run.load puts it on the CPU
+    assert all(torch.equal(a, b.cpu()) for a, b in zip(run.model.state_dict().values(), model.state_dict().values()))
 
 
 def test_a_version_1_checkpoint_loads_with_its_side_file_as_metadata(tmp_path):

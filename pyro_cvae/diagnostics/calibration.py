@@ -40,6 +40,7 @@ def interval_coverage(
     and truth alike. ``tol`` widens each interval, for discrete posteriors whose atoms the truth
     matches only up to rounding.
     """
+    truth = truth.to(samples.device)  # samples drawn on a GPU, truths held on the CPU
     if functional is not None:
         samples, truth = functional(samples), functional(truth)
     if samples.shape[1:] != truth.shape:
@@ -51,7 +52,8 @@ def interval_coverage(
     for level in levels:
         if not 0 < level < 1:
             raise ValueError(f"levels must lie in (0, 1), got {level!r}")
-        bounds = torch.quantile(flat, torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=flat.dtype), dim=0)
+        probabilities = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=flat.dtype, device=flat.device)
+        bounds = torch.quantile(flat, probabilities, dim=0)
         inside = (target >= bounds[0] - tol) & (target <= bounds[1] + tol)
         coverage[level] = inside.double().mean().item()
     return coverage

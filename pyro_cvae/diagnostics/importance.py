@@ -23,6 +23,7 @@ import pyro
 import torch
 from pyro import poutine
 from pyro.ops.stats import fit_generalized_pareto
+from pyro.poutine.util import site_is_subsample
 
 from ..batches import in_batches
 from ..evaluate import eval_mode
@@ -37,7 +38,8 @@ def _check_count(num_samples) -> None:
 def _site_log_probs(trace, num_data: int) -> torch.Tensor:
     parts = []
     for site in trace.nodes.values():
-        if site["type"] != "sample" or site["name"] == "particles":
+        # plates with a subsample (the mini-batch "data" plate) leave a site scored 0 on the CPU
+        if site["type"] != "sample" or site_is_subsample(site) or site["name"] == "particles":
             continue
         log_p = site["fn"].log_prob(site["value"])
         parts.append(log_p.expand(log_p.shape[:-1] + (num_data,)))
@@ -49,13 +51,13 @@ def _site_log_probs(trace, num_data: int) -> torch.Tensor:
 
 @torch.no_grad()
 def importance_log_weights(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor], num_samples: int) -> torch.Tensor:
-    """``(num_samples, N)`` log importance weights of the guide for each data point."""
+    """``(num_samples, N)`` log importance weights of the guide for each data point, on the CPU."""
     _check_count(num_samples)
     x, y = model.prepare_data(x, y)
     with eval_mode(model), pyro.plate("particles", num_samples, dim=-2):
         guide_trace = poutine.trace(model.raw_guide).get_trace(x, y)
         model_trace = poutine.trace(poutine.replay(model.raw_model, trace=guide_trace)).get_trace(x, y)
-    return _site_log_probs(model_trace, x.shape[0]) - _site_log_probs(guide_trace, x.shape[0])
+    return (_site_log_probs(model_trace, x.shape[0]) - _site_log_probs(guide_trace, x.shape[0])).cpu()
 
 
 def iwae_log_likelihood(
@@ -83,7 +85,7 @@ def iwae_log_likelihood(
             parts.append(torch.logsumexp(importance_log_weights(model, xb, yb, k), dim=0))
             drawn += k
         out.append(torch.logsumexp(torch.stack(parts), dim=0) - math.log(num_samples))
-    return torch.cat(out).cpu()
+    return torch.cat(out)
 
 
 def pareto_khat(log_weights: torch.Tensor) -> torch.Tensor:

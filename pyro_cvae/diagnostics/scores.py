@@ -13,21 +13,23 @@ from pyro.ops.stats import crps_empirical, energy_score_empirical
 
 def crps(samples: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """Per data point, the CRPS averaged over the elements of x: samples ``(S, N, ...)``."""
-    _check(samples, truth)
+    truth = _check(samples, truth)
     return crps_empirical(samples, truth).reshape(truth.shape[0], -1).mean(-1)
 
 
 def energy_score(samples: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """Per data point, the energy score of x flattened to a vector: samples ``(S, N, ...)``."""
-    _check(samples, truth)
+    truth = _check(samples, truth)
     # pyro wants the sample dim second to last: (N, S, D) against (N, D)
     pred = samples.reshape(samples.shape[0], truth.shape[0], -1).transpose(0, 1)
     return energy_score_empirical(pred, truth.reshape(truth.shape[0], -1)).reshape(truth.shape[0])
 
 
-def _check(samples, truth):
+def _check(samples: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """``truth`` on the samples' device, once the shapes agree."""
     if samples.shape[1:] != truth.shape:
         raise ValueError(
             f"samples must be (num_samples, *truth.shape) = (S, {', '.join(map(str, truth.shape))}), "
             f"got {tuple(samples.shape)}"
         )
+    return truth.to(samples.device)

@@ -73,7 +73,7 @@ def _quadrants(args) -> None:
         x, y = split_quadrants(shown, k)
         with torch.no_grad():
             baseline = torch.sigmoid(result["baseline"](y))
-        draws = sample(result["model"], y, num_samples=5, mean=True)
+        draws = sample(result["model"], y, num_samples=5, mean=True).cpu()
         grey = torch.full_like(x, 0.5)
         quadrant_completions(
             join_quadrants(grey, y, shown.shape[1:], k),

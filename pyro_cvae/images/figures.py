@@ -32,8 +32,8 @@ def samples_grid(model, shape, path, num_classes: Optional[int] = None, per_row:
 
 
 def reconstructions(model, x, y, shape, path) -> Path:
-    recon = reconstruct(model, x, y, num_samples=1, mean=True)[0]
-    grid = torch.stack([x.reshape(len(x), -1), recon.reshape(len(x), -1)])
+    recon = reconstruct(model, x, y, num_samples=1, mean=True)[0].cpu()
+    grid = torch.stack([x.cpu().reshape(len(x), -1), recon.reshape(len(x), -1)])
     return plot_image_grid(_images(grid, shape), path, "Data (top) and reconstructions", ["data", "recon"])
 
 
@@ -43,6 +43,7 @@ def latent_map(model, x, y, labels, path, max_points: int = 1000) -> Path:
 
     x, labels = x[:max_points], labels[:max_points]
     y = None if y is None else y[:max_points]
+    x, y = model.prepare_data(x, y)
     z = model.encoder(x, y).mean.cpu()
     centred = z - z.mean(0)
     pca = centred @ torch.linalg.svd(centred, full_matrices=False).Vh[:2].T if z.shape[1] > 1 else centred.repeat(1, 2)
@@ -57,6 +58,7 @@ def latent_map(model, x, y, labels, path, max_points: int = 1000) -> Path:
 
 def interpolation(model, x_pair, y_pair, shape, path, steps: int = 10) -> Path:
     """Decode the straight line between the posterior means of two inputs (and their conditions)."""
+    x_pair, y_pair = model.prepare_data(x_pair, y_pair)
     z = model.encoder(x_pair, y_pair).mean
     t = torch.linspace(0, 1, steps, device=z.device)[:, None]
     z_path = z[0] * (1 - t) + z[1] * t
@@ -67,7 +69,9 @@ def interpolation(model, x_pair, y_pair, shape, path, steps: int = 10) -> Path:
 
 def class_average_samples(model, x, y, labels, shape, path, per_class: int = 8, spread: float = 0.5) -> Path:
     """Seed 001's single-class sampling: z around the average posterior mean of each class."""
+    x, y = model.prepare_data(x, y)
     z = model.encoder(x, y).mean
+    labels = labels.to(z.device)
     rows, names = [], []
     for c in labels.unique().tolist()[:10]:
         centre = z[labels == c].mean(0)
@@ -83,5 +87,6 @@ def quadrant_completions(inputs, truth, baseline, cvae_samples, path, title) -> 
 
     ``inputs``, ``truth``, ``baseline``: ``(n, C, H, W)``; ``cvae_samples``: ``(S, n, C, H, W)``.
     """
-    grid = torch.cat([inputs[:, None], truth[:, None], baseline[:, None], cvae_samples.transpose(0, 1)], dim=1)
-    return plot_image_grid(grid.clamp(0, 1).cpu(), path, title)
+    parts = [inputs[:, None], truth[:, None], baseline[:, None], cvae_samples.transpose(0, 1)]
+    grid = torch.cat([part.cpu() for part in parts], dim=1)
+    return plot_image_grid(grid.clamp(0, 1), path, title)

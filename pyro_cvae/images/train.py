@@ -103,7 +103,7 @@ def fit_images(
     board = None if config.tensorboard_dir is None else TensorBoardLogger(config.tensorboard_dir)
 
     def record(epoch, fitted, history):
-        snapshots.append(reconstruct(fitted, watched[0], watched[1], num_samples=1, mean=True)[0])
+        snapshots.append(reconstruct(fitted, watched[0], watched[1], num_samples=1, mean=True)[0].cpu())
         if board is not None:
             board.log_images("reconstructions", snapshots[-1].reshape(-1, *image_shape), epoch)
 

@@ -15,14 +15,14 @@ TRAINING = """
                         prior_hidden_sizes=(8,), seed=None)
 
     def moved(model, train):
-        before = [p.detach().clone() for p in model.parameters()]
-        train(model)
-        return [not torch.equal(b, p) for b, p in zip(before, model.parameters())]
+        before = [p.detach().cpu().clone() for p in model.parameters()]
+        train(model)  # pc.fit moves the model to a GPU where there is one
+        return [not torch.equal(b, p.detach().cpu()) for b, p in zip(before, model.parameters())]
 
     def textbook(model):
         svi = SVI(model.model, model.guide, pyro.optim.Adam({"lr": 1e-2}), Trace_ELBO())
-        for _ in range(3):
-            svi.step(x, y)
+        for _ in range(3):  # after pc.fit the model may be on a GPU: the loop's data goes there too
+            svi.step(x.to(model.device), y.to(model.device))
 """
 
 
