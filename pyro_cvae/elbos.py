@@ -9,6 +9,8 @@ measured here). ``CachedJitTraceMeanField_ELBO`` checks the attribute it stores.
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
+from typing import Dict
 
 import pyro
 import pyro.ops.jit
@@ -16,7 +18,7 @@ from pyro.infer import JitTrace_ELBO, JitTraceMeanField_ELBO, Trace_ELBO, TraceM
 
 from .registry import Registry
 
-ELBOS: Registry = Registry("elbo")
+ELBOS: Registry["ElboRecipe"] = Registry("elbo")
 
 
 class CachedJitTraceMeanField_ELBO(JitTraceMeanField_ELBO):
@@ -44,17 +46,32 @@ class CachedJitTraceMeanField_ELBO(JitTraceMeanField_ELBO):
         return self._differentiable_loss(*args, **kwargs)
 
 
-ELBOS.register("trace", "Trace_ELBO: Monte Carlo ELBO (the default)")(Trace_ELBO)
-ELBOS.register("mean-field", "TraceMeanField_ELBO: analytic KL where one exists")(TraceMeanField_ELBO)
-ELBOS.register("jit-trace", "JitTrace_ELBO: Trace_ELBO compiled with torch.jit")(JitTrace_ELBO)
-ELBOS.register("jit-mean-field", "TraceMeanField_ELBO compiled once with torch.jit")(CachedJitTraceMeanField_ELBO)
+@dataclass(frozen=True)
+class ElboRecipe:
+    """How to make one registered ELBO. ``compiled`` ELBOs trace the program with torch.jit:
+    they need the parameters registered in Pyro's param store (``CVAE.model``/``guide``) and
+    tensors as positional arguments (see ``SVIStep``)."""
+
+    cls: type
+    compiled: bool = False
+
+    def make(self, num_particles: int = 1):
+        """An ELBO instance; particles are vectorized (one batched pass, not a Python loop)."""
+        kwargs: Dict[str, object] = dict(num_particles=num_particles, vectorize_particles=num_particles > 1)
+        if self.compiled:
+            kwargs["ignore_jit_warnings"] = True
+        # max_plate_nesting=1: the data plate. Stating it skips a tracing pass to discover it.
+        return self.cls(max_plate_nesting=1, **kwargs)
+
+
+ELBOS.register("trace", "Trace_ELBO: Monte Carlo ELBO (the default)")(ElboRecipe(Trace_ELBO))
+ELBOS.register("mean-field", "TraceMeanField_ELBO: analytic KL where one exists")(ElboRecipe(TraceMeanField_ELBO))
+ELBOS.register("jit-trace", "JitTrace_ELBO: Trace_ELBO compiled with torch.jit")(ElboRecipe(JitTrace_ELBO, True))
+ELBOS.register("jit-mean-field", "TraceMeanField_ELBO compiled once with torch.jit")(
+    ElboRecipe(CachedJitTraceMeanField_ELBO, True)
+)
 
 
 def make_elbo(name: str, num_particles: int = 1):
-    """An ELBO instance; particles are vectorized (one batched pass, not a Python loop)."""
-    cls = ELBOS.get(name)
-    kwargs = dict(num_particles=num_particles, vectorize_particles=num_particles > 1)
-    if name.startswith("jit"):
-        kwargs["ignore_jit_warnings"] = True
-    # max_plate_nesting=1: the data plate. Stating it skips a tracing pass to discover it.
-    return cls(max_plate_nesting=1, **kwargs)
+    """The ELBO registered as ``name``, made for ``num_particles`` vectorized particles."""
+    return ELBOS.get(name).make(num_particles)

@@ -20,7 +20,7 @@ penalties be compared on the same scale. ``History`` records the weighted penalt
 
 Each value is summed over the pixels of one image, like the log-likelihood it competes with, so
 a weight keeps its meaning relative to the likelihood at any resolution. Register your own with
-``@PENALTIES.register("name")`` on a ``Penalty`` subclass taking ``(config, weight)``.
+``@PENALTIES.register("name")`` on a ``Penalty`` subclass taking ``(x_shape, weight)``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Optional
 
 import torch
 
-from .elbos import make_elbo
+from .elbos import ELBOS, make_elbo
 from .model import CVAE
 
 
@@ -43,7 +43,7 @@ class SVIStep:
     ):
         self.module = module
         self.elbo = make_elbo(elbo, num_particles)
-        self.jit = elbo.startswith("jit")
+        self.jit = ELBOS.get(elbo).compiled
         self.clip_norm = clip_norm
         self.optimizer = make_optimizer(module.parameters(), learning_rate)
         if self.jit:

@@ -2,6 +2,7 @@ import json
 
 import torch
 
+import pyro_cvae as pc
 from pyro_cvae.cli import main
 from pyro_cvae.data import load_tensors, save_tensors
 
@@ -74,3 +75,27 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     assert err.startswith("pyro-cvae: error: unknown prior 'wishart'; valid choices are")
     assert main(["sample", "--checkpoint", str(tmp_path / "none"), "--out", "x.pt"]) == 2
     assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_every_fitting_command_takes_the_same_grammar(tmp_path):
+    """--config, --resume, --seed, --epochs, --batch-size, --lr, --quiet: fit, images fit, twobirds fit."""
+    config = tmp_path / "small.yaml"
+    config.write_text(
+        "model: {hidden_sizes: [8], prior_hidden_sizes: [8], latent_dim: 2, mixture_components: 2}\n"
+        "fit: {eval_train_size: 32}\n"
+    )
+    common = ["--config", str(config), "--seed", "2", "--batch-size", "32", "--lr", "0.01", "--quiet"]
+    commands = {
+        "fit": ["fit", "--data", "digits"],
+        "images": ["images", "fit", "--limit", "100"],
+        "twobirds": ["twobirds", "fit", "--num-train", "128"],
+    }
+    for name, command in commands.items():
+        out = tmp_path / name
+        assert main([*command, *common, "--epochs", "1", "--out", str(out)]) == 0, name
+        assert main([*command, *common, "--epochs", "2", "--out", str(out), "--resume"]) == 0, name
+        run = pc.Run.load(out)
+        assert run.fit_config.learning_rate == 0.01 and run.fit_config.batch_size == 32, name
+        assert run.fit_config.seed == 2 and run.model.config.seed == 2, name
+        assert run.model.config.hidden_sizes == (8,), name  # the config file's model section
+        assert run.history.epoch == [0, 1], name  # the second call continued the first

@@ -22,10 +22,12 @@ import io
 import pickle
 import struct
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 import numpy as np
 import torch
+
+from ..registry import Registry
 
 PathLike = Union[str, Path]
 Images = Tuple[torch.Tensor, torch.Tensor]
@@ -155,24 +157,38 @@ def load_image_folder(directory: PathLike, size: int = 32, grayscale: bool = Fal
     return torch.tensor(np.stack(images)), torch.tensor(labels)
 
 
+#: image sources by the name before the colon of a spec; each loader takes
+#: ``(location, size, train)`` and returns ``(images, labels)``
+DATASETS: Registry[Callable[[str, int, bool], Images]] = Registry("dataset")
+
+
+@DATASETS.register("digits", "scikit-learn's embedded 8x8 digits (no folder)")
+def _digits(location: str, size: int, train: bool) -> Images:
+    from .digits import load_digits_data
+
+    x, _, labels = load_digits_data(image=True)
+    return x, labels
+
+
+DATASETS.register("mnist", "MNIST IDX files in DIR")(lambda location, size, train: load_mnist(location, train))
+DATASETS.register("fashion-mnist", "Fashion-MNIST IDX files in DIR")(
+    lambda location, size, train: load_mnist(location, train)
+)
+DATASETS.register("cifar10", "CIFAR-10 python batches in DIR")(
+    lambda location, size, train: load_cifar10(location, train)
+)
+DATASETS.register("folder", "every image in DIR, resized; sub-folders are classes")(
+    lambda location, size, train: load_image_folder(location, size)
+)
+#: the sources that read nothing from disk
+_NO_LOCATION = ("digits",)
+
+
 def load_images(spec: str = "digits", size: int = 32, train: bool = True, limit: Optional[int] = None) -> Images:
     """Load images by spec (see the module docstring); ``limit`` keeps the first N."""
     kind, _, location = spec.partition(":")
-    if kind == "digits":
-        from .digits import load_digits_data
-
-        x, _, labels = load_digits_data(image=True)
-        images = (x, labels)
-    elif not location:
+    loader = DATASETS.get(kind)
+    if not location and kind not in _NO_LOCATION:
         raise ValueError(f"dataset {spec!r} needs a folder: use '{kind}:DIR'")
-    elif kind in ("mnist", "fashion-mnist"):
-        images = load_mnist(location, train)
-    elif kind == "cifar10":
-        images = load_cifar10(location, train)
-    elif kind == "folder":
-        images = load_image_folder(location, size)
-    else:
-        raise ValueError(
-            f"unknown dataset {kind!r}; choose digits, mnist:DIR, fashion-mnist:DIR, cifar10:DIR or folder:DIR"
-        )
+    images = loader(location, size, train)
     return images if limit is None else (images[0][:limit], images[1][:limit])

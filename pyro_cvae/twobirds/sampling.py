@@ -5,18 +5,21 @@ Sharpeners (``SHARPENERS``, chosen by name):
 ``none``
     x = E[x | z, y] with z ~ r_θ1(z | y): the CVAE alone.
 ``importance``
-    Sampling-importance-resampling. ``oversample * S`` proposals come from the CVAE through
-    ``pyro.infer.Predictive``; each gets the weight of the forward likelihood
-    N(y | F(x), forward_scale), the importance weight of the posterior p(x | y) ∝ p_CVAE(x | y)
-    N(y | F(x), σ) against the CVAE as proposal; S are drawn by weight without replacement
-    (so equally good proposals are not duplicated).
+    ``oversample * S`` proposals come from the CVAE through ``pyro.infer.Predictive``; each is
+    weighted by the forward likelihood N(y | F(x), forward_scale), and S are drawn by weight
+    *without replacement* (so equally good proposals are not duplicated). This favours
+    proposals that reproduce y; it is not importance resampling for the posterior p(x | y):
+    drawing without replacement, from a proposal whose density is not used, the share of
+    samples each solution gets stays the CVAE's, not the posterior's.
 ``refine``
     Each of S proposals is pulled onto the nearest exact solution by Levenberg-Marquardt on the
     y misfit (``refine_endpoints``). Keeps the CVAE's share of samples per mode.
 ``refine-importance`` (the default)
-    Refine ``oversample * S`` proposals, then resample S of them by the forward likelihood:
-    refined proposals that reached a solution all have weight ~1, those stuck in a local
-    minimum ~0, so the draw keeps the first and drops the second.
+    Refine ``oversample * S`` proposals, then keep S of them by the forward likelihood, as in
+    ``importance``: refined proposals that reached a solution all have weight ~1, those stuck
+    in a local minimum ~0, so the draw keeps the first and drops the second. Every sample is
+    then a solution, but, as above, the probability of each solution is the CVAE's basin mass,
+    not its posterior weight (measured in the README).
 """
 
 from __future__ import annotations

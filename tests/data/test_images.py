@@ -83,5 +83,5 @@ def test_specs():
     assert x.shape == (10, 1, 8, 8) and y.shape == (10,)
     with pytest.raises(ValueError, match="needs a folder"):
         load_images("mnist")
-    with pytest.raises(ValueError, match="unknown dataset 'svhn'"):
+    with pytest.raises(KeyError, match="unknown dataset 'svhn'; valid choices are: cifar10, digits"):
         load_images("svhn:/x")
