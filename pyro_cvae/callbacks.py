@@ -24,7 +24,7 @@ import torch
 
 from .checkpoint import checkpoint_state, write_checkpoint, write_config_copy
 from .config import FitConfig
-from .evaluate import elbo_terms
+from .evaluate import pointwise_elbo_terms
 from .history import History
 from .model import CVAE
 
@@ -99,8 +99,7 @@ class Evaluate(Callback):
 
     def on_epoch_end(self, state: FitState) -> None:
         assert self._sample is not None, "on_fit_start picks the sample"
-        train = elbo_terms(state.model, *self._sample)
-        valid = elbo_terms(state.model, *state.val) if state.val is not None else {}
+        train, valid = self._scores(state, *self._sample)
         state.history.append(
             epoch=state.epoch,
             kl_weight=state.kl_weight,
@@ -115,6 +114,21 @@ class Evaluate(Callback):
             val_penalty=valid.get("penalty"),
             seconds=time.perf_counter() - state.epoch_started,
         )
+
+    @staticmethod
+    def _scores(
+        state: FitState, x: torch.Tensor, y: Optional[torch.Tensor]
+    ) -> Tuple[Dict[str, float], Dict[str, float]]:
+        """Mean terms on the training sample and on the validation data, in one pass."""
+        n = x.shape[0]
+        if state.val is not None:
+            val_x, val_y = state.val
+            x = torch.cat([x, val_x])
+            y = None if y is None or val_y is None else torch.cat([y, val_y])
+        terms = pointwise_elbo_terms(state.model, x, y)
+        train = {name: float(values[:n].mean()) for name, values in terms.items()}
+        valid = {name: float(values[n:].mean()) for name, values in terms.items()} if state.val is not None else {}
+        return train, valid
 
 
 class EarlyStopping(Callback):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Optional, cast
+from typing import Dict, List, Optional, cast
 
 import torch
 from pyro import poutine
@@ -24,34 +24,41 @@ def eval_mode(module: torch.nn.Module):
 
 
 @torch.no_grad()
-def elbo_terms(
+def pointwise_elbo_terms(
     model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 2048
-) -> Dict[str, float]:
-    """Per-data-point ELBO, reconstruction E_q[log p(x, y_fwd | z, y)] and KL(q || p), one
-    sample of z each, in eval mode. The KL is the Monte Carlo estimate log q(z) - log p(z|y),
-    exactly the term ``Trace_ELBO`` optimizes. A model with penalties also gets ``"penalty"``,
-    their weighted sum at the same z: not part of the ELBO, but what training subtracts from it."""
+) -> Dict[str, torch.Tensor]:
+    """``elbo_terms`` for each data point: ``{"reconstruction", "kl", "elbo"[, "penalty"]}``,
+    each ``(N,)`` on the CPU."""
     x, y = model.prepare_data(x, y)
-    totals = {"reconstruction": 0.0, "kl": 0.0}
+    parts: Dict[str, List[torch.Tensor]] = {"reconstruction": [], "kl": []}
     if model.penalties:
-        totals["penalty"] = 0.0
+        parts["penalty"] = []
     with eval_mode(model):
         for xb, yb in in_batches(batch_size, x, y):
             guide = poutine.trace(model.raw_guide).get_trace(xb, yb)
             joint = poutine.trace(poutine.replay(model.raw_model, trace=guide)).get_trace(xb, yb)
             guide.compute_log_prob()
             joint.compute_log_prob()
-            for site in joint.nodes.values():
-                if site["type"] == "sample" and site["is_observed"]:
-                    totals["reconstruction"] += float(site["log_prob_sum"])
-            totals["kl"] += float(guide.nodes["z"]["log_prob_sum"] - joint.nodes["z"]["log_prob_sum"])
+            observed = [
+                site["log_prob"] for site in joint.nodes.values() if site["type"] == "sample" and site["is_observed"]
+            ]
+            parts["reconstruction"].append(torch.stack(observed).sum(0))
+            parts["kl"].append(guide.nodes["z"]["log_prob"] - joint.nodes["z"]["log_prob"])
             if model.penalties:
                 z = cast(torch.Tensor, guide.nodes["z"]["value"])
                 mean = model.likelihood.mean(model.decoder(z, yb))
-                totals["penalty"] += float(
-                    torch.stack([v.sum() for v in model.penalty_values(mean, xb).values()]).sum()
-                )
-    n = x.shape[0]
-    terms = {k: v / n for k, v in totals.items()}
+                parts["penalty"].append(torch.stack(list(model.penalty_values(mean, xb).values())).sum(0))
+    terms = {name: torch.cat(values).cpu() for name, values in parts.items()}
     terms["elbo"] = terms["reconstruction"] - terms["kl"]
     return terms
+
+
+def elbo_terms(
+    model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 2048
+) -> Dict[str, float]:
+    """Per-data-point ELBO, reconstruction E_q[log p(x, y_fwd | z, y)] and KL(q || p), one
+    sample of z each, in eval mode, averaged over the data. The KL is the Monte Carlo estimate
+    log q(z) - log p(z|y), exactly the term ``Trace_ELBO`` optimizes. A model with penalties
+    also gets ``"penalty"``, their weighted sum at the same z: not part of the ELBO, but what
+    training subtracts from it."""
+    return {name: float(values.mean()) for name, values in pointwise_elbo_terms(model, x, y, batch_size).items()}
