@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Union
 
 from .config import ModelConfig
 from .decoders import DECODERS
-from .forward_models import FORWARD_MODELS, make_forward_model
+from .forward_models import FORWARD_MODELS, make_forward_model, split_name
 from .guides import GUIDES
 from .likelihoods import LIKELIHOODS
 from .model import CVAE
@@ -92,4 +92,4 @@ def check_component_names(config: ModelConfig, injected: Optional[Dict[str, obje
     for name in config.penalties:
         PENALTIES.check(name)
     if config.forward_model is not None and "forward_model" not in injected:
-        FORWARD_MODELS.check(config.forward_model.partition(":")[0].strip())
+        FORWARD_MODELS.check(split_name(config.forward_model)[0])

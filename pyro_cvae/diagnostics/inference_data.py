@@ -8,11 +8,16 @@ group                what                                                       
 ==================== ============================================================ =================
 posterior            z ~ q_φ(z | x, y), the amortized posterior                   obs, z_dim
 posterior_predictive x ~ p(x | z, y) for those z (replicated data)                 obs, x_dim_*
-log_likelihood       log p(x_i | z, y_i) per draw and point (``az.loo``, ``az.waic``) obs
+log_likelihood       log p(x_i | z_i, y_i) per draw and point                      obs
 prior_predictive     x ~ p(x | y) = ∫ p(x | z, y) p(z | y) dz                      obs, x_dim_*
 observed_data        x
 constant_data        y                                                            obs, y_dim_*
 ==================== ============================================================ =================
+
+Do not compare models with ``az.loo`` / ``az.waic`` on this ``log_likelihood``: each point has
+its own z_i, drawn given x_i itself, so leave-one-out has nothing shared to leave out and PSIS
+falls back to a harmonic mean over guide draws, which is neither a predictive density nor a
+bound. Compare held-out ``iwae_log_likelihood`` per point instead (see the README).
 """
 
 from __future__ import annotations
