@@ -20,9 +20,10 @@ from .callbacks import Callback
 from .checkpoint import load_model, save_checkpoint
 from .config import FitConfig, ModelConfig, load_config
 from .decoders import DECODERS
+from .divergence import TrainingDiverged
 from .elbos import ELBOS, CachedJitTraceMeanField_ELBO
 from .evaluate import elbo_terms
-from .fit import TrainingDiverged, fit
+from .fit import fit
 from .forward_models import FORWARD_MODELS
 from .guides import GUIDES, GaussianEncoder
 from .history import History

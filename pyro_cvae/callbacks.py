@@ -140,6 +140,10 @@ class EarlyStopping(Callback):
         self.best_score, self.stale = -float("inf"), 0
         self.best_state: Optional[Dict[str, torch.Tensor]] = None
 
+    def on_fit_start(self, state: FitState) -> None:
+        # resumed after the decision to stop (killed before the last write): stop again
+        state.should_stop = state.should_stop or self.stale >= self.patience
+
     def on_epoch_end(self, state: FitState) -> None:
         history = state.history
         score = history.val_elbo[-1] if state.val is not None else history.train_elbo[-1]

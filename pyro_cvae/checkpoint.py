@@ -20,7 +20,7 @@ from typing import Any, Dict, Optional, Union
 import torch
 
 from .config import FitConfig, load_config, write_config_file
-from .data.tensors import atomic_save
+from .data.tensors import atomic_save, why_unreadable
 from .model import CVAE
 
 FORMAT = "pyro_cvae.checkpoint"
@@ -110,10 +110,7 @@ def read_checkpoint(path: PathLike) -> Dict[str, Any]:
     try:
         state = torch.load(target, map_location="cpu", weights_only=True)
     except Exception as error:  # corrupt, truncated, or holding pickled code
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if "weights_only" in str(error) or "Unsupported global" in str(error):
-            reason = "it holds pickled Python objects, which are never loaded (they could run code)"
-        raise ValueError(f"{str(target)!r} is not a readable pyro_cvae checkpoint: {reason}") from None
+        raise ValueError(f"{str(target)!r} is not a readable pyro_cvae checkpoint: {why_unreadable(error)}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ValueError(f"{str(target)!r} is a torch file but not a pyro_cvae checkpoint")
     if state.get("version", 0) > VERSION:

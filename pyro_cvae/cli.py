@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .cli_options import add_fit_arguments, config_sections
+from .cli_options import add_fit_arguments, check_output_free, config_sections
+from .errors import PyroCVAEError, one_line
 from .images.cli import add_parser as add_images_parser
 from .twobirds.cli import add_parser as add_twobirds_parser
 
@@ -78,6 +79,7 @@ def _fit(args) -> None:
         fit_config,
         val_data=val,
         resume=args.resume,
+        overwrite=args.overwrite,
         metadata={"data": data_section.get("source", "digits")},
     )
     plot_history(history, Path(args.out) / "training_curves.png")
@@ -89,6 +91,7 @@ def _sample(args) -> None:
     from .predictive import sample
     from .run import Run
 
+    check_output_free(args.out, args.overwrite)
     model = Run.load(args.checkpoint).model
     if model.y_shape is None:
         y = None
@@ -107,7 +110,7 @@ def _sample(args) -> None:
 def _demo(args) -> None:
     from .demo import run_digits_demo
 
-    metrics = run_digits_demo(out=args.out, epochs=args.epochs, progress=not args.quiet)
+    metrics = run_digits_demo(out=args.out, epochs=args.epochs, progress=not args.quiet, overwrite=args.overwrite)
     print(json.dumps(metrics, indent=2))
 
 
@@ -118,6 +121,9 @@ def _demo_options(parser: argparse.ArgumentParser, suppress_defaults: bool) -> N
     parser.add_argument("--out", default=default("runs/digits"), help="main job: folder for checkpoint and figures")
     parser.add_argument("--epochs", type=int, default=default(40), help="main job: training epochs")
     parser.add_argument("--quiet", action="store_true", default=default(False), help="main job: no progress bar")
+    parser.add_argument(
+        "--overwrite", action="store_true", default=default(False), help="main job: replace the run in --out"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--num-samples", type=int, default=100)
     smp.add_argument("--mean", action="store_true", help="E[x | z, y] instead of noisy draws")
     smp.add_argument("--out", required=True, help="output .pt: TensorDataset(x (batch, samples, ...), y)")
+    smp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     smp.set_defaults(run=_sample)
 
     add_twobirds_parser(sub)
@@ -151,7 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: errors in what the user gave (arguments, files, configs): exit code 2
+USAGE_ERRORS = (
+    PyroCVAEError,
+    KeyError,
+    ValueError,
+    TypeError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line; returns the exit code: 0 done, 2 a usage error (bad arguments, files
+    or configs), 1 a failure while running (a diverging fit, a full disk). Either way the user
+    gets one line on stderr, never a traceback (set PYRO_CVAE_DEBUG=1 to see one)."""
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
@@ -159,9 +181,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         # output piped into e.g. `head`, which stopped reading: end quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (KeyError, ValueError, TypeError, FileNotFoundError) as error:
-        # user errors: one clear line, not a traceback
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+    except KeyboardInterrupt:
+        print("pyro-cvae: interrupted; a fit can continue from its last checkpoint with --resume", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("PYRO_CVAE_DEBUG"):
+            raise
+        usage = isinstance(error, USAGE_ERRORS)
+        message = one_line(error, limit=1000) if usage else f"{type(error).__name__}: {one_line(error, limit=1000)}"
         print(f"pyro-cvae: error: {message}", file=sys.stderr)
-        return 2
+        return 2 if usage else 1
     return 0

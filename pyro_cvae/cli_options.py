@@ -7,9 +7,11 @@ Precedence, lowest first: the command's own defaults, the config file's sections
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, Dict, Tuple
 
 from .config import load_config
+from .errors import RunFolderError
 
 #: flag destination -> FitConfig field
 _FIT_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate", "seed": "seed"}
@@ -22,6 +24,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser, out_default: str) -> None
         "--out", default=out_default, help=f"run folder: checkpoint, config, figures (default {out_default})"
     )
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    parser.add_argument("--overwrite", action="store_true", help="replace the run saved in --out")
     parser.add_argument("--seed", type=int, help="seeds the initial weights and the training draws (default 0)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
@@ -37,3 +40,9 @@ def config_sections(args: argparse.Namespace) -> Tuple[Dict[str, Any], Dict[str,
     if args.quiet:
         fit["progress"] = False
     return dict(sections.get("model", {})), fit, dict(sections.get("data", {}))
+
+
+def check_output_free(path: str, overwrite: bool) -> None:
+    """An output file that exists is replaced only when asked (``--overwrite``)."""
+    if Path(path).exists() and not overwrite:
+        raise RunFolderError(f"--out {path!r} exists; pass --overwrite to replace it, or give another path")

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Dict, Optional, Tuple, Union, cast
 
-import tomllib
 import yaml
 
 from .checks import as_shape
 from .data.tensors import atomic_write
 from .elbos import ELBOS
+from .errors import ConfigError, PyroCVAEError, UnknownNameError, one_line
 from .variants import VARIANTS
 
 PathLike = Union[str, Path]
@@ -37,13 +38,36 @@ class _Config:
         values = dataclasses.asdict(cast(Any, self))
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
+    def __post_init__(self) -> None:
+        # every problem with a value, whichever check finds it, is one ConfigError
+        try:
+            self._validate()
+        except PyroCVAEError:
+            raise
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ConfigError(f"{type(self).__name__}: {one_line(error)}") from None
+
+    def _validate(self) -> None:
+        raise NotImplementedError
+
     @classmethod
     def from_dict(cls, values: Dict[str, Any], **overrides):
+        if not isinstance(values, dict):
+            raise ConfigError(
+                f"the {cls._section!r} section must be a mapping of keys to values, got {type(values).__name__}"
+            )
         values = {**values, **overrides}
-        valid = [f.name for f in dataclasses.fields(cast(Any, cls))]
-        unknown = sorted(set(values) - set(valid))
+        fields = dataclasses.fields(cast(Any, cls))
+        valid = [f.name for f in fields]
+        unknown = sorted(set(map(str, values)) - set(valid))
         if unknown:
-            raise KeyError(f"unknown {cls.__name__} key(s) {unknown}; valid keys are: {', '.join(valid)}")
+            raise UnknownNameError(f"unknown {cls.__name__} key(s) {unknown}; valid keys are: {', '.join(valid)}")
+        required = [
+            f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        missing = [name for name in required if name not in values]
+        if missing:
+            raise ConfigError(f"{cls.__name__} needs {', '.join(missing)}, which the config does not give")
         return cls(**values)
 
     def replace(self, **changes):
@@ -64,7 +88,7 @@ def _check_positive_int(value, name: str) -> None:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def _scalar_error(owner: str, name: str, expected: str, value) -> TypeError:
+def _scalar_error(owner: str, name: str, expected: str, value) -> ConfigError:
     hint = ""
     if isinstance(value, str):
         try:
@@ -72,7 +96,7 @@ def _scalar_error(owner: str, name: str, expected: str, value) -> TypeError:
             hint = " (YAML reads a number like 1.0e6 as text: write 1.0e+6 or 1000000.0)"
         except ValueError:
             pass
-    return TypeError(f"{owner} key {name!r} must be {expected}, got {type(value).__name__} {value!r}{hint}")
+    return ConfigError(f"{owner} key {name!r} must be {expected}, got {type(value).__name__} {value!r}{hint}")
 
 
 def _check_scalar_types(config) -> None:
@@ -145,7 +169,7 @@ class ModelConfig(_Config):
 
     _section: ClassVar[str] = "model"
 
-    def __post_init__(self):
+    def _validate(self) -> None:
         _check_scalar_types(self)
         self.x_shape = as_shape(self.x_shape, "x_shape")
         self.y_shape = None if self.y_shape is None else as_shape(self.y_shape, "y_shape")
@@ -201,7 +225,7 @@ class FitConfig(_Config):
 
     _section: ClassVar[str] = "fit"
 
-    def __post_init__(self):
+    def _validate(self) -> None:
         _check_scalar_types(self)
         ELBOS.check(self.elbo)
         for name in ("epochs", "batch_size", "num_particles"):
@@ -224,6 +248,10 @@ class FitConfig(_Config):
 # ---------------------------------------------------------------------------- files
 
 
+#: the sections a config file may hold
+SECTIONS = ("model", "fit", "data", "metadata")
+
+
 def load_config(path: PathLike) -> Dict[str, Dict[str, Any]]:
     """Read a JSON, YAML or TOML config file into ``{section: {key: value}}``.
 
@@ -232,22 +260,25 @@ def load_config(path: PathLike) -> Dict[str, Dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-    text = path.read_text()
+    parsers = {".json": json.loads, ".yaml": yaml.safe_load, ".yml": yaml.safe_load, ".toml": tomllib.loads}
+    if path.suffix not in parsers:
+        raise ConfigError(f"config file {str(path)!r} must end in .json, .yaml, .yml or .toml")
     try:
-        if path.suffix == ".json":
-            values = json.loads(text)
-        elif path.suffix in (".yaml", ".yml"):
-            values = yaml.safe_load(text)
-        elif path.suffix == ".toml":
-            values = tomllib.loads(text)
-        else:
-            raise ValueError(f"config file {str(path)!r} must end in .json, .yaml, .yml or .toml")
-    except (json.JSONDecodeError, yaml.YAMLError, tomllib.TOMLDecodeError) as error:
-        raise ValueError(f"config file {str(path)!r} is not valid {path.suffix[1:].upper()}: {error}") from None
+        values = parsers[path.suffix](path.read_bytes().decode("utf-8"))
+    except Exception as error:  # syntax, encoding, nesting too deep: all one answer for the user
+        raise ConfigError(
+            f"config file {str(path)!r} is not valid {path.suffix[1:].upper()}: {one_line(error)}"
+        ) from None
     if not isinstance(values, dict):
-        raise ValueError(f"config file {str(path)!r} must hold a mapping, got {type(values).__name__}")
-    if not set(values) & {"model", "fit", "data", "metadata"}:
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping, got {type(values).__name__}")
+    if not set(values) & set(SECTIONS):
         values = {"model": values}
+    for name in SECTIONS:
+        if name in values and not isinstance(values[name], dict):
+            raise ConfigError(
+                f"config file {str(path)!r}: the {name!r} section must be a mapping of keys to values, "
+                f"got {type(values[name]).__name__}"
+            )
     return values
 
 

@@ -20,10 +20,19 @@ from .fit import fit
 from .plots import plot_history, plot_image_grid
 from .predictive import sample
 from .run import Run
+from .run_folder import RunFolder
 
 
-def run_digits_demo(out: str = "runs/digits", epochs: int = 40, progress: bool = True, seed: int = 0) -> Dict:
-    out_dir = Path(out)
+def run_digits_demo(
+    out: str = "runs/digits", epochs: int = 40, progress: bool = True, seed: int = 0, overwrite: bool = False
+) -> Dict:
+    """Fit, score and draw; ``out`` gets the run, ``metrics.json`` and the figures. A folder that
+    already holds a run is refused unless ``overwrite`` (see ``pyro_cvae.run_folder``)."""
+    with RunFolder(out, overwrite=overwrite):
+        return _run(Path(out), epochs, progress, seed)
+
+
+def _run(out_dir: Path, epochs: int, progress: bool, seed: int) -> Dict:
     x, y, _ = load_digits_data()
     train, test = split_indices(len(x), test_size=300)  # the same held-out digits every run
     model = build(

@@ -7,7 +7,9 @@ logging are callbacks, chosen from the ``FitConfig``; pass more with ``callbacks
 
 from __future__ import annotations
 
+import contextlib
 import time
+import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import pyro
@@ -19,13 +21,11 @@ from .callbacks import Callback, Checkpoint, EarlyStopping, Evaluate, FitState, 
 from .checkpoint import checkpoint_path, read_checkpoint
 from .config import FitConfig
 from .data.tensors import as_xy
+from .divergence import check_epoch_finite
 from .history import History
 from .model import CVAE
+from .run_folder import RunFolder
 from .step import SVIStep
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or the parameters became NaN or infinite; nothing of that epoch was saved."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -66,6 +66,7 @@ def fit(
     on_epoch_end: Optional[Callable[[int, CVAE, History], None]] = None,
     callbacks: Sequence[Callback] = (),
     metadata: Optional[Dict[str, Any]] = None,
+    overwrite: bool = False,
     **overrides,
 ) -> History:
     """Fit ``model`` to ``train_data`` by maximizing the ELBO with SVI; returns the ``History``.
@@ -82,7 +83,10 @@ def fit(
     has not improved for that many epochs, and the best weights are restored. With
     ``checkpoint_dir``, the run folder is written after every epoch, with ``metadata`` (an app's
     record, see ``Run``); ``resume=True`` continues from it with the same numbers as an
-    uninterrupted run. With ``tensorboard_dir``, the history is also logged for TensorBoard.
+    uninterrupted run. A folder that already holds a run is refused unless ``resume`` or
+    ``overwrite`` is given, and a lock stops a second process from writing it at the same time
+    (``pyro_cvae.run_folder``). With ``tensorboard_dir``, the history is also logged for
+    TensorBoard.
 
     ``on_epoch_end(epoch, model, history)`` runs after each epoch's evaluation (model in train
     mode; wrap figure-making in ``torch.no_grad`` / ``eval_mode``); ``callbacks`` are further
@@ -94,7 +98,13 @@ def fit(
     config = (config or FitConfig()).replace(**overrides)
     x, y = model.check_data(*as_xy(train_data, "train_data"))
     val = None if val_data is None else model.check_data(*as_xy(val_data, "val_data"))
+    with contextlib.ExitStack() as folder:
+        if config.checkpoint_dir is not None:
+            folder.enter_context(RunFolder(config.checkpoint_dir, resume=resume, overwrite=overwrite))
+        return _train(model, x, y, val, config, resume, on_epoch_end, callbacks, metadata)
 
+
+def _train(model, x, y, val, config, resume, on_epoch_end, callbacks, metadata) -> History:
     device = resolve_device(config.device)
     model.to(device).train()
     x, y = model.prepare_data(x, y)
@@ -112,15 +122,19 @@ def fit(
 
     n = x.shape[0]
     bar = tqdm(range(start_epoch, config.epochs), disable=not config.progress, desc="fit", unit="epoch")
-    # argument checks cost time on every step and were done above, once, on the data
-    with pyro.validation_enabled(False):
+    # argument checks cost time on every step and were done above, once, on the data; Pyro's
+    # per-step NaN warnings are replaced by the one clear error at the end of the epoch
+    with pyro.validation_enabled(False), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Encountered NaN", category=UserWarning)
         for epoch in bar:
+            if state.should_stop:  # a resumed run that had already decided to stop
+                break
             state.epoch, state.kl_weight, state.epoch_started = epoch, kl_weight_at(epoch, config), time.perf_counter()
             losses = [
                 step(x[idx], None if y is None else y[idx], state.kl_weight, n)
                 for idx in shuffled_batches(n, config.batch_size, device)
             ]
-            _check_finite(torch.stack(losses), model, epoch)
+            check_epoch_finite(losses, model.parameters(), epoch)
             state.train_loss = float(torch.stack(losses).mean()) / n
             for callback in all_callbacks:
                 callback.on_epoch_end(state)
@@ -131,19 +145,6 @@ def fit(
         callback.on_fit_end(state)
     model.eval()
     return state.history
-
-
-def _check_finite(losses: torch.Tensor, model: CVAE, epoch: int) -> None:
-    # once per epoch, not per step: one device sync, and nothing of the epoch is saved before it
-    finite = torch.isfinite(losses)
-    if bool(finite.all()) and all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-        return
-    bad_step = int((~finite).nonzero()[0]) if not bool(finite.all()) else len(losses) - 1
-    raise TrainingDiverged(
-        f"training diverged at epoch {epoch}, step {bad_step}: the loss or the parameters became NaN or "
-        "infinite. Try a smaller learning_rate, set clip_norm (e.g. 10.0), or a larger likelihood_scale; "
-        "the last checkpoint written (if any) is from the last good epoch"
-    )
 
 
 def _show(bar, history: History) -> None:
@@ -168,6 +169,8 @@ def _resume(state: FitState) -> int:
         )
     model.load_state_dict(saved["model_state"])
     state.optimizer.load_state_dict(saved["optimizer_state"])
+    for group in state.optimizer.param_groups:  # the saved state carries the old learning rate
+        group["lr"] = config.learning_rate
     torch.set_rng_state(saved["torch_rng_state"])
     if saved.get("cuda_rng_states") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(saved["cuda_rng_states"])

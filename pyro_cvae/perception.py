@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from .batches import shuffled_batches
 from .checks import check_tensor
 from .data.tensors import split_indices
+from .divergence import check_epoch_finite
 from .seeding import seeded
 
 #: channel widths of the conv blocks (images) and sizes of the dense blocks (anything else)
@@ -117,13 +118,23 @@ def fit_perception(
         optimizer = torch.optim.Adam([*trunk.parameters(), *head.parameters()], lr=learning_rate)
         x, labels = x.to(device), labels.to(device)
         train_idx, val_idx = split_indices(len(x), max(1, len(x) // 10), seed)
-        for _ in tqdm(range(epochs), disable=not progress, desc="perception", unit="epoch"):
+        for epoch in tqdm(range(epochs), disable=not progress, desc="perception", unit="epoch"):
             trunk.train()
+            losses = []
             for batch in shuffled_batches(len(train_idx), batch_size):
                 idx = train_idx[batch]
                 optimizer.zero_grad(set_to_none=True)
-                cross_entropy(head(trunk.last(x[idx])), labels[idx]).backward()
+                loss = cross_entropy(head(trunk.last(x[idx])), labels[idx])
+                loss.backward()
                 optimizer.step()
+                losses.append(loss.detach())
+            check_epoch_finite(
+                losses,
+                [*trunk.parameters(), *head.parameters()],
+                epoch,
+                "the perceptual classifier's training",
+                "Try a smaller learning_rate",
+            )
 
     trunk.eval()
     with torch.no_grad():

@@ -21,6 +21,8 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Callable, Dict, Generic, Iterator, List, TypeVar
 
+from .errors import ConfigError, UnknownNameError
+
 T = TypeVar("T")
 
 PLUGIN_GROUP = "pyro_cvae.components"
@@ -75,13 +77,13 @@ class Registry(Generic[T]):
         if name not in self._entries:
             self._load_plugin(name)
         if name not in self._entries:
-            raise KeyError(f"unknown {self.kind} {name!r}; valid choices are: {', '.join(self.names())}")
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; valid choices are: {', '.join(self.names())}")
         return self._entries[name]
 
     def check(self, name: object) -> None:
         """Raise the ``get`` error for an unknown name, without returning anything."""
         if not isinstance(name, str):
-            raise TypeError(f"{self.kind} must be given as a name (str), got {type(name).__name__} {name!r}")
+            raise ConfigError(f"{self.kind} must be given as a name (str), got {type(name).__name__} {name!r}")
         self.get(name)
 
     def describe(self) -> Dict[str, str]:

@@ -2,6 +2,7 @@ import pytest
 
 import pyro_cvae as pc
 from pyro_cvae.config import FitConfig, ModelConfig, load_config
+from pyro_cvae.errors import ConfigError
 from pyro_cvae.registry import Registry
 
 
@@ -78,7 +79,7 @@ def test_bad_model_fields_get_clear_errors(fields, message):
     ],
 )
 def test_config_values_of_the_wrong_type_name_the_key(fields, message):
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(ConfigError, match=message):
         FitConfig(**fields)
     assert FitConfig(learning_rate=1).learning_rate == 1.0  # an int where a float goes is fine
 

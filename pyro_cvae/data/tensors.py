@@ -57,9 +57,18 @@ def load_tensors(path: Union[str, Path]) -> XY:
     except Exception as error:  # torch raises several types for corrupt or unsafe files
         raise ValueError(
             f"data file {str(path)!r} could not be read as tensors saved by torch.save "
-            f"(a TensorDataset, dict, tuple or tensor): {error}"
+            f"(a TensorDataset, dict, tuple or tensor): {why_unreadable(error)}"
         ) from None
     return as_xy(data, name=f"the content of {path}")
+
+
+def why_unreadable(error: BaseException) -> str:
+    """What a failed ``torch.load(..., weights_only=True)`` means, in one line for a person."""
+    text = str(error)
+    if "weights_only" in text or "Unsupported global" in text or "Unsupported operand" in text:
+        return "it holds pickled Python objects, which are never loaded because they could run code"
+    # anything else torch.load trips over (EOFError, UnpicklingError, zip errors) is a damaged file
+    return "it is not a complete torch file (empty, truncated or corrupt)"
 
 
 def save_tensors(path: Union[str, Path], x: torch.Tensor, y: Optional[torch.Tensor] = None) -> None:

@@ -39,6 +39,7 @@ def _fit(args) -> None:
         perception_epochs=args.perception_epochs,
         config=config,
         resume=args.resume,
+        overwrite=args.overwrite,
         model_overrides=model_values,
     )
     print(json.dumps({"out": args.out, "epochs": len(run.history), "val_elbo": run.history.val_elbo[-1]}, indent=2))

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 
 from ..batches import shuffled_batches
+from ..divergence import check_epoch_finite
 from ..nets import MLP
 
 QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -79,12 +80,16 @@ def fit_baseline(
     x, y = train
     optimizer = torch.optim.Adam(net.parameters(), lr=learning_rate)
     best, best_state, stale = float("inf"), None, 0
-    for _ in range(epochs):
+    for epoch in range(epochs):
         net.train()
+        losses = []
         for idx in shuffled_batches(len(x), batch_size):
             optimizer.zero_grad()
-            net.nll(x[idx], y[idx]).mean().backward()
+            loss = net.nll(x[idx], y[idx]).mean()
+            loss.backward()
             optimizer.step()
+            losses.append(loss.detach())
+        check_epoch_finite(losses, net.parameters(), epoch, "the baseline's training", "Try a smaller learning_rate")
         net.eval()
         with torch.no_grad():
             score = net.nll(*val).mean().item()

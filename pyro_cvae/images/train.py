@@ -53,14 +53,16 @@ def fit_images(
     perception_epochs: int = 20,
     config: Optional[FitConfig] = None,
     resume: bool = False,
+    overwrite: bool = False,
     model_overrides: Optional[Dict[str, Any]] = None,
     **fit_overrides,
 ) -> Run:
     """Train ``variant`` on ``dataset`` (the label is y for conditional variants); returns the
     ``Run`` (the data set's name and image shape in ``run.metadata``). With ``out``: the run
-    folder after every epoch (``resume`` continues it), training curves and reconstructions of
-    eight test images over the epochs. ``config`` replaces the default ``FitConfig`` (30 epochs,
-    batch 64) and keywords override it; ``model_overrides`` are further ``ModelConfig`` fields.
+    folder after every epoch (``resume`` continues it, ``overwrite`` replaces a run there),
+    training curves and reconstructions of eight test images over the epochs. ``config``
+    replaces the default ``FitConfig`` (30 epochs, batch 64) and keywords override it;
+    ``model_overrides`` are further ``ModelConfig`` fields.
 
     ``penalties`` adds seed 003's extra objective terms, e.g. ``{"total-variation": 0.5,
     "perceptual": 1.0}`` (then the objective is no longer an ELBO; see ``pyro_cvae.penalties``).
@@ -108,7 +110,14 @@ def fit_images(
             board.log_images("reconstructions", snapshots[-1].reshape(-1, *image_shape), epoch)
 
     history = fit(
-        model, take(train_idx), config, val_data=take(test_idx), on_epoch_end=record, resume=resume, metadata=metadata
+        model,
+        take(train_idx),
+        config,
+        val_data=take(test_idx),
+        on_epoch_end=record,
+        resume=resume,
+        metadata=metadata,
+        overwrite=overwrite,
     )
     if board is not None:
         board.close()

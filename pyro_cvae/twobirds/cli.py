@@ -37,6 +37,7 @@ def _fit(args) -> None:
         model_overrides=model_values,
         config=config,
         resume=args.resume,
+        overwrite=args.overwrite,
     )
     history = run.history
     summary = {
@@ -57,8 +58,11 @@ def _load(checkpoint):
 
 
 def _sample(args) -> None:
+    from ..cli_options import check_output_free
     from .data import load_challenge, save_challenge
     from .sampling import draw
+
+    check_output_free(args.out, args.overwrite)
 
     run, functions = _load(args.checkpoint)
     _, y = load_challenge(args.conditions)  # its x, if any, is not used
@@ -149,6 +153,7 @@ def add_parser(sub) -> None:
     smp.add_argument("--num-samples", type=int, default=30)
     smp.add_argument("--sharpen", **sharpen)
     smp.add_argument("--out", required=True, help="output .pt: TensorDataset(x (N*S, 1, 50, 2), y)")
+    smp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     smp.set_defaults(run=_sample)
 
     ev = commands.add_parser("evaluate", help="metrics as JSON and a Markdown report with figures")

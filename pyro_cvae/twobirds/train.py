@@ -52,13 +52,15 @@ def fit_twobirds(
     model_overrides: Optional[Dict[str, object]] = None,
     config: Optional[FitConfig] = None,
     resume: bool = False,
+    overwrite: bool = False,
     **fit_overrides,
 ) -> Run:
     """Generate ``num_train`` pairs with ``functions``, fit the default model; returns the ``Run``
     (model in eval mode, history, and the functions in ``run.metadata``).
 
     ``config`` (a ``FitConfig``) replaces ``DEFAULT_FIT``; keyword arguments override either.
-    With ``out``, the run folder is written after every epoch, and ``resume`` continues it.
+    With ``out``, the run folder is written after every epoch; ``resume`` continues a run there and
+    ``overwrite`` replaces it (without either, a folder holding a run is refused).
     """
     forward = ForwardFunctions(functions)
     if not isinstance(forward.spec, str):
@@ -69,7 +71,7 @@ def fit_twobirds(
     base = config.to_dict() if config is not None else {**DEFAULT_FIT, "seed": seed}
     fit_config = FitConfig.from_dict({**base, **fit_overrides}, checkpoint_dir=None if out is None else str(out))
     metadata = {"app": "twobirds", "functions": forward.text, "num_train": num_train, "seed": seed}
-    history = fit(model, train, fit_config, val_data=val, resume=resume, metadata=metadata)
+    history = fit(model, train, fit_config, val_data=val, resume=resume, metadata=metadata, overwrite=overwrite)
     return Run(model.eval(), fit_config, history, metadata)
 
 

@@ -1,0 +1,38 @@
+"""The errors this suite raises for bad input.
+
+Each message is one line that names the argument and what was expected; the command line
+prints it as it is (exit code 2). They subclass the built-in error a caller would expect
+(``ValueError``, ``KeyError``), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class PyroCVAEError(Exception):
+    """Base class: bad input, described in one line."""
+
+
+class ConfigError(PyroCVAEError, ValueError):
+    """A config file or config value that cannot be used: unreadable, wrong type, out of range."""
+
+
+class UnknownNameError(PyroCVAEError, KeyError):
+    """A name no registry or config knows; the message lists the valid choices."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class ExpressionError(PyroCVAEError, ValueError):
+    """A function expression (Two Birds' ``--functions``) outside the allowed arithmetic."""
+
+
+class RunFolderError(PyroCVAEError, ValueError):
+    """A run folder that is taken: it holds a run (and neither resume nor overwrite was asked
+    for), another process is writing it, or the path is not a usable folder."""
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line (parsers' messages span several), cut at ``limit``."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
