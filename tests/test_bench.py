@@ -37,4 +37,16 @@ def test_twobirds_benchmark_runs(tmp_path, capsys):
         ["--checkpoint", str(tmp_path), "--conditions", str(tmp_path / "conditions.pt"), "--counts", "3"]
     )
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "samples" not in line]
-    assert len(rows) == 4 and all(row.split(" | ")[1] == "3" for row in rows)
+    names = [row.split(" | ")[0][2:] for row in rows]
+    assert sorted(names) == sorted(["laplace", "importance", "refine", "refine-importance", "exact posterior"])
+    assert all(row.split(" | ")[1] == "3" for row in rows)
+    runpy.run_path(str(BENCH / "twobirds_calibration.py"))["main"](
+        ["--checkpoint", str(tmp_path), "--conditions", "4", "--rows", "0,3"]
+    )
+    rows = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "measurements" not in line
+    ]
+    assert [row.split(" | ")[0][2:] for row in rows] == [
+        "noise-free",
+        "σ = 0.05, told 0.005 (over-confident: must fail)",
+    ]

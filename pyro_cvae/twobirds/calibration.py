@@ -38,14 +38,36 @@ def endpoint_calibration(
     y: torch.Tensor,
     num_samples: int = 99,
     seed: int = 0,
+    tie_tol: float = 1e-4,
 ) -> Dict[str, object]:
     """SBC p-values and interval coverage of the four endpoints for ``sampler(y, S) -> (S, N, n, 2)``."""
     samples = sampler(y, num_samples)
-    ranks = endpoint_ranks(samples, x, generator=torch.Generator().manual_seed(seed))
+    ranks = endpoint_ranks(samples, x, tie_tol=tie_tol, generator=torch.Generator().manual_seed(seed))
     test = rank_uniformity(ranks, num_samples)
     return {
         "sbc_p_value": test["p_value"],
         "sbc_p_values": test["p_values"],
         "rank_counts": test["counts"],
-        "coverage": interval_coverage(samples.double(), x.double(), LEVELS, functional=endpoints_from_lines, tol=1e-4),
+        "coverage": interval_coverage(
+            samples.double(), x.double(), LEVELS, functional=endpoints_from_lines, tol=tie_tol
+        ),
     }
+
+
+def noisy_calibration(
+    sampler: Callable[[torch.Tensor, int], torch.Tensor],
+    functions,
+    noise_scale: float,
+    num_conditions: int = 500,
+    num_samples: int = 99,
+    seed: int = 2024,
+) -> Dict[str, object]:
+    """Simulation-based calibration with noisy measurements: x* from the prior, y = F(x*) + ε
+    with ε ~ N(0, noise_scale²), ``sampler(y, S)`` draws the posterior. Noise-free
+    (``noise_scale=0``) the posterior is discrete and ties are broken at random; with noise it is
+    continuous and no tie tolerance is used."""
+    from .data import generate
+
+    x, y = generate(num_conditions, functions, seed=seed, noise_scale=noise_scale)
+    # the tie-breaking draws must not come from the stream that drew x* (that correlates them)
+    return endpoint_calibration(sampler, x, y, num_samples, seed + 1, tie_tol=1e-4 if noise_scale == 0 else 0.0)

@@ -66,7 +66,9 @@ def _sample(args) -> None:
 
     run, functions = _load(args.checkpoint)
     _, y = load_challenge(args.conditions)  # its x, if any, is not used
-    samples = draw(run.model, y, args.num_samples, sharpen=args.sharpen, functions=functions)
+    samples = draw(
+        run.model, y, args.num_samples, sharpen=args.sharpen, functions=functions, noise_scale=args.noise_scale
+    )
     # the challenge's order: all samples of condition 0, then of condition 1, ...
     x_out = samples.transpose(0, 1).reshape(-1, *y.shape[1:])
     y_out = y.repeat_interleave(args.num_samples, dim=0)
@@ -77,7 +79,7 @@ def _sample(args) -> None:
 def _evaluate(args) -> None:
     from .calibration import endpoint_calibration
     from .data import generate, load_challenge
-    from .evaluate import evaluate_model
+    from .evaluate import evaluate_model, mode_reliability
     from .report import write_report
     from .sampling import draw
 
@@ -90,14 +92,21 @@ def _evaluate(args) -> None:
         x, y = generate(args.num_conditions, functions, seed=987_654_321)
         source = f"{args.num_conditions} generated conditions"
     counts = [int(c) for c in args.num_samples.split(",")]
-    results, samples, solutions = evaluate_model(model, y, functions, counts, sharpen=args.sharpen)
+    results, samples, solutions = evaluate_model(
+        model, y, functions, counts, sharpen=args.sharpen, noise_scale=args.noise_scale
+    )
     calibration = None
     if x is not None:  # the true x is known: is the share of samples per solution right?
         calibration = endpoint_calibration(
-            lambda conditions, num: draw(model, conditions, num, sharpen=args.sharpen, functions=functions),
+            lambda conditions, num: draw(
+                model, conditions, num, sharpen=args.sharpen, functions=functions, noise_scale=args.noise_scale
+            ),
             x,
             y,
         )
+    reliability = None
+    if solutions is not None:  # the exact posterior is known: how right are the mode probabilities?
+        reliability = mode_reliability(model, y, functions, solutions, args.noise_scale)
     history = run.history
     out = Path(args.out or Path(args.checkpoint) / "report")
     report = write_report(
@@ -110,6 +119,7 @@ def _evaluate(args) -> None:
         history,
         title=f"Two Birds evaluation on {source}",
         calibration=calibration,
+        reliability=reliability,
     )
     summary = {label: {k: v for k, v in r.items() if k != "per_condition"} for label, r in results.items()}
     if calibration is not None:
@@ -143,15 +153,16 @@ def add_parser(sub) -> None:
     fit.set_defaults(run=_fit)
 
     sharpen = dict(
-        default="refine-importance",
+        default="laplace",
         choices=list(SHARPENERS),
-        help="sharpen samples with the forward model (default refine-importance)",
+        help="sharpen samples with the forward model (default laplace: the calibrated posterior)",
     )
     smp = commands.add_parser("sample", help="write a challenge-format submission")
     smp.add_argument("--checkpoint", required=True, help="a 'twobirds fit' folder")
     smp.add_argument("--conditions", required=True, help="challenge .pt file; its y are used, its x ignored")
     smp.add_argument("--num-samples", type=int, default=30)
     smp.add_argument("--sharpen", **sharpen)
+    smp.add_argument("--noise-scale", type=float, default=0.0, help="the measurements' known noise σ (0: noise-free)")
     smp.add_argument("--out", required=True, help="output .pt: TensorDataset(x (N*S, 1, 50, 2), y)")
     smp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     smp.set_defaults(run=_sample)
@@ -162,5 +173,6 @@ def add_parser(sub) -> None:
     ev.add_argument("--num-conditions", type=int, default=50, help="generated conditions without --conditions")
     ev.add_argument("--num-samples", default="30,1000", help="comma-separated sample counts per condition")
     ev.add_argument("--sharpen", **sharpen)
+    ev.add_argument("--noise-scale", type=float, default=0.0, help="the measurements' known noise σ (0: noise-free)")
     ev.add_argument("--out", help="report folder (default CHECKPOINT/report)")
     ev.set_defaults(run=_evaluate)

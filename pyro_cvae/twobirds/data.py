@@ -22,8 +22,10 @@ def generate(
     functions: Union[str, ForwardFunctions] = "original",
     seed: int = 0,
     n_points: int = N_POINTS,
+    noise_scale: float = 0.0,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``num`` pairs ``(x, y)`` of shape ``(num, n_points, 2)`` with x from the challenge prior.
+    """``num`` pairs ``(x, y)`` of shape ``(num, n_points, 2)`` with x from the challenge prior,
+    and y = F(x) + ε, ε ~ N(0, noise_scale²) (noise-free by default, like the challenge).
 
     y is computed in float64 and stored as float32, like the challenge's files. The same seed gives
     the same data, without touching the global random state.
@@ -32,8 +34,13 @@ def generate(
         raise ValueError(f"num must be a positive int, got {num!r}")
     forward = ForwardFunctions(functions)
     generator = torch.Generator().manual_seed(seed)
+    if not noise_scale >= 0:
+        raise ValueError(f"noise_scale must be >= 0, got {noise_scale!r}")
     x = lines_from_endpoints(sample_endpoints(num, generator, dtype=torch.float64), n_points)
-    return x.float(), forward(x).float()
+    y = forward(x)
+    if noise_scale > 0:
+        y = y + noise_scale * torch.randn(y.shape, generator=generator, dtype=y.dtype)
+    return x.float(), y.float()
 
 
 def _as_points(tensor: torch.Tensor, name: str, path) -> torch.Tensor:

@@ -8,9 +8,10 @@ import pyro
 import torch
 
 from ..model import CVAE
-from .exact import exact_solutions
+from .exact import exact_solutions, solution_weights
 from .functions import ForwardFunctions
 from .metrics import evaluate_samples
+from .posterior import mode_probabilities_against, posterior_modes
 from .sampling import draw
 
 
@@ -19,7 +20,7 @@ def evaluate_model(
     y: torch.Tensor,
     functions,
     sample_counts: Sequence[int] = (30, 1000),
-    sharpen: str = "refine-importance",
+    sharpen: str = "laplace",
     seed: int = 0,
     solutions: Optional[Sequence[torch.Tensor]] = None,
     **draw_options,
@@ -41,3 +42,19 @@ def evaluate_model(
         results[f"{count} samples"] = result
         largest = samples
     return results, largest, solutions
+
+
+def mode_reliability(
+    model: CVAE,
+    y: torch.Tensor,
+    functions,
+    solutions: Sequence[torch.Tensor],
+    noise_scale: float = 0.0,
+    num_proposals: int = 2000,
+) -> Dict[str, torch.Tensor]:
+    """``{"predicted", "exact"}``: for every exact solution of every condition, the probability
+    the calibrated posterior (``posterior_modes``) gives it and its exact posterior weight."""
+    modes = posterior_modes(model, y, ForwardFunctions(functions), noise_scale, num_proposals)
+    predicted = torch.cat([mode_probabilities_against(m, s) for m, s in zip(modes, solutions)])
+    exact = torch.cat([solution_weights(s).double() for s in solutions])
+    return {"predicted": predicted, "exact": exact}

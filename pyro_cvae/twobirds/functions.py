@@ -170,6 +170,10 @@ class ForwardFunctions:
     spec : a preset name, text ``"f0, f1"`` in x0 and x1, or a callable ``f(x0, x1) -> (y0, y1)``.
     """
 
+    #: y(t) depends on x(t) alone (each signal is f_k of the same point's x0, x1): the
+    #: refinement's Jacobian uses it (``refine.jacobian``)
+    pointwise = True
+
     def __init__(self, spec: Union[str, Callable, "ForwardFunctions"] = "original"):
         if isinstance(spec, ForwardFunctions):
             spec = spec.spec

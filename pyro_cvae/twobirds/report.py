@@ -15,7 +15,7 @@ from .exact import solution_weights
 from .functions import ForwardFunctions
 from .lines import endpoints_from_lines
 
-_SUMMARY_KEYS = ("pass_rate", "y_mse", "r2", "sign_rate", "precision", "recall", "weighted_recall")
+_SUMMARY_KEYS = ("pass_rate", "y_mse", "r2", "sign_rate", "precision", "recall", "weighted_recall", "mode_tv")
 
 
 def plot_solutions(samples, solutions, path, conditions: Sequence[int] = (0, 1, 2, 3)) -> Path:
@@ -73,6 +73,36 @@ def plot_coverage(per_condition: Dict[str, list], path) -> Path:
     return save_figure(fig, path)
 
 
+def plot_reliability(predicted: torch.Tensor, exact: torch.Tensor, path, tv_per_condition=None) -> Path:
+    """Reliability diagram of mode probabilities: for every exact solution of every condition,
+    the probability the sampler gives it against its exact posterior probability (on the
+    diagonal when calibrated), with the means in ten bins of the exact probability; beside it
+    the total-variation distance per condition, when given."""
+    panels = 2 if tv_per_condition is not None else 1
+    fig, axes = subplots(1, panels, figsize=(4.6 * panels, 4.2), squeeze=False)
+    ax = axes[0][0]
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="calibrated")
+    ax.scatter(exact.tolist(), predicted.tolist(), s=8, alpha=0.4, color="tab:blue", label="one mode")
+    bins = torch.clamp((exact * 10).long(), max=9)
+    centres = [
+        (exact[bins == b].mean().item(), predicted[bins == b].mean().item()) for b in range(10) if (bins == b).any()
+    ]
+    ax.plot(*zip(*centres), marker="o", color="tab:red", label="bin means")
+    ax.set(
+        xlabel="exact posterior probability",
+        ylabel="sampler's probability",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title="Mode probabilities",
+    )
+    ax.legend(fontsize=8)
+    if tv_per_condition is not None:
+        ax = axes[0][1]
+        ax.hist(list(tv_per_condition), bins=20, color="tab:blue")
+        ax.set(xlabel="total variation vs the exact posterior", ylabel="conditions", title="Per condition")
+    return save_figure(fig, path)
+
+
 def write_report(
     out: Union[str, Path],
     results: Dict[str, Dict[str, object]],
@@ -83,11 +113,13 @@ def write_report(
     history: Optional[History] = None,
     title: str = "Two Birds evaluation",
     calibration: Optional[Dict[str, object]] = None,
+    reliability: Optional[Dict[str, torch.Tensor]] = None,
 ) -> Path:
     """Write ``report.md``, ``metrics.json`` and the PNG figures into ``out``; returns report.md.
 
     ``results`` maps a label (e.g. "30 samples") to the ``evaluate_samples`` output; ``samples``
-    (S, N, n, 2) are the ones drawn for the figures.
+    (S, N, n, 2) are the ones drawn for the figures. ``reliability`` holds ``predicted`` and
+    ``exact`` mode probabilities (``twobirds.evaluate.mode_reliability``) for the diagram.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,6 +130,11 @@ def write_report(
     largest = max(results.values(), key=lambda r: r["num_samples"])
     if "recall" in largest["per_condition"]:
         figures["Mode coverage"] = plot_coverage(largest["per_condition"], out / "coverage.png")
+    if reliability is not None:
+        tv = largest["per_condition"].get("mode_tv")
+        figures["Reliability of the mode probabilities"] = plot_reliability(
+            reliability["predicted"], reliability["exact"], out / "reliability.png", tv
+        )
     if calibration is not None:
         figures["SBC ranks of the true endpoints"] = plot_rank_histogram(
             calibration["rank_counts"], out / "sbc_ranks.png", "SBC ranks of x0 start, x0 end, x1 start, x1 end"

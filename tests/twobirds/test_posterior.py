@@ -1,0 +1,117 @@
+"""The calibrated posterior against exact answers: the exact solution set and its weights
+(noise-free), and importance sampling from the mixture (noisy)."""
+
+import pytest
+import torch
+
+from pyro_cvae.twobirds.data import generate
+from pyro_cvae.twobirds.exact import exact_solutions, solution_weights
+from pyro_cvae.twobirds.functions import ForwardFunctions
+from pyro_cvae.twobirds.lines import lines_from_endpoints, log_prior_density
+from pyro_cvae.twobirds.posterior import (
+    log_mixture_density,
+    mode_probabilities_against,
+    nearest_mode,
+    posterior_modes,
+    sample_modes,
+)
+from pyro_cvae.twobirds.refine import jacobian
+from pyro_cvae.twobirds.sampling import draw
+from pyro_cvae.twobirds.train import twobirds_model
+
+from ..conftest import tiny
+
+FORWARD = ForwardFunctions("data1")  # few solutions per condition: an untrained CVAE finds them all
+
+
+@pytest.fixture(scope="module")
+def proposer():
+    # untrained: its proposals are spread over the box, and refinement finds the modes
+    return twobirds_model(**tiny(mixture_components=2)).eval()
+
+
+def test_every_exact_solution_has_the_same_jacobian_volume():
+    # why the noise-free Laplace weights reduce to the prior density: checked, not assumed
+    _, y = generate(6, FORWARD, seed=3)
+    for solutions in exact_solutions(y, FORWARD):
+        jac = jacobian(FORWARD, solutions.double(), 50)
+        logdet = torch.logdet(jac.transpose(-1, -2) @ jac)
+        assert (logdet - logdet[0]).abs().max() < 1e-6
+
+
+def test_noise_free_mode_probabilities_are_the_exact_posterior(proposer):
+    _, y = generate(6, FORWARD, seed=4)
+    # the untrained CVAE proposes poorly: half the starting points come from the prior
+    modes = posterior_modes(proposer, y, FORWARD, num_proposals=512, prior_fraction=0.5)
+    for mixture, solutions in zip(modes, exact_solutions(y, FORWARD)):
+        assert len(mixture) == len(solutions)  # every mode found, nothing else kept
+        predicted = mode_probabilities_against(mixture, solutions, tol=1e-4)
+        torch.testing.assert_close(predicted, solution_weights(solutions).double(), atol=1e-6, rtol=0)
+        assert mixture.misfit.max() < 1e-5 and mixture.covariances.abs().max() == 0
+
+
+def test_samples_follow_the_mode_probabilities():
+    _, y = generate(1, FORWARD, seed=5)
+    solutions = exact_solutions(y, FORWARD)[0].double()
+    from pyro_cvae.twobirds.posterior import Modes
+
+    weights = solution_weights(solutions).double()
+    mixture = Modes(
+        solutions, weights, torch.zeros(len(solutions), 4, 4, dtype=torch.float64), torch.zeros(len(solutions)), 0
+    )
+    draws = sample_modes([mixture], 20000, 50, generator=torch.Generator().manual_seed(0))
+    share = torch.stack(
+        [
+            (lines_from_endpoints(s, 50).float() - draws[:, 0]).abs().amax((-2, -1)).lt(1e-5).double().mean()
+            for s in solutions
+        ]
+    )
+    assert (share - weights).abs().max() < 0.015
+
+
+@pytest.mark.parametrize("noise_scale", [0.02, 0.05])
+def test_noisy_laplace_weights_match_importance_sampling(proposer, noise_scale):
+    """The reference: self-normalized importance sampling of p(e) N(y; F(e), σ²) with the
+    mixture (untruncated) as proposal, its weight summed over each mode's basin (the draws
+    nearest to it), from 200,000 draws per condition."""
+    _, y = generate(3, FORWARD, seed=6, noise_scale=noise_scale)
+    modes = posterior_modes(proposer, y, FORWARD, noise_scale=noise_scale, num_proposals=512, prior_fraction=0.5)
+    generator = torch.Generator().manual_seed(1)
+    for mixture, condition in zip(modes, y.double()):
+        kept = mixture.probabilities > 1e-6  # modes the mixture draws from at all
+        mixture.endpoints, mixture.covariances = mixture.endpoints[kept], mixture.covariances[kept]
+        mixture.probabilities = mixture.probabilities[kept] / mixture.probabilities[kept].sum()
+        component = torch.multinomial(mixture.probabilities, 200_000, replacement=True, generator=generator)
+        chol = torch.linalg.cholesky(mixture.covariances)
+        noise = torch.randn(200_000, 4, 1, generator=generator, dtype=torch.float64)
+        e = mixture.endpoints[component] + (chol[component] @ noise).squeeze(-1)
+        residual = FORWARD(lines_from_endpoints(e, 50)) - condition
+        log_target = log_prior_density(e) - residual.pow(2).sum((-2, -1)) / (2 * noise_scale**2)
+        log_w = log_target - log_mixture_density(mixture, e, truncated=False, width=1.0)  # as drawn
+        weights = torch.softmax(torch.nan_to_num(log_w, neginf=-1e30), 0)
+        basin = nearest_mode(mixture, e)
+        reference = torch.zeros(len(mixture.probabilities), dtype=torch.float64).index_add_(0, basin, weights)
+        assert 0.5 * (reference - mixture.probabilities).abs().sum() < 0.03
+
+
+def test_the_default_sampler_is_calibrated_where_the_old_one_is_not(proposer):
+    from pyro_cvae.twobirds.metrics import evaluate_samples
+
+    _, y = generate(8, FORWARD, seed=7)
+    solutions = exact_solutions(y, FORWARD)
+    calibrated = evaluate_samples(
+        draw(proposer, y, 2000, functions=FORWARD, num_proposals=512, prior_fraction=0.5), y, FORWARD, solutions
+    )
+    old = evaluate_samples(
+        draw(proposer, y, 2000, sharpen="refine-importance", functions=FORWARD, oversample=1), y, FORWARD, solutions
+    )
+    assert calibrated["mode_tv"] < 0.04 and calibrated["precision"] > 0.99
+    assert old["mode_tv"] > calibrated["mode_tv"] + 0.05  # the proposals' basin mass, not the posterior
+
+
+def test_bad_arguments_are_refused(proposer):
+    _, y = generate(1, FORWARD, seed=0)
+    with pytest.raises(ValueError, match="noise_scale must be >= 0"):
+        posterior_modes(proposer, y, FORWARD, noise_scale=-1.0)
+    with pytest.raises(ValueError, match="num_proposals must be a positive int"):
+        posterior_modes(proposer, y, FORWARD, num_proposals=0)
