@@ -15,6 +15,7 @@ from .exact import exact_solutions, solution_weights
 from .functions import PRESETS, ForwardFunctions
 from .lines import endpoints_from_lines, lines_from_endpoints, log_prior_density, sample_endpoints
 from .metrics import evaluate_samples
+from .posterior import Modes, posterior_modes, sample_modes
 from .refine import refine_endpoints
 from .sampling import SHARPENERS, draw
 from .train import DEFAULT_FIT, DEFAULT_MODEL, fit_twobirds, functions_of, twobirds_model
@@ -29,6 +30,9 @@ __all__ = [
     "solution_weights",
     "PRESETS",
     "ForwardFunctions",
+    "Modes",
+    "posterior_modes",
+    "sample_modes",
     "endpoints_from_lines",
     "lines_from_endpoints",
     "log_prior_density",
