@@ -59,7 +59,7 @@ def test_a_fit_killed_at_random_moments_resumes_to_the_same_parameters(tmp_path,
         process = _launch(script, tmp_path / "killed", resume, patience)
         assert process.stdout.readline().strip() == "ready"
         if kills < 4:  # kill it somewhere in its training (an epoch takes ~0.1 s)
-            time.sleep(rng.uniform(0.05, 1.2))
+            time.sleep(rng.uniform(0.05, 0.3))
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 process.wait()
