@@ -107,8 +107,9 @@ def fit(
 def _train(model, x, y, val, config, resume, on_epoch_end, callbacks, metadata) -> History:
     device = resolve_device(config.device)
     model.to(device).train()
-    x, y = model.prepare_data(x, y)
-    val = None if val is None else model.prepare_data(*val)
+    # checked by ``fit`` before the run folder was taken; here they only move to the device
+    x, y = _to(device, x, y)
+    val = None if val is None else _to(device, *val)
 
     pyro.set_rng_seed(config.seed)
     step = SVIStep(model, config.elbo, config.num_particles, config.learning_rate, config.clip_norm)
@@ -145,6 +146,10 @@ def _train(model, x, y, val, config, resume, on_epoch_end, callbacks, metadata) 
         callback.on_fit_end(state)
     model.eval()
     return state.history
+
+
+def _to(device: torch.device, x: torch.Tensor, y: Optional[torch.Tensor]):
+    return x.to(device), (None if y is None else y.to(device))
 
 
 def _show(bar, history: History) -> None:
