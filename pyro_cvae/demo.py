@@ -28,7 +28,7 @@ def run_digits_demo(
 ) -> Dict:
     """Fit, score and draw; ``out`` gets the run, ``metrics.json`` and the figures. A folder that
     already holds a run is refused unless ``overwrite`` (see ``pyro_cvae.run_folder``)."""
-    with RunFolder(out, overwrite=overwrite):
+    with RunFolder(out, overwrite=overwrite, can_resume=False):
         return _run(Path(out), epochs, progress, seed)
 
 

@@ -28,9 +28,13 @@ RUN_FILES = (FILENAME, "config.yaml")
 
 
 class RunFolder:
-    def __init__(self, folder: Union[str, Path], resume: bool = False, overwrite: bool = False):
+    def __init__(
+        self, folder: Union[str, Path], resume: bool = False, overwrite: bool = False, can_resume: bool = True
+    ):
         self.folder = Path(folder)
         self.resume, self.overwrite = resume, overwrite
+        #: whether the caller offers resuming (the refusal only suggests what the caller has)
+        self.can_resume = can_resume
         self.lock = self.folder / LOCK_NAME
         self._held = False
 
@@ -95,9 +99,10 @@ class RunFolder:
         if not checkpoint.exists() or self.resume:
             return
         if not self.overwrite:
+            choices = "continue it with resume (--resume), replace it" if self.can_resume else "replace it"
             raise RunFolderError(
-                f"run folder {str(self.folder)!r} already holds a run ({FILENAME}); continue it with "
-                "resume (--resume), replace it with overwrite (--overwrite), or give another folder"
+                f"run folder {str(self.folder)!r} already holds a run ({FILENAME}); {choices} with overwrite "
+                "(--overwrite), or give another folder"
             )
         for name in RUN_FILES:  # the old run goes first: no config of one run beside another's weights
             (self.folder / name).unlink(missing_ok=True)

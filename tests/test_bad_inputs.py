@@ -88,7 +88,12 @@ def snapshot(root: Path):
 
 # (case id, arguments with {root} for the fixture folder, exit code, message pattern)
 CLI_CASES = [
-    ("main-job-into-a-run", "--epochs 1 --quiet --out {root}/run", 2, "already holds a run"),
+    (
+        "main-job-into-a-run",
+        "--epochs 1 --quiet --out {root}/run",
+        2,
+        "already holds a run \\(checkpoint.pt\\); replace it with",
+    ),
     (
         "sample-out-exists",
         "sample --checkpoint {root}/run --conditions {root}/digits.pt --out {root}/digits.pt",
