@@ -85,7 +85,9 @@ class Evaluate(Callback):
 
     def __init__(self, train_size: Optional[int] = 256):
         self.train_size = train_size
-        self._sample: Optional[Data] = None
+        #: the training sample followed by the validation data: one pass scores both
+        self._scored: Optional[Data] = None
+        self._num_train = 0
 
     def on_fit_start(self, state: FitState) -> None:
         x, y = state.train
@@ -93,13 +95,20 @@ class Evaluate(Callback):
             # a fixed sample, from its own generator: the same points every epoch and every run
             pick = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))[: self.train_size]
             pick = pick.to(x.device)
-            self._sample = (x[pick], None if y is None else y[pick])
-        else:
-            self._sample = (x, y)
+            x, y = x[pick], None if y is None else y[pick]
+        self._num_train = x.shape[0]
+        if state.val is not None:
+            val_x, val_y = state.val
+            x = torch.cat([x, val_x])
+            y = None if y is None or val_y is None else torch.cat([y, val_y])
+        self._scored = (x, y)
 
     def on_epoch_end(self, state: FitState) -> None:
-        assert self._sample is not None, "on_fit_start picks the sample"
-        train, valid = self._scores(state, *self._sample)
+        assert self._scored is not None, "on_fit_start picks the sample"
+        terms = pointwise_elbo_terms(state.model, *self._scored)
+        n = self._num_train
+        train = {name: float(values[:n].mean()) for name, values in terms.items()}
+        valid = {name: float(values[n:].mean()) for name, values in terms.items()} if state.val is not None else {}
         state.history.append(
             epoch=state.epoch,
             kl_weight=state.kl_weight,
@@ -114,21 +123,6 @@ class Evaluate(Callback):
             val_penalty=valid.get("penalty"),
             seconds=time.perf_counter() - state.epoch_started,
         )
-
-    @staticmethod
-    def _scores(
-        state: FitState, x: torch.Tensor, y: Optional[torch.Tensor]
-    ) -> Tuple[Dict[str, float], Dict[str, float]]:
-        """Mean terms on the training sample and on the validation data, in one pass."""
-        n = x.shape[0]
-        if state.val is not None:
-            val_x, val_y = state.val
-            x = torch.cat([x, val_x])
-            y = None if y is None or val_y is None else torch.cat([y, val_y])
-        terms = pointwise_elbo_terms(state.model, x, y)
-        train = {name: float(values[:n].mean()) for name, values in terms.items()}
-        valid = {name: float(values[n:].mean()) for name, values in terms.items()} if state.val is not None else {}
-        return train, valid
 
 
 class EarlyStopping(Callback):
