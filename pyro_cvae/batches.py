@@ -8,19 +8,28 @@ import torch
 
 
 def shuffled_batches(
-    n: int, batch_size: int, device: Optional[torch.device] = None, generator: Optional[torch.Generator] = None
+    n: int,
+    batch_size: int,
+    device: Optional[torch.device] = None,
+    generator: Optional[torch.Generator] = None,
+    drop_last: bool = False,
 ) -> Iterator[torch.Tensor]:
     """Index tensors of one random permutation of ``range(n)``, ``batch_size`` at a time.
 
-    The last incomplete batch is dropped: every step then has the same shape (what the JIT
-    ELBOs need) and the reshuffle of the next epoch lets every point take part over the epochs.
+    Every point is used once per epoch: the ``n % batch_size`` left over join the last batch
+    (so no step sees a tiny batch, which batch norm cannot take at size 1). Each step's loss
+    scales its batch to the full data set, so a larger last batch keeps the estimate unbiased.
+    ``drop_last=True`` drops them instead, for the JIT ELBOs, which need every step to have one
+    shape (the next epoch's reshuffle lets every point take part over the epochs).
     The permutation comes from ``generator``, else torch's global one (which ``fit`` seeds and
     checkpoints, so a resumed run draws the same orders).
     """
     batch_size = min(batch_size, n)
     order = torch.randperm(n, generator=generator).to(device)
-    for first in range(0, n - batch_size + 1, batch_size):
-        yield order[first : first + batch_size]
+    full = n // batch_size
+    for index in range(full):
+        last = index == full - 1 and not drop_last
+        yield order[index * batch_size : n if last else (index + 1) * batch_size]
 
 
 def in_batches(batch_size: int, *tensors: Optional[torch.Tensor]) -> Iterator[Tuple[Any, ...]]:

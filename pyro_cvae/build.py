@@ -91,5 +91,9 @@ def check_component_names(config: ModelConfig, injected: Optional[Dict[str, obje
             registry.check(getattr(config, field))
     for name in config.penalties:
         PENALTIES.check(name)
+    if "flow" in f"{config.prior} {config.guide}":
+        from .flows import FLOW_TYPES  # zuko is imported only for the models that use it
+
+        FLOW_TYPES.check(config.flow_type)
     if config.forward_model is not None and "forward_model" not in injected:
         FORWARD_MODELS.check(split_name(config.forward_model)[0])

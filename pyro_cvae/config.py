@@ -155,7 +155,11 @@ class ModelConfig(_Config):
     prior_hidden_sizes: Tuple[int, ...] = (256, 256)
     channels: Optional[Tuple[int, ...]] = None
     mixture_components: int = 5
+    #: layers of a flow guide or prior, and the zuko family (``pyro_cvae.flows.FLOW_TYPES``)
     flow_layers: int = 2
+    flow_type: str = "nsf"
+    #: pseudo-inputs of the ``vamp`` prior
+    pseudo_inputs: int = 50
     likelihood_scale: float = 0.1
     learn_likelihood_scale: bool = False
     forward_model: Optional[str] = None
@@ -182,6 +186,7 @@ class ModelConfig(_Config):
         _check_positive_int(self.latent_dim, "latent_dim")
         _check_positive_int(self.mixture_components, "mixture_components")
         _check_positive_int(self.flow_layers, "flow_layers")
+        _check_positive_int(self.pseudo_inputs, "pseudo_inputs")
         self.penalties = _check_penalties(self.penalties)
         for name in ("likelihood_scale", "forward_scale"):
             value = getattr(self, name)
@@ -208,7 +213,7 @@ class FitConfig(_Config):
     epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 1e-3
-    elbo: str = "trace"
+    elbo: str = "analytic-kl"
     num_particles: int = 1
     kl_weight: float = 1.0
     kl_anneal_epochs: int = 0

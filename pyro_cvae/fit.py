@@ -22,6 +22,7 @@ from .checkpoint import checkpoint_path, read_checkpoint
 from .config import FitConfig
 from .data.tensors import as_xy
 from .divergence import check_epoch_finite
+from .elbos import ELBOS
 from .history import History
 from .model import CVAE
 from .run_folder import RunFolder
@@ -77,7 +78,7 @@ def fit(
 
     Each step takes a mini-batch of the shuffled data and estimates the full-data ELBO (the data
     plate has the full size, so the KL and likelihood keep their relative weight whatever the
-    batch size). The last incomplete batch of an epoch is dropped (``batches.shuffled_batches``).
+    batch size). Every point is used once per epoch (``batches.shuffled_batches``).
 
     With ``patience``, training stops once the validation ELBO (train ELBO without val_data)
     has not improved for that many epochs, and the best weights are restored. With
@@ -122,6 +123,7 @@ def _train(model, x, y, val, config, resume, on_epoch_end, callbacks, metadata) 
         callback.on_fit_start(state)
 
     n = x.shape[0]
+    drop_last = ELBOS.get(config.elbo).compiled  # a traced program takes one batch shape
     bar = tqdm(range(start_epoch, config.epochs), disable=not config.progress, desc="fit", unit="epoch")
     # argument checks cost time on every step and were done above, once, on the data; Pyro's
     # per-step NaN warnings are replaced by the one clear error at the end of the epoch
@@ -133,7 +135,7 @@ def _train(model, x, y, val, config, resume, on_epoch_end, callbacks, metadata) 
             state.epoch, state.kl_weight, state.epoch_started = epoch, kl_weight_at(epoch, config), time.perf_counter()
             losses = [
                 step(x[idx], None if y is None else y[idx], state.kl_weight, n)
-                for idx in shuffled_batches(n, config.batch_size, device)
+                for idx in shuffled_batches(n, config.batch_size, device, drop_last=drop_last)
             ]
             check_epoch_finite(losses, model.parameters(), epoch)
             state.train_loss = float(torch.stack(losses).mean()) / n

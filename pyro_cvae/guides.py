@@ -1,9 +1,17 @@
 """Guides q_φ(z | x, y): amortized encoders whose ``forward(x, y)`` returns a distribution.
 
-``encoder-xy`` is the recognition network of a CVAE, q_φ(z | x, y). ``encoder-x`` drops y,
-q_φ(z | x): the seed's standard CVAE variant whose condition skips the encoder, and the VAE's
-only choice. Both are diagonal Gaussians, so every sample is reparameterized and the ELBO
-gradient has low variance.
+Three families, each with the condition y entering the encoder (``-xy``, the recognition network
+of a CVAE) or skipping it (``-x``, q_φ(z | x): the seed's standard CVAE variant, and a VAE's
+choice):
+
+- ``encoder``: a diagonal Gaussian N(μ, diag σ²), the classic VAE encoder;
+- ``full-covariance``: N(μ, L Lᵀ) with a lower-triangular Cholesky factor L from the encoder, so
+  the guide can express correlations between latent dimensions (d(d+1)/2 scale outputs);
+- ``flow``: the diagonal Gaussian pushed through a zuko normalizing flow (``flow_type``,
+  ``flow_layers``) whose every layer is conditioned on the encoder's features of (x, y): skewed,
+  curved or multimodal posteriors (Rezende & Mohamed 2015; Kingma et al. 2016).
+
+All are reparameterized, so every ELBO here (and IWAE) gets low-variance pathwise gradients.
 """
 
 from __future__ import annotations
@@ -13,8 +21,10 @@ from typing import Optional
 import pyro.distributions as dist
 import torch
 from torch import nn
+from torch.nn.functional import softplus
 
-from .nets import EncoderNet, diagonal_normal
+from . import kl as _kl  # noqa: F401  (registers the full-covariance KL the analytic-kl ELBO uses)
+from .nets import MIN_SCALE, EncoderNet, diagonal_normal
 from .registry import Registry
 
 GUIDES: Registry = Registry("guide")
@@ -35,26 +45,84 @@ class GaussianEncoder(nn.Module):
         return diagonal_normal(self.net(x, y))
 
 
-def _encoder(config, y_shape) -> GaussianEncoder:
-    return GaussianEncoder(
-        EncoderNet(
-            config.x_shape,
-            y_shape,
-            2 * config.latent_dim,
-            config.network,
-            config.hidden_sizes,
-            config.channels,
-        )
-    )
+class FullCovarianceEncoder(GaussianEncoder):
+    """q_φ(z | x[, y]) = N(μ, L Lᵀ): the net emits μ, the log-free diagonal of L (softplus) and
+    its d(d-1)/2 entries below the diagonal."""
+
+    def __init__(self, net: EncoderNet, latent_dim: int):
+        super().__init__(net)
+        self.latent_dim = latent_dim
+        rows, cols = torch.tril_indices(latent_dim, latent_dim, offset=-1)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("cols", cols, persistent=False)
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> dist.TorchDistribution:
+        d = self.latent_dim
+        out = self.net(x, y)
+        loc, raw_diagonal, below = out[..., :d], out[..., d : 2 * d], out[..., 2 * d :]
+        tril = torch.diag_embed(softplus(raw_diagonal) + MIN_SCALE)
+        tril[..., self.rows, self.cols] = below  # type: ignore[index]
+        return dist.MultivariateNormal(loc, scale_tril=tril)
 
 
-@GUIDES.register("encoder-xy", "Gaussian encoder q(z|x,y): the condition enters the encoder")
-def _encoder_xy(config) -> nn.Module:
-    if config.y_shape is None:
-        raise ValueError("guide 'encoder-xy' needs a condition: set y_shape, or use guide='encoder-x'")
-    return _encoder(config, config.y_shape)
+class FlowEncoder(GaussianEncoder):
+    """q_φ(z | x[, y]): z₀ ~ N(μ, diag σ²), z = T_h(z₀), with μ, σ and the flow's context h from
+    one encoder network. The flow starts near the identity, so training starts near the
+    diagonal-Gaussian guide."""
+
+    def __init__(self, net: EncoderNet, latent_dim: int, context: int, flow):
+        super().__init__(net)
+        self.latent_dim, self.context, self.flow = latent_dim, context, flow
+
+    def forward(self, x: torch.Tensor, y: Optional[torch.Tensor] = None) -> dist.TorchDistribution:
+        from zuko.distributions import NormalizingFlow
+
+        from .flows import ZukoFlow
+
+        out = self.net(x, y)
+        base = diagonal_normal(out[..., : 2 * self.latent_dim])
+        # zuko's transforms map z to the base, so sampling runs their inverse
+        return ZukoFlow(NormalizingFlow(self.flow.transform(out[..., 2 * self.latent_dim :]), base))
 
 
-@GUIDES.register("encoder-x", "Gaussian encoder q(z|x): the condition skips the encoder")
-def _encoder_x(config) -> nn.Module:
-    return _encoder(config, None)
+def _net(config, y_shape, out_features: int) -> EncoderNet:
+    return EncoderNet(config.x_shape, y_shape, out_features, config.network, config.hidden_sizes, config.channels)
+
+
+def _condition_of(name: str, config, sees_y: bool):
+    if sees_y and config.y_shape is None:
+        raise ValueError(f"guide {name!r} needs a condition: set y_shape, or use guide={name[:-1]!r}")
+    return config.y_shape if sees_y else None
+
+
+def _register(family: str, description: str, make):
+    for suffix, sees_y, what in (("-xy", True, "q(z|x,y): the condition enters"), ("-x", False, "q(z|x)")):
+        name = family + suffix
+
+        def factory(config, name=name, sees_y=sees_y):
+            return make(config, _condition_of(name, config, sees_y))
+
+        GUIDES.register(name, f"{description}, {what}")(factory)
+
+
+def _flow(config, y_shape) -> FlowEncoder:
+    from .flows import conditional_flow
+
+    d, context = config.latent_dim, config.hidden_sizes[-1] if config.hidden_sizes else 64
+    flow = conditional_flow(config.flow_type, d, context, config.flow_layers, context)
+    return FlowEncoder(_net(config, y_shape, 2 * d + context), d, context, flow)
+
+
+_register(
+    "encoder",
+    "diagonal Gaussian encoder",
+    lambda config, y_shape: GaussianEncoder(_net(config, y_shape, 2 * config.latent_dim)),
+)
+_register(
+    "full-covariance",
+    "full-covariance Gaussian encoder (Cholesky factor)",
+    lambda config, y_shape: FullCovarianceEncoder(
+        _net(config, y_shape, config.latent_dim * (config.latent_dim + 3) // 2), config.latent_dim
+    ),
+)
+_register("flow", "diagonal Gaussian through a zuko flow conditioned on the encoder's features", _flow)

@@ -75,6 +75,8 @@ class CVAE(nn.Module):
     ):
         super().__init__()
         self.prior, self.encoder, self.decoder, self.likelihood = prior, encoder, decoder, likelihood
+        if hasattr(prior, "attach_guide"):  # a prior built from the guide (the VampPrior)
+            prior.attach_guide(encoder)
         self.x_shape = tuple(x_shape)
         self.y_shape = None if y_shape is None else tuple(y_shape)
         self._y_event_dim = 0 if self.y_shape is None else len(self.y_shape)

@@ -8,12 +8,14 @@ At test time x is drawn by z ~ r_θ1(z | y), x ~ p(x | z, y).
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import pyro.distributions as dist
 import pyro.distributions.transforms as T
 import torch
 from torch import nn
+from torch.distributions import constraints
 
 from .nets import EncoderNet, diagonal_normal
 from .registry import Registry
@@ -136,3 +138,103 @@ def _conditional_flow(config) -> nn.Module:
         context,
         hidden=config.prior_hidden_sizes[-1],
     )
+
+
+class VampPrior(nn.Module):
+    """p(z | y) = 1/K Σ_k q_φ(z | u_k, y): the guide itself at K learned pseudo-inputs u_k
+    (Tomczak & Welling, 2018).
+
+    The prior that maximizes the ELBO is the aggregate posterior, the average of q_φ(z | x) over
+    the data; with pseudo-inputs in place of the data it is cheap and stays close to it, so the
+    KL term stops pulling every encoding towards N(0, I). For a CVAE whose guide sees y, each
+    component is q_φ(z | u_k, y): the pseudo-inputs are shared across conditions and the guide
+    places them for each y, a learnable mixture prior r_θ(z | y) with no network of its own.
+    The guide can be any family here (Gaussian or flow). The KL has no closed form, so it is
+    estimated by sampling.
+
+    The guide is attached by ``CVAE`` (``attach_guide``), not held as a submodule: its weights
+    belong to the model once, under ``encoder``.
+    """
+
+    def __init__(self, x_shape, num_pseudo_inputs: int):
+        super().__init__()
+        # U(0, 1): where image intensities and the Two Birds values live
+        self.pseudo_inputs = nn.Parameter(torch.rand(num_pseudo_inputs, *x_shape))
+        self.__dict__["_guide"] = None  # plain attribute: not a second copy of the guide's weights
+
+    def attach_guide(self, guide: nn.Module) -> None:
+        self.__dict__["_guide"] = guide
+
+    def forward(self, y: Optional[torch.Tensor] = None) -> dist.TorchDistribution:
+        guide = self.__dict__["_guide"]
+        if guide is None:
+            raise RuntimeError("VampPrior needs its guide: build it through pyro_cvae.build or CVAE")
+        u: torch.Tensor = self.pseudo_inputs
+        if y is not None and getattr(guide, "uses_condition", False):
+            # every pseudo-input with every condition: components of batch shape (batch, K)
+            u = u.expand(y.shape[0], *u.shape)
+            y = y.unsqueeze(1)
+        return UniformMixture(guide(u, y))
+
+
+class UniformMixture(dist.TorchDistribution):
+    """(1/K) Σ_k component_k for components of batch shape (..., K): any family with
+    ``log_prob`` and ``rsample`` (Gaussian or flow guides alike). Sampling draws every component
+    and keeps one per point, K times the work of one draw: fine for a prior, which is sampled
+    only to generate."""
+
+    arg_constraints: dict = {}
+    support = constraints.real_vector
+
+    def __init__(self, components: dist.TorchDistribution):
+        self.components = components
+        super().__init__(components.batch_shape[:-1], components.event_shape, validate_args=False)
+
+    def expand(self, batch_shape, _instance=None) -> "UniformMixture":
+        k = self.components.batch_shape[-1:]
+        return UniformMixture(self.components.expand(torch.Size(batch_shape) + k))
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        k = self.components.batch_shape[-1]
+        return torch.logsumexp(self.components.log_prob(value.unsqueeze(-2)), dim=-1) - math.log(k)
+
+    def sample(self, sample_shape=()) -> torch.Tensor:
+        sample_shape = torch.Size(sample_shape)
+        with torch.no_grad():
+            draws = self.components.sample(sample_shape)  # (*sample_shape, *batch, K, D)
+        k = self.components.batch_shape[-1]
+        pick = torch.randint(k, draws.shape[:-2], device=draws.device)
+        return draws.gather(-2, pick[..., None, None].expand(*pick.shape, 1, draws.shape[-1])).squeeze(-2)
+
+
+class ConditionalZukoFlowPrior(nn.Module):
+    """r_θ1(z | y): N(0, I) through a zuko flow (``flow_type``, ``flow_layers``) conditioned on
+    an embedding c(y) of the condition: the ``conditional-flow`` prior's model on zuko."""
+
+    def __init__(self, embed: nn.Module, flow: nn.Module):
+        super().__init__()
+        self.embed, self.flow = embed, flow
+
+    def forward(self, y: torch.Tensor) -> dist.TorchDistribution:
+        from .flows import ZukoFlow
+
+        return ZukoFlow(self.flow(self.embed(y)))
+
+
+@PRIORS.register(
+    "vamp", "VampPrior: a mixture of the guide at learned pseudo-inputs (conditional when the guide sees y)"
+)
+def _vamp(config) -> nn.Module:
+    return VampPrior(config.x_shape, config.pseudo_inputs)
+
+
+@PRIORS.register("conditional-zuko-flow", "learnable prior r_θ1(z|y): N(0, I) through a y-conditioned zuko flow")
+def _conditional_zuko_flow(config) -> nn.Module:
+    from .flows import conditional_flow
+
+    _needs_condition("conditional-zuko-flow", config.y_shape)
+    context = 32
+    flow = conditional_flow(
+        config.flow_type, config.latent_dim, context, config.flow_layers, config.prior_hidden_sizes[-1]
+    )
+    return ConditionalZukoFlowPrior(_condition_net(config, context), flow)

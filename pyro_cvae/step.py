@@ -36,7 +36,7 @@ class SVIStep:
     def __init__(
         self,
         module: CVAE,
-        elbo: str = "trace",
+        elbo: str = "analytic-kl",
         num_particles: int = 1,
         learning_rate: float = 1e-3,
         clip_norm: Optional[float] = None,

@@ -3,6 +3,7 @@ import torch
 
 import pyro_cvae as pc
 from pyro_cvae.elbos import make_elbo
+from pyro_cvae.nets import MIN_SCALE
 from pyro_cvae.step import SVIStep
 
 from .conftest import tiny
@@ -43,3 +44,72 @@ def test_jit_loss_equals_the_uncompiled_loss():
 def test_vectorized_particles_average_the_loss():
     elbo = make_elbo("trace", num_particles=8)
     assert elbo.vectorize_particles and elbo.num_particles == 8
+
+
+def _linear_gaussian_vae(noise=0.5, guide_scale=0.6):
+    """z ~ N(0, 1), x | z ~ N(z, noise²): log p(x) = log N(x; 0, 1 + noise²) exactly. The guide
+    q(z | x) = N(0.7 x, guide_scale²) is near the exact posterior N(0.8 x, 0.2)."""
+    model = pc.build("vae", x_shape=(1,), latent_dim=1, hidden_sizes=(), likelihood="normal", likelihood_scale=noise)
+    with torch.no_grad():
+        model.decoder.head[0].weight.fill_(1.0)
+        model.decoder.head[0].bias.zero_()
+        encoder = model.encoder.net.head[0]  # Linear(1, 2): [loc, raw scale]
+        encoder.weight.copy_(torch.tensor([[0.7], [0.0]]))
+        raw = torch.log(torch.expm1(torch.tensor(guide_scale - MIN_SCALE)))  # softplus⁻¹
+        encoder.bias.copy_(torch.stack([torch.tensor(0.0), raw]))
+    return model
+
+
+def test_the_default_objective_takes_the_kl_in_closed_form():
+    assert pc.FitConfig().elbo == "analytic-kl"
+    model = _linear_gaussian_vae(guide_scale=1e-3)  # z almost fixed: the reconstruction term barely varies
+    x = torch.randn(64, 1)
+    with torch.no_grad():
+        analytic = torch.stack([SVIStep(model, "analytic-kl").loss(x) for _ in range(200)])
+        sampled = torch.stack([SVIStep(model, "trace").loss(x) for _ in range(200)])
+    assert analytic.std() < 0.1 * sampled.std()  # the KL's sampling noise is gone
+    assert abs(analytic.mean() - sampled.mean()) < 4 * sampled.std() / 200**0.5  # the same objective
+
+
+def test_iwae_bound_approaches_the_exact_log_likelihood_and_tightens_with_k():
+    torch.manual_seed(0)
+    model = _linear_gaussian_vae()
+    x = torch.randn(50, 1) * 1.2
+    exact = float(torch.distributions.Normal(0.0, (1 + 0.5**2) ** 0.5).log_prob(x).sum())
+    with torch.no_grad():
+
+        def bound(k, repeats):
+            losses = [
+                make_elbo("iwae", k).differentiable_loss(model.raw_model, model.raw_guide, x) for _ in range(repeats)
+            ]
+            return -float(torch.stack(losses).mean())
+
+        bounds = {1: bound(1, 20), 8: bound(8, 20), 4000: bound(4000, 1)}
+        elbos = torch.stack(
+            [make_elbo("trace").differentiable_loss(model.raw_model, model.raw_guide, x) for _ in range(20)]
+        )
+    assert bounds[1] < bounds[8] - 5 and abs(bounds[4000] - exact) < 0.15  # tightens to the exact value
+    assert abs(bounds[1] + float(elbos.mean())) < 4 * float(elbos.std()) / 20**0.5 * 2**0.5  # K = 1: the ELBO
+
+
+def test_iwae_scales_minibatches_to_the_full_data_and_keeps_the_kl_weight():
+    model = _linear_gaussian_vae()
+    x = torch.randn(10, 1)
+    iwae = make_elbo("iwae", 16)
+
+    def loss(**kwargs):
+        torch.manual_seed(1)
+        return iwae.differentiable_loss(model.raw_model, model.raw_guide, x, **kwargs)
+
+    assert torch.allclose(loss(num_data=40), 4 * loss(), rtol=1e-5)
+    # with β = 1 the weights are the plain ones; β != 1 changes the bound
+    assert torch.allclose(loss(kl_weight=1.0), loss())
+    assert not torch.allclose(loss(kl_weight=0.3), loss())
+
+
+def test_iwae_trains_every_parameter():
+    model = pc.build("dual-encoder", x_shape=(4,), y_shape=(2,), **tiny())
+    step = SVIStep(model, elbo="iwae", num_particles=5)
+    step.loss(torch.randn(8, 4), torch.randn(8, 2), 0.5, 100).backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name

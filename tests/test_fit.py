@@ -135,3 +135,12 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_every_point_is_used_once_per_epoch_and_no_batch_is_tiny():
+    from pyro_cvae.batches import shuffled_batches
+
+    batches = list(shuffled_batches(130, 64))
+    assert [len(b) for b in batches] == [64, 66]  # the 2 left over join the last batch
+    assert sorted(torch.cat(batches).tolist()) == list(range(130))
+    assert [len(b) for b in shuffled_batches(130, 64, drop_last=True)] == [64, 64]

@@ -58,6 +58,8 @@ def to_inference_data(
     groups: Dict[str, Dict[str, Any]] = {}
     with eval_mode(model):
         prior = Predictive(model.raw_model, num_samples=num_samples, parallel=True, return_sites=("x",))
+        if y is None and batch_size is None and x is not None:  # a VAE given x: one prior draw per observed point
+            batch_size = x.shape[0]
         groups["prior_predictive"] = {"x": _chain(prior(y=y, batch_size=batch_size)["x"])}
         if x is not None:
             replicated, z = reconstruct(model, x, y, num_samples, return_latent=True)  # (S, N, ...)

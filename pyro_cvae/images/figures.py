@@ -8,6 +8,7 @@ from typing import Optional
 
 import torch
 
+from ..latents import point_estimate
 from ..plots import plot_image_grid, save_figure, subplots
 from ..predictive import reconstruct, sample
 
@@ -21,6 +22,7 @@ def _decode(model, z, y):
     return model.likelihood.mean(model.decoder(z, y))
 
 
+@torch.no_grad()
 def samples_grid(model, shape, path, num_classes: Optional[int] = None, per_row: int = 8) -> Path:
     """Samples from the prior: one row per class for a class-conditional model, else 8 rows."""
     if num_classes:
@@ -31,12 +33,14 @@ def samples_grid(model, shape, path, num_classes: Optional[int] = None, per_row:
     return plot_image_grid(_images(grid, shape), path, "Samples from the prior, E[x | z]", labels)
 
 
+@torch.no_grad()
 def reconstructions(model, x, y, shape, path) -> Path:
     recon = reconstruct(model, x, y, num_samples=1, mean=True)[0].cpu()
     grid = torch.stack([x.cpu().reshape(len(x), -1), recon.reshape(len(x), -1)])
     return plot_image_grid(_images(grid, shape), path, "Data (top) and reconstructions", ["data", "recon"])
 
 
+@torch.no_grad()
 def latent_map(model, x, y, labels, path, max_points: int = 1000) -> Path:
     """Posterior means E_q[z | x, y] in 2-d: PCA and t-SNE, coloured by class."""
     from sklearn.manifold import TSNE
@@ -44,7 +48,7 @@ def latent_map(model, x, y, labels, path, max_points: int = 1000) -> Path:
     x, labels = x[:max_points], labels[:max_points]
     y = None if y is None else y[:max_points]
     x, y = model.prepare_data(x, y)
-    z = model.encoder(x, y).mean.cpu()
+    z = point_estimate(model.encoder(x, y)).cpu()
     centred = z - z.mean(0)
     pca = centred @ torch.linalg.svd(centred, full_matrices=False).Vh[:2].T if z.shape[1] > 1 else centred.repeat(1, 2)
     tsne = TSNE(2, perplexity=min(30, len(z) - 1), init="pca", random_state=0).fit_transform(z.numpy())
@@ -56,10 +60,11 @@ def latent_map(model, x, y, labels, path, max_points: int = 1000) -> Path:
     return save_figure(fig, path)
 
 
+@torch.no_grad()
 def interpolation(model, x_pair, y_pair, shape, path, steps: int = 10) -> Path:
     """Decode the straight line between the posterior means of two inputs (and their conditions)."""
     x_pair, y_pair = model.prepare_data(x_pair, y_pair)
-    z = model.encoder(x_pair, y_pair).mean
+    z = point_estimate(model.encoder(x_pair, y_pair))
     t = torch.linspace(0, 1, steps, device=z.device)[:, None]
     z_path = z[0] * (1 - t) + z[1] * t
     y_path = None if y_pair is None else y_pair[0] * (1 - t) + y_pair[1] * t
@@ -67,10 +72,11 @@ def interpolation(model, x_pair, y_pair, shape, path, steps: int = 10) -> Path:
     return plot_image_grid(_images(frames.reshape(1, steps, -1), shape), path, "Latent interpolation")
 
 
+@torch.no_grad()
 def class_average_samples(model, x, y, labels, shape, path, per_class: int = 8, spread: float = 0.5) -> Path:
     """Seed 001's single-class sampling: z around the average posterior mean of each class."""
     x, y = model.prepare_data(x, y)
-    z = model.encoder(x, y).mean
+    z = point_estimate(model.encoder(x, y))
     labels = labels.to(z.device)
     rows, names = [], []
     for c in labels.unique().tolist()[:10]:
