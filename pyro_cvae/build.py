@@ -20,6 +20,7 @@ from .nets import NETWORKS
 from .penalties import PENALTIES, build_penalties
 from .priors import PRIORS
 from .seeding import seeded
+from .semisupervised import SemiSupervisedCVAE, semi_supervised_parts
 from .variants import VARIANTS
 
 #: components that may be given as objects instead of names
@@ -48,7 +49,11 @@ def build(spec: Spec, **overrides) -> CVAE:
     check_component_names(config, injected=objects)
     assert config.prior is not None and config.guide is not None  # the variant recipe filled them
     with seeded(config.seed):
-        return CVAE(
+        kind: type[CVAE] = CVAE
+        extra: Dict[str, Any] = {}
+        if config.missing_labels:
+            kind, extra = SemiSupervisedCVAE, semi_supervised_parts(config)
+        return kind(
             prior=objects.get("prior") or PRIORS.get(config.prior)(config),
             encoder=objects.get("guide") or GUIDES.get(config.guide)(config),
             decoder=objects.get("decoder") or DECODERS.get(config.decoder)(config),
@@ -61,6 +66,7 @@ def build(spec: Spec, **overrides) -> CVAE:
             config=config,
             penalties=build_penalties(config),
             custom_components=tuple(sorted(objects)),
+            **extra,
         ).train()
 
 

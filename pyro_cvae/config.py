@@ -160,6 +160,11 @@ class ModelConfig(_Config):
     flow_type: str = "nsf"
     #: pseudo-inputs of the ``vamp`` prior
     pseudo_inputs: int = 50
+    #: y is a one-hot class label that may be missing (NaN rows): the semi-supervised M2 model,
+    #: with a classifier q(y | x) whose log-likelihood on labelled points is weighted by
+    #: ``classifier_weight`` (``pyro_cvae.semisupervised``; fit it with elbo="trace-enum")
+    missing_labels: bool = False
+    classifier_weight: float = 50.0
     likelihood_scale: float = 0.1
     learn_likelihood_scale: bool = False
     forward_model: Optional[str] = None
@@ -187,6 +192,10 @@ class ModelConfig(_Config):
         _check_positive_int(self.mixture_components, "mixture_components")
         _check_positive_int(self.flow_layers, "flow_layers")
         _check_positive_int(self.pseudo_inputs, "pseudo_inputs")
+        if self.missing_labels and (self.y_shape is None or len(self.y_shape) != 1):
+            raise ValueError(f"missing_labels needs one-hot labels: y_shape = (classes,), got {self.y_shape}")
+        if not self.classifier_weight >= 0:
+            raise ValueError(f"classifier_weight must be >= 0, got {self.classifier_weight!r}")
         self.penalties = _check_penalties(self.penalties)
         for name in ("likelihood_scale", "forward_scale"):
             value = getattr(self, name)

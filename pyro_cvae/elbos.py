@@ -26,7 +26,7 @@ from typing import Dict
 import pyro
 import pyro.ops.jit
 import torch
-from pyro.infer import JitTrace_ELBO, JitTraceMeanField_ELBO, Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer import JitTrace_ELBO, JitTraceMeanField_ELBO, Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
 
 from .registry import Registry
 
@@ -66,6 +66,8 @@ class ElboRecipe:
 
     cls: type
     compiled: bool = False
+    #: sums discrete latents out exactly (a model with missing labels needs it)
+    enumerates: bool = False
 
     def make(self, num_particles: int = 1):
         """An ELBO instance; particles are vectorized (one batched pass, not a Python loop)."""
@@ -174,3 +176,6 @@ def _log_weights(model_trace, guide_trace):
 
 
 ELBOS.register("iwae", "importance-weighted bound (IWAE) over num_particles draws")(ElboRecipe(ImportanceWeightedELBO))
+ELBOS.register("trace-enum", "TraceEnum_ELBO: sums discrete latents (missing labels) out exactly")(
+    ElboRecipe(TraceEnum_ELBO, enumerates=True)
+)

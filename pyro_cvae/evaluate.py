@@ -28,8 +28,18 @@ def pointwise_elbo_terms(
     model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 2048
 ) -> Dict[str, torch.Tensor]:
     """``elbo_terms`` for each data point: ``{"reconstruction", "kl", "elbo"[, "penalty"]}``,
-    each ``(N,)`` on the CPU."""
+    each ``(N,)`` on the CPU. A model with latent conditions (missing labels) sums them out
+    through its own ``pointwise_elbo_terms``."""
     x, y = model.prepare_data(x, y)
+    own = getattr(model, "pointwise_elbo_terms", None)
+    if own is not None:
+        return own(x, y, batch_size)
+    return known_condition_terms(model, x, y, batch_size)
+
+
+@torch.no_grad()
+def known_condition_terms(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor], batch_size: int = 2048):
+    """The per-point terms for data on the model's device with every condition known."""
     parts: Dict[str, List[torch.Tensor]] = {"reconstruction": [], "kl": []}
     if model.penalties:
         parts["penalty"] = []

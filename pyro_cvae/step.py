@@ -42,6 +42,10 @@ class SVIStep:
         clip_norm: Optional[float] = None,
     ):
         self.module = module
+        if getattr(module, "enumerates", False) and not ELBOS.get(elbo).enumerates:
+            raise ValueError(
+                f"this model sums its missing labels out exactly and needs elbo='trace-enum', got elbo={elbo!r}"
+            )
         self.elbo = make_elbo(elbo, num_particles)
         self.jit = ELBOS.get(elbo).compiled
         self.clip_norm = clip_norm
