@@ -27,6 +27,7 @@ from .fit import fit
 from .forward_models import FORWARD_MODELS
 from .guides import GUIDES, GaussianEncoder
 from .history import History
+from .latent_mixture import LatentMixture, fit_latent_mixture, using_prior
 from .likelihoods import LIKELIHOODS, Likelihood
 from .model import CVAE
 from .nets import MLP, NETWORKS, DecoderNet, EncoderNet
@@ -51,6 +52,9 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "LatentMixture",
+    "fit_latent_mixture",
+    "using_prior",
     "data",
     "diagnostics",
     "twobirds",

@@ -115,3 +115,16 @@ def test_bad_arguments_are_refused(proposer):
         posterior_modes(proposer, y, FORWARD, noise_scale=-1.0)
     with pytest.raises(ValueError, match="num_proposals must be a positive int"):
         posterior_modes(proposer, y, FORWARD, num_proposals=0)
+
+
+def test_a_direction_the_signals_do_not_see_gets_a_proper_covariance(proposer):
+    # both signals ignore x1, so JᵀJ is singular along the x1 endpoints; the covariance must
+    # still be positive definite (it used to fail Cholesky) and no wider than the box
+    blind = ForwardFunctions("cos(49*x0), sin(56*x0)")
+    _, y = generate(2, blind, seed=3, noise_scale=0.05)
+    modes = posterior_modes(proposer, y, blind, noise_scale=0.05, num_proposals=64)
+    for mixture in modes:
+        assert torch.linalg.cholesky_ex(mixture.covariances).info.eq(0).all()
+        assert (mixture.spreads[:, 2:] <= 0.9 + 1e-9).all() and (mixture.spreads[:, 2:] > 0.1).all()
+    draws = sample_modes(modes, 50, 50)
+    assert torch.isfinite(draws).all()
