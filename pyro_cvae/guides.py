@@ -9,7 +9,8 @@ choice):
   the guide can express correlations between latent dimensions (d(d+1)/2 scale outputs);
 - ``flow``: the diagonal Gaussian pushed through a zuko normalizing flow (``flow_type``,
   ``flow_layers``) whose every layer is conditioned on the encoder's features of (x, y): skewed,
-  curved or multimodal posteriors (Rezende & Mohamed 2015; Kingma et al. 2016).
+  curved or multimodal posteriors (Rezende & Mohamed 2015; Kingma et al. 2016). The layers run
+  in the inverse-autoregressive direction: drawing z and scoring it is one pass each.
 
 All are reparameterized, so every ELBO here (and IWAE) gets low-variance pathwise gradients.
 """
@@ -81,8 +82,11 @@ class FlowEncoder(GaussianEncoder):
 
         out = self.net(x, y)
         base = diagonal_normal(out[..., : 2 * self.latent_dim])
-        # zuko's transforms map z to the base, so sampling runs their inverse
-        return ZukoFlow(NormalizingFlow(self.flow.transform(out[..., 2 * self.latent_dim :]), base))
+        # zuko's autoregressive layers are one pass in the density direction and D passes back;
+        # a guide draws z and scores its own draws, so the layers run in the drawing direction
+        # (the inverse-autoregressive arrangement of Kingma et al., 2016): one pass for both
+        layers = self.flow.transform(out[..., 2 * self.latent_dim :])
+        return ZukoFlow(NormalizingFlow(layers.inv, base))
 
 
 def _net(config, y_shape, out_features: int) -> EncoderNet:
