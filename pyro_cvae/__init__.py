@@ -36,6 +36,7 @@ from .perception import fit_perception
 from .predictive import reconstruct, sample, summarize
 from .priors import PRIORS, ConditionalGaussianPrior, ConditionalMixturePrior, StandardNormalPrior
 from .run import Run
+from .semisupervised import SemiSupervisedCVAE, with_missing_labels
 from .step import SVIStep
 from .variants import VARIANTS
 
@@ -52,6 +53,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "SemiSupervisedCVAE",
+    "with_missing_labels",
     "LatentMixture",
     "fit_latent_mixture",
     "using_prior",

@@ -177,7 +177,8 @@ class SemiSupervisedCVAE(CVAE):
         """Every label known (or generation from y): the CVAE, plus the classifier's term."""
         out = super().raw_model(x, y, kl_weight, num_data, batch_size)
         if x is not None and y is not None and self.training:
-            with self._data_plate(x, y, num_data, batch_size):
+            # a plate of its own: the data plate's name is taken by the CVAE's sites
+            with poutine.scale(scale=(num_data or len(x)) / len(x)), pyro.plate("classified", len(x)):
                 self._classifier_term(x, y)
         return out
 

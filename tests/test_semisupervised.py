@@ -77,3 +77,12 @@ def test_bad_label_rows_are_refused(y, message):
 def test_missing_labels_needs_one_hot_conditions():
     with pytest.raises(ValueError, match="missing_labels needs one-hot labels"):
         pc.build("custom", x_shape=(6,), y_shape=(3, 2), missing_labels=True)
+
+
+def test_batches_with_every_label_known_or_none_train_alike():
+    x, labels = _toy(60)
+    model = _model()
+    for known in (torch.ones(60, dtype=torch.bool), torch.zeros(60, dtype=torch.bool)):
+        history = pc.fit(model, (x, with_missing_labels(labels, 3, known)), epochs=1, batch_size=20,
+                         elbo="trace-enum", progress=False)  # fmt: skip
+        assert torch.isfinite(torch.tensor(history.train_elbo)).all()
