@@ -9,13 +9,16 @@ Pythae's models from their encoder, flow and prior, with every constant).
 
 Pairs: ``vae`` (ours: ``vae``, default objective) vs Pythae ``VAE``; ``vamp`` (prior
 ``vamp``, 50 pseudo-inputs) vs ``VAMP`` (50 components); ``iwae`` (``elbo="iwae"``, K = 10) vs
-``IWAE`` (10 samples); ``flow`` (guide ``flow-x``, 2 MAF layers) vs ``VAE_IAF`` (2 MADE blocks).
-Printed per pair and seed: test log p(x) for each, ours minus Pythae's NLL (negative: ours
-better), and our seconds per epoch over theirs (each library's own training loop: ``pc.fit``;
-Pythae's ``BaseTrainer``).
+``IWAE`` (10 samples); ``flow`` (guide ``flow-x``, 2 MAF layers) vs ``VAE_IAF`` (2 MADE blocks); ``gmm``: the post-hoc
+10-component mixture sampler (``fit_latent_mixture``) vs ``GaussianMixtureSampler``, each fitted
+to its trained ``vae`` and scored as that model's prior (the same K = 1000 estimator of log p(x)
+with the mixture in place of N(0, I)). Printed per pair and seed: test log p(x) for each, ours
+minus Pythae's NLL (negative: ours better), and our seconds over theirs (per epoch of each
+library's own training loop, ``pc.fit`` and Pythae's ``BaseTrainer``; for ``gmm``, fitting the
+sampler).
 
     pip install pythae==0.1.2     # a benchmark extra only, never a dependency of pyro_cvae
-    python bench/peers.py [--seeds 0,1,2] [--epochs 50] [--pairs vae,vamp,iwae,flow]
+    python bench/peers.py [--seeds 0,1,2] [--epochs 50] [--pairs vae,vamp,iwae,flow,gmm]
 """
 
 import argparse
@@ -39,6 +42,7 @@ OURS = {
     "vamp": (dict(prior="vamp", pseudo_inputs=50), dict()),
     "iwae": (dict(), dict(elbo="iwae", num_particles=10)),
     "flow": (dict(guide="flow-x", flow_type="maf", flow_layers=2), dict()),
+    "gmm": (dict(), dict()),
 }
 
 
@@ -72,13 +76,15 @@ def peer_model(kind, ours):
         "vamp": (VAMPConfig(**common, number_components=50), VAMP),
         "iwae": (IWAEConfig(**common, number_samples=10), IWAE),
         "flow": (VAE_IAF_Config(**common, n_made_blocks=2), VAE_IAF),
+        "gmm": (VAEConfig(**common), VAE),
     }[kind]
     return cls(config, encoder=Encoder(ours.encoder.net), decoder=Decoder(ours.decoder))
 
 
 @torch.no_grad()
-def peer_log_px(kind, model, x, k=K_TEST):
-    """log p(x) by importance sampling with the Pythae model's own guide (and flow, and prior)."""
+def peer_log_px(kind, model, x, k=K_TEST, log_prior=None):
+    """log p(x) by importance sampling with the Pythae model's own guide (and flow, and prior);
+    ``log_prior(z)`` replaces N(0, I) (a fitted sampler's density)."""
     model.eval()
     out = []
     for xb in x.split(60):
@@ -96,6 +102,8 @@ def peer_log_px(kind, model, x, k=K_TEST):
             prior = model.encoder(u)
             components = torch.distributions.Normal(prior.embedding, (0.5 * prior.log_covariance).exp())
             log_p = torch.logsumexp(components.log_prob(z.unsqueeze(-2)).sum(-1), -1) - math.log(50)
+        elif log_prior is not None:
+            log_p = log_prior(z)
         else:
             log_p = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
         probs = model.decoder(z.reshape(-1, 8))["reconstruction"].reshape(k, len(xb), 64).clamp(1e-7, 1 - 1e-7)
@@ -127,16 +135,40 @@ def run_pair(kind, x_train, x_test, epochs, seed):
     pc.fit(ours, x_train, epochs=epochs, batch_size=64, learning_rate=1e-3, seed=seed, progress=False, **fit_fields)
     ours_seconds = (time.perf_counter() - start) / epochs
     peer_seconds = train_peer(peer, x_train, epochs, seed)
+    if kind == "gmm":
+        return compare_mixture_samplers(ours, peer, x_train, x_test, seed)
     torch.manual_seed(seed)
     ours_log_px = float(iwae_log_likelihood(ours, x_test, num_samples=K_TEST, chunk=250).mean())
     return ours_log_px, peer_log_px(kind, peer, x_test), ours_seconds, peer_seconds
+
+
+def compare_mixture_samplers(ours, peer, x_train, x_test, seed):
+    """Each library's post-hoc 10-component mixture on its own trained VAE, scored as its prior."""
+    from pythae.samplers import GaussianMixtureSampler, GaussianMixtureSamplerConfig
+
+    torch.manual_seed(seed)
+    start = time.perf_counter()
+    mixture = pc.fit_latent_mixture(ours, x_train, components=10, seed=seed)
+    ours_seconds = time.perf_counter() - start
+    sampler = GaussianMixtureSampler(model=peer, sampler_config=GaussianMixtureSamplerConfig(n_components=10))
+    start = time.perf_counter()
+    sampler.fit(x_train)
+    peer_seconds = time.perf_counter() - start
+    with pc.using_prior(ours, mixture):
+        ours_log_px = float(iwae_log_likelihood(ours, x_test, num_samples=K_TEST, chunk=250).mean())
+
+    def gmm_log_density(z):
+        flat = z.reshape(-1, z.shape[-1]).double().numpy()
+        return torch.as_tensor(sampler.gmm.score_samples(flat), dtype=z.dtype).reshape(z.shape[:-1])
+
+    return ours_log_px, peer_log_px("gmm", peer, x_test, log_prior=gmm_log_density), ours_seconds, peer_seconds
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--pairs", default="vae,vamp,iwae,flow")
+    parser.add_argument("--pairs", default="vae,vamp,iwae,flow,gmm")
     args = parser.parse_args(argv)
     logging.getLogger("pythae").setLevel(logging.WARNING)  # its trainer logs every epoch
     x, _, _ = load_digits_data()
@@ -144,7 +176,7 @@ def main(argv=None):
     seeds = [int(s) for s in args.seeds.split(",")]
     pairs = args.pairs.split(",")
     results = {kind: [] for kind in pairs}
-    print("| pair | seed | ours log p(x) | Pythae log p(x) | NLL ours − Pythae | s/epoch ours / Pythae |")
+    print("| pair | seed | ours log p(x) | Pythae log p(x) | NLL ours − Pythae | seconds ours / Pythae |")
     print("|---|---|---|---|---|---|")
     for seed in seeds:  # interleaved: every pair once per seed
         for kind in pairs:

@@ -50,3 +50,36 @@ def test_twobirds_benchmark_runs(tmp_path, capsys):
         "noise-free",
         "σ = 0.05, told 0.005 (over-confident: must fail)",
     ]
+
+
+def test_semisupervised_benchmark_runs(capsys):
+    runpy.run_path(str(BENCH / "semisupervised.py"))["main"](["--seeds", "0", "--epochs", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert rows[-1].startswith("| mean |") and len(rows) == 4
+
+
+def test_flow_priors_benchmark_runs(capsys):
+    runpy.run_path(str(BENCH / "flow_priors.py"))["main"](["--epochs", "1", "--train", "256"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| conditional")]
+    assert [row.split(" | ")[0][2:] for row in rows] == [
+        "conditional-mixture",
+        "conditional-flow",
+        "conditional-zuko-flow",
+    ]
+
+
+def test_peers_benchmark_runs_where_pythae_is_installed(capsys):
+    import pytest
+
+    pytest.importorskip("pythae", reason="bench/peers.py compares with Pythae, a benchmark-only extra")
+    runpy.run_path(str(BENCH / "peers.py"))["main"](["--seeds", "0", "--epochs", "1", "--pairs", "vae,flow"])
+    rows = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("| vae") or line.startswith("| flow")
+    ]
+    assert len(rows) == 4
+
+
+def test_objectives_benchmark_runs(capsys):
+    runpy.run_path(str(BENCH / "objectives.py"))["main"](["--seeds", "0", "--epochs", "1", "--rows", "0,3", "--k", "5"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "model" not in line]
+    assert len(rows) == 2 and rows[1].startswith("| flow guide")

@@ -21,7 +21,7 @@ def test_latent_mixture_fits_the_aggregate_posterior_and_replaces_the_prior_for_
     model, x = _two_cluster_vae()
     mixture = pc.fit_latent_mixture(model, x, components=4)
     assert torch.allclose(mixture.weights.sum(), torch.tensor(1.0))
-    encodings = model.encoder(x, None).mean.detach()
+    encodings = model.encoder(x.to(model.device), None).mean.detach()
     # the mixture explains the encodings better than N(0, I) does
     assert mixture(None).log_prob(encodings).mean() > model.prior(None).log_prob(encodings).mean()
     original = model.prior
