@@ -5,9 +5,12 @@ For a ``pyro-cvae twobirds fit`` folder: truths x* from the prior, y = F(x*) + �
 from the default sampler told the true σ. Printed per row: the SBC p-value of the four endpoint
 ranks (uniform when the posterior is right; target > 0.01) and the share of true endpoints
 inside the 50% and 90% central intervals (targets 48-52% and 88-92%, noisy rows; for σ = 0
-the posterior is a few atoms and interval coverage is not defined by its nominal level). Two
-rows must fail: the sampler told a noise ten times smaller than the real one (over-confident),
-and the older ``refine-importance`` sharpener (the CVAE's share per mode). Interval coverage
+the posterior is a few atoms and interval coverage is not defined by its nominal level). The
+sampler told a noise ten times smaller than the real one (over-confident) must fail. The older
+``refine-importance`` sharpener (the CVAE's share per mode) is shown for comparison: endpoint
+ranks pool the modes, so SBC catches wrong mode shares only when they are large (it failed
+for one trained model, p = 0.0003, and passed for another, p = 0.09); ``mode_tv`` in
+``bench/twobirds.py`` is the direct test of mode shares. Interval coverage
 from S samples is biased low by about 1/S (the sample quantiles sit inside the true ones), so
 the noisy rows use S = 499.
 
@@ -30,7 +33,7 @@ ROWS = [
     ("σ = 0.02", 0.02, 0.02, "laplace", 499),
     ("σ = 0.05", 0.05, 0.05, "laplace", 499),
     ("σ = 0.05, told 0.005 (over-confident: must fail)", 0.05, 0.005, "laplace", 99),
-    ("noise-free, refine-importance (must fail)", 0.0, 0.0, "refine-importance", 99),
+    ("noise-free, refine-importance (the old sharpener)", 0.0, 0.0, "refine-importance", 99),
 ]
 
 

@@ -16,20 +16,27 @@ def shuffled_batches(
 ) -> Iterator[torch.Tensor]:
     """Index tensors of one random permutation of ``range(n)``, ``batch_size`` at a time.
 
-    Every point is used once per epoch: the ``n % batch_size`` left over join the last batch
-    (so no step sees a tiny batch, which batch norm cannot take at size 1). Each step's loss
-    scales its batch to the full data set, so a larger last batch keeps the estimate unbiased.
-    ``drop_last=True`` drops them instead, for the JIT ELBOs, which need every step to have one
-    shape (the next epoch's reshuffle lets every point take part over the epochs).
-    The permutation comes from ``generator``, else torch's global one (which ``fit`` seeds and
-    checkpoints, so a resumed run draws the same orders).
+    Every point is used once per epoch: the ``n % batch_size`` left over make a last, smaller
+    batch (a single one left over joins the batch before: batch norm cannot take a batch of one).
+    Each step's loss scales its batch to the full data set, so a smaller batch keeps the
+    estimate unbiased. ``drop_last=True`` drops the left-over points instead, for the JIT
+    ELBOs, which need every step to have one shape (the next epoch's reshuffle lets every point
+    take part over the epochs). The permutation comes from ``generator``, else torch's global
+    one (which ``fit`` seeds and checkpoints, so a resumed run draws the same orders).
     """
     batch_size = min(batch_size, n)
     order = torch.randperm(n, generator=generator).to(device)
-    full = n // batch_size
-    for index in range(full):
-        last = index == full - 1 and not drop_last
-        yield order[index * batch_size : n if last else (index + 1) * batch_size]
+    starts = list(range(0, n - batch_size + 1, batch_size))
+    left_over = n - (starts[-1] + batch_size)
+    ends = [start + batch_size for start in starts]
+    if left_over and not drop_last:
+        if left_over == 1:
+            ends[-1] = n
+        else:
+            starts.append(ends[-1])
+            ends.append(n)
+    for start, end in zip(starts, ends):
+        yield order[start:end]
 
 
 def in_batches(batch_size: int, *tensors: Optional[torch.Tensor]) -> Iterator[Tuple[Any, ...]]:

@@ -141,6 +141,7 @@ def test_every_point_is_used_once_per_epoch_and_no_batch_is_tiny():
     from pyro_cvae.batches import shuffled_batches
 
     batches = list(shuffled_batches(130, 64))
-    assert [len(b) for b in batches] == [64, 66]  # the 2 left over join the last batch
+    assert [len(b) for b in batches] == [64, 64, 2]
     assert sorted(torch.cat(batches).tolist()) == list(range(130))
+    assert [len(b) for b in shuffled_batches(129, 64)] == [64, 65]  # a batch of one would break batch norm
     assert [len(b) for b in shuffled_batches(130, 64, drop_last=True)] == [64, 64]
