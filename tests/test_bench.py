@@ -55,7 +55,7 @@ def test_twobirds_benchmark_runs(tmp_path, capsys):
 def test_semisupervised_benchmark_runs(capsys):
     runpy.run_path(str(BENCH / "semisupervised.py"))["main"](["--seeds", "0", "--epochs", "1"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
-    assert rows[-1].startswith("| mean |") and len(rows) == 4
+    assert rows[-1].startswith("| mean |") and len(rows) == 3  # header, seed 0, mean
 
 
 def test_flow_priors_benchmark_runs(capsys):
@@ -68,18 +68,20 @@ def test_flow_priors_benchmark_runs(capsys):
     ]
 
 
-def test_peers_benchmark_runs_where_pythae_is_installed(capsys):
+def test_peers_benchmark_runs_where_pythae_is_installed():
+    import subprocess
+    import sys
+
     import pytest
 
     pytest.importorskip("pythae", reason="bench/peers.py compares with Pythae, a benchmark-only extra")
-    runpy.run_path(str(BENCH / "peers.py"))["main"](["--seeds", "0", "--epochs", "1", "--pairs", "vae,flow"])
-    rows = [
-        line for line in capsys.readouterr().out.splitlines() if line.startswith("| vae") or line.startswith("| flow")
-    ]
+    # a script of its own, as a user runs it: Pythae pickles the networks' defining module
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "peers.py"), "--seeds", "0", "--epochs", "1", "--pairs", "vae,flow"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    ).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| vae") or line.startswith("| flow")]
     assert len(rows) == 4
-
-
-def test_objectives_benchmark_runs(capsys):
-    runpy.run_path(str(BENCH / "objectives.py"))["main"](["--seeds", "0", "--epochs", "1", "--rows", "0,3", "--k", "5"])
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "model" not in line]
-    assert len(rows) == 2 and rows[1].startswith("| flow guide")
