@@ -5,11 +5,21 @@ Dual-encoder CVAE (MLPs of width 256, x and y shaped (50, 2)), 50 conditions, 10
 z ~ r(z | y), x ~ p(x | z, y). Both ways are timed interleaved in one process; medians.
 Last line: ``predictive_over_direct_ratio <value>``. Target <= 1.2.
 
+``--memory``: peak memory of ``pc.sample`` over the size of its output, for 10^3 to 10^6 samples
+of each of 10 digit conditions (a class-conditional CVAE on the 8x8 digits, x of 64 values; 10^5
+samples are 256 MB of output), each count in a fresh process whose peak resident memory is
+reset just before the draw (``/proc/self/clear_refs``, Linux). Target: peak over output <= 2 at
+every count, and samples per second flat as the count grows.
+
     python bench/sampling.py [--repeats 40] [--num-samples 1000]
+    python bench/sampling.py --memory [--counts 1000,10000,100000,1000000]
 """
 
 import argparse
+import json
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -25,13 +35,51 @@ def direct(model, y, num_samples):
     return model.likelihood(model.decoder(z, y)).sample()
 
 
+def _kilobytes(field: str) -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field))
+
+
+def measure_one(count: int) -> dict:
+    """In this process: draw ``count`` samples for each of 10 digit conditions; peak memory."""
+    model = pc.build("cvae", x_shape=(64,), y_shape=(10,), latent_dim=8, likelihood="bernoulli").eval()
+    y = torch.eye(10)
+    pc.sample(model, y, 10)  # warm up: first-call allocations are not the draw's
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # reset the peak resident size to the current one
+    before = _kilobytes("VmRSS:")
+    start = time.perf_counter()
+    x = pc.sample(model, y, count)
+    seconds = time.perf_counter() - start
+    peak = _kilobytes("VmHWM:")
+    output = x.numel() * x.element_size()
+    return {"count": count, "output_mb": output / 2**20, "peak_over_output": (peak - before) * 1024 / output,
+            "samples_per_s": count * 10 / seconds}  # fmt: skip
+
+
+def memory(counts) -> None:
+    print("| samples per condition | output | peak memory over output | samples / s |")
+    print("|---|---|---|---|")
+    for count in counts:
+        code = f"import json, runpy; print(json.dumps(runpy.run_path({__file__!r})['measure_one']({count})))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        row = json.loads(out.strip().splitlines()[-1])
+        cells = f"{row['output_mb']:.1f} MB | {row['peak_over_output']:.2f} | {row['samples_per_s']:.3g}"
+        print(f"| {count:.0e} | {cells} |", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--memory", action="store_true", help="peak memory over output size, 10^3..10^6 samples")
+    parser.add_argument("--counts", default="1000,10000,100000,1000000")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.memory:
+        memory([int(c) for c in args.counts.split(",")])
+        return
 
     torch.manual_seed(0)
     model = pc.build("dual-encoder", x_shape=SHAPE, y_shape=SHAPE, latent_dim=8, hidden_sizes=(256, 256)).eval()

@@ -7,6 +7,7 @@ the networks broadcast over that leading dim, so no Python loop over samples is 
 
 from __future__ import annotations
 
+import math
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -23,6 +24,13 @@ def _decoded(model: CVAE, samples: Dict[str, torch.Tensor], y, mean: bool) -> to
     return model.likelihood.mean(model.decoder(samples["z"], y))
 
 
+#: values of x drawn per chunk by default (about 4 MB of float32 x), and at most this share of
+#: the whole draw: a chunk's network activations are several times its x, and must stay small
+#: beside the output for every size of draw
+CHUNK_VALUES = 2**20
+CHUNKS_AT_LEAST = 16
+
+
 @torch.no_grad()
 def sample(
     model: CVAE,
@@ -31,6 +39,7 @@ def sample(
     batch_size: int = 1,
     mean: bool = False,
     return_latent: bool = False,
+    chunk_size: Optional[int] = None,
 ):
     """Draw x ~ p(x | y) = ∫ p(x | z, y) p(z | y) dz: z from the prior (r_θ1 for the dual
     encoder), then x from the likelihood.
@@ -38,15 +47,36 @@ def sample(
     y : (batch, *y_shape), or one condition shaped y_shape; None for a VAE, which then
         generates ``batch_size`` x per sample.
     mean : return E[x | z, y] for each z instead of a draw of x.
+    chunk_size : samples drawn per ``Predictive`` pass (default: about a million values of x
+        per pass, and at least 16 passes). The result is written into one preallocated tensor
+        chunk by chunk, so memory beyond the output stays that of one chunk, a small share of
+        the output, however large ``num_samples`` is (``bench/sampling.py --memory``).
     Returns (num_samples, batch, *x_shape), and z (num_samples, batch, latent_dim) too with
     ``return_latent``.
     """
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
     _, y = model.prepare_data(None, y, allow_batchless=True)
+    rows = y.shape[0] if y is not None else batch_size
+    per_sample = max(1, rows * math.prod(model.x_shape))
+    chunk = chunk_size or max(1, min(CHUNK_VALUES // per_sample, -(-num_samples // CHUNKS_AT_LEAST)))
+    x_out: Optional[torch.Tensor] = None
+    z_out: Optional[torch.Tensor] = None
     with eval_mode(model):
-        predictive = Predictive(model.raw_model, num_samples=num_samples, parallel=True, return_sites=("z", "x"))
-        samples = predictive(y=y, batch_size=batch_size)
-        x = _decoded(model, samples, y, mean)
-    return (x, samples["z"]) if return_latent else x
+        for start in range(0, num_samples, chunk):
+            count = min(chunk, num_samples - start)
+            predictive = Predictive(model.raw_model, num_samples=count, parallel=True, return_sites=("z", "x"))
+            samples = predictive(y=y, batch_size=batch_size)
+            x = _decoded(model, samples, y, mean)
+            if x_out is None:
+                x_out = x.new_empty((num_samples, *x.shape[1:]))
+                z_out = samples["z"].new_empty((num_samples, *samples["z"].shape[1:])) if return_latent else None
+            x_out[start : start + count] = x
+            if z_out is not None:
+                z_out[start : start + count] = samples["z"]
+    return (x_out, z_out) if return_latent else x_out
 
 
 @torch.no_grad()

@@ -85,3 +85,9 @@ def test_peers_benchmark_runs_where_pythae_is_installed():
     ).stdout
     rows = [line for line in out.splitlines() if line.startswith("| vae") or line.startswith("| flow")]
     assert len(rows) == 4
+
+
+def test_sampling_memory_benchmark_runs(capsys):
+    runpy.run_path(str(BENCH / "sampling.py"))["main"](["--memory", "--counts", "200", "--threads", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 2e+02")]
+    assert len(rows) == 1 and float(rows[0].split(" | ")[2]) > 0

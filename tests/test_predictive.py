@@ -78,3 +78,23 @@ def test_condition_errors():
     vae = pc.build("vae", x_shape=(2,), **tiny())
     with pytest.raises(ValueError, match="no condition"):
         pc.sample(vae, torch.randn(1, 3))
+
+
+def test_sampling_in_chunks_fills_every_sample_and_follows_the_same_distribution():
+    model = pc.build("dual-encoder", x_shape=(4,), y_shape=(2,), **tiny()).eval()
+    y = torch.randn(3, 2)
+    torch.manual_seed(0)
+    whole, z_whole = pc.sample(model, y, 4000, return_latent=True)
+    chunked, z_chunked = pc.sample(model, y, 4000, return_latent=True, chunk_size=300)  # 13 passes, a short last one
+    assert chunked.shape == whole.shape == (4000, 3, 4) and z_chunked.shape == z_whole.shape
+    assert torch.isfinite(chunked).all()
+    assert not torch.equal(chunked[:300], chunked[300:600])  # each chunk draws afresh
+    assert torch.allclose(chunked.mean(0), whole.mean(0), atol=0.1)
+    assert torch.allclose(chunked.std(0), whole.std(0), rtol=0.1)
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1, 2.5, True])
+def test_bad_chunk_size_is_refused(chunk_size):
+    model = pc.build("dual-encoder", x_shape=(4,), y_shape=(2,), **tiny()).eval()
+    with pytest.raises(ValueError, match="chunk_size"):
+        pc.sample(model, torch.randn(1, 2), 10, chunk_size=chunk_size)
