@@ -124,7 +124,8 @@ def posterior_modes(
         part = y[start : start + chunk]
         from_prior = int(prior_fraction * num_proposals)
         proposals = endpoints_from_lines(
-            sample(model, part, num_samples=num_proposals - from_prior, mean=True).double()
+            # one pass: memory is bounded by the chunks of conditions (``chunk``) instead
+            sample(model, part, num_samples=num_proposals - from_prior, mean=True, chunk_size=num_proposals).double()
         )
         if from_prior:
             spread = sample_endpoints(from_prior * part.shape[0], dtype=torch.float64).to(proposals.device)

@@ -75,7 +75,7 @@ def resample(x: torch.Tensor, log_weights: torch.Tensor, num_samples: int, gener
 
 
 def _proposals(model: CVAE, y: torch.Tensor, num: int) -> torch.Tensor:
-    return sample(model, y, num_samples=num, mean=True).double()
+    return sample(model, y, num_samples=num, mean=True, chunk_size=num).double()  # conditions are chunked instead
 
 
 def _refined(x: torch.Tensor, y: torch.Tensor, forward: Callable, iterations: int) -> torch.Tensor:
