@@ -95,3 +95,23 @@ def test_every_prior_and_guide_parameter_gets_a_gradient(guide, prior):
     for part in (model.prior, model.encoder):
         for name, parameter in part.named_parameters():
             assert parameter.grad is not None and parameter.grad.abs().sum() > 0, f"{guide}+{prior}: {name}"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        dict(guide="flow-xy", prior="vamp"),
+        dict(missing_labels=True),
+        dict(guide="full-covariance-xy", prior="conditional-zuko-flow"),
+    ],
+    ids=["flow+vamp", "m2", "full-covariance+zuko-flow"],
+)
+def test_new_components_round_trip_through_a_run_folder(fields, tmp_path):
+    x, y = _data(True)
+    model = pc.build("custom", x_shape=(1, 4, 4), y_shape=(3,), likelihood="bernoulli", **fields, **SIZES)
+    elbo = "trace-enum" if fields.get("missing_labels") else "analytic-kl"
+    pc.fit(model, (x, y), epochs=1, batch_size=16, elbo=elbo, checkpoint_dir=str(tmp_path), progress=False)
+    loaded = pc.Run.load(tmp_path).model
+    assert type(loaded) is type(model)
+    for (name, saved), restored in zip(model.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(saved, restored), name
