@@ -1,10 +1,11 @@
 """Normalizing flows on zuko as Pyro distributions, for flow guides and flow priors.
 
-``pyro.contrib.zuko.ZukoToPyro`` wraps a zuko distribution, but its ``expand`` calls the flow's
-own, which zuko's ``NormalizingFlow`` does not implement: a ``pyro.plate`` of particles
-(vectorized ELBOs, IWAE, ``iwae_log_likelihood``) around the site then fails. ``ZukoFlow`` takes
-leading plate dims as extra sample dims instead, and caches the log-density of its own draws
-(zuko computes both in one pass), so scoring a guide's sample costs nothing more.
+``pyro.contrib.zuko.ZukoToPyro`` wraps a zuko distribution for ``pyro.sample``, which draws by
+calling it; its ``sample`` and ``rsample`` raise ``NotImplementedError``, and it keeps every
+draw it made in a dict. Torch-style callers need those two methods: the VampPrior's mixture over
+a flow guide, ``latents.point_estimate``, any user code. ``ZukoFlow`` implements them, takes
+leading plate dims (a particle plate) as extra sample dims, and caches the log-density of only
+its latest draw (zuko computes both in one pass), so scoring a guide's sample costs nothing more.
 """
 
 from __future__ import annotations
