@@ -68,8 +68,7 @@ class FullCovarianceEncoder(GaussianEncoder):
 
 class FlowEncoder(GaussianEncoder):
     """q_φ(z | x[, y]): z₀ ~ N(μ, diag σ²), z = T_h(z₀), with μ, σ and the flow's context h from
-    one encoder network. The flow starts near the identity, so training starts near the
-    diagonal-Gaussian guide."""
+    one encoder network."""
 
     def __init__(self, net: EncoderNet, latent_dim: int, context: int, flow):
         super().__init__(net)
