@@ -52,6 +52,13 @@ def check_tensor(
     return value
 
 
+def check_positive_int(value, name: str) -> int:
+    """``value`` if it is an int > 0 (a bool is not), else a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
 def check_positive(value, name: str) -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")

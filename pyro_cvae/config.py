@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Dict, Optional, Tuple, Union, cast
 
 import yaml
 
-from .checks import as_shape
+from .checks import as_shape, check_positive_int
 from .data.tensors import atomic_write
 from .elbos import ELBOS
 from .errors import ConfigError, PyroCVAEError, UnknownNameError, one_line
@@ -81,11 +81,6 @@ class _Config:
     @classmethod
     def from_file(cls, path: PathLike, **overrides):
         return cls.from_dict(load_config(path).get(cls._section, {}), **overrides)
-
-
-def _check_positive_int(value, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def _scalar_error(owner: str, name: str, expected: str, value) -> ConfigError:
@@ -188,10 +183,10 @@ class ModelConfig(_Config):
         self.prior_hidden_sizes = as_shape(self.prior_hidden_sizes, "prior_hidden_sizes", allow_empty=True)
         if self.channels is not None:
             self.channels = as_shape(self.channels, "channels")
-        _check_positive_int(self.latent_dim, "latent_dim")
-        _check_positive_int(self.mixture_components, "mixture_components")
-        _check_positive_int(self.flow_layers, "flow_layers")
-        _check_positive_int(self.pseudo_inputs, "pseudo_inputs")
+        check_positive_int(self.latent_dim, "latent_dim")
+        check_positive_int(self.mixture_components, "mixture_components")
+        check_positive_int(self.flow_layers, "flow_layers")
+        check_positive_int(self.pseudo_inputs, "pseudo_inputs")
         if self.missing_labels and (self.y_shape is None or len(self.y_shape) != 1):
             raise ValueError(f"missing_labels needs one-hot labels: y_shape = (classes,), got {self.y_shape}")
         if not self.classifier_weight >= 0:
@@ -243,7 +238,7 @@ class FitConfig(_Config):
         _check_scalar_types(self)
         ELBOS.check(self.elbo)
         for name in ("epochs", "batch_size", "num_particles"):
-            _check_positive_int(getattr(self, name), name)
+            check_positive_int(getattr(self, name), name)
         if self.kl_anneal_epochs < 0:
             raise ValueError(f"kl_anneal_epochs must be >= 0, got {self.kl_anneal_epochs!r}")
         if not self.learning_rate > 0:
@@ -254,7 +249,7 @@ class FitConfig(_Config):
             raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm!r}")
         for name in ("patience", "eval_train_size"):
             if getattr(self, name) is not None:
-                _check_positive_int(getattr(self, name), name)
+                check_positive_int(getattr(self, name), name)
         if self.device != "auto" and not self.device.startswith(("cpu", "cuda")):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 

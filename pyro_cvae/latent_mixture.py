@@ -27,6 +27,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from .checks import check_positive_int
 from .evaluate import eval_mode
 from .model import CVAE
 from .predictive import posterior_latent
@@ -70,8 +71,7 @@ def fit_latent_mixture(
             f"fit_latent_mixture replaces p(z) and ignores y; this model's prior ({type(model.prior).__name__}) "
             "depends on y. Use it with a VAE or a CVAE with prior='standard-normal'"
         )
-    if isinstance(components, bool) or not isinstance(components, int) or components < 1:
-        raise ValueError(f"components must be a positive int, got {components!r}")
+    check_positive_int(components, "components")
     x, y = model.prepare_data(x, y)
     with eval_mode(model):
         z = posterior_latent(model, x, y, draws_per_point).reshape(-1, model.latent_dim).double().cpu()

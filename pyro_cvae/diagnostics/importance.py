@@ -26,13 +26,9 @@ from pyro.ops.stats import fit_generalized_pareto
 from pyro.poutine.util import site_is_subsample
 
 from ..batches import in_batches
+from ..checks import check_positive_int
 from ..evaluate import eval_mode
 from ..model import CVAE
-
-
-def _check_count(num_samples) -> None:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
-        raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
 
 
 def _site_log_probs(trace, num_data: int) -> torch.Tensor:
@@ -52,7 +48,7 @@ def _site_log_probs(trace, num_data: int) -> torch.Tensor:
 @torch.no_grad()
 def importance_log_weights(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor], num_samples: int) -> torch.Tensor:
     """``(num_samples, N)`` log importance weights of the guide for each data point, on the CPU."""
-    _check_count(num_samples)
+    check_positive_int(num_samples, "num_samples")
     x, y = model.prepare_data(x, y)
     with eval_mode(model), pyro.plate("particles", num_samples, dim=-2):
         guide_trace = poutine.trace(model.raw_guide).get_trace(x, y)
@@ -74,7 +70,7 @@ def iwae_log_likelihood(
     Data go through in batches of ``batch_size``, and particles in chunks of ``chunk``
     (default: all at once), combined exactly with logsumexp.
     """
-    _check_count(num_samples)
+    check_positive_int(num_samples, "num_samples")
     x, y = model.prepare_data(x, y)
     chunk = chunk or num_samples
     out = []

@@ -12,6 +12,7 @@ from typing import Optional, Tuple, Union
 
 import torch
 
+from ..checks import check_positive_int
 from ..data.tensors import load_tensors, save_tensors
 from .functions import ForwardFunctions
 from .lines import N_POINTS, lines_from_endpoints, sample_endpoints
@@ -30,8 +31,7 @@ def generate(
     y is computed in float64 and stored as float32, like the challenge's files. The same seed gives
     the same data, without touching the global random state.
     """
-    if isinstance(num, bool) or not isinstance(num, int) or num <= 0:
-        raise ValueError(f"num must be a positive int, got {num!r}")
+    check_positive_int(num, "num")
     forward = ForwardFunctions(functions)
     generator = torch.Generator().manual_seed(seed)
     if not noise_scale >= 0:

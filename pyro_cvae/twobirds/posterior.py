@@ -56,6 +56,7 @@ from typing import Callable, List, Optional
 
 import torch
 
+from ..checks import check_positive_int
 from ..model import CVAE
 from ..predictive import sample
 from .lines import HIGH, LOW, endpoints_from_lines, lines_from_endpoints, log_prior_density, sample_endpoints
@@ -117,8 +118,7 @@ def posterior_modes(
     (they only find modes; the weights come from the Laplace formula either way)."""
     if not noise_scale >= 0:
         raise ValueError(f"noise_scale must be >= 0, got {noise_scale!r}")
-    if isinstance(num_proposals, bool) or not isinstance(num_proposals, int) or num_proposals < 1:
-        raise ValueError(f"num_proposals must be a positive int, got {num_proposals!r}")
+    check_positive_int(num_proposals, "num_proposals")
     modes: List[Modes] = []
     for start in range(0, y.shape[0], chunk):
         part = y[start : start + chunk]

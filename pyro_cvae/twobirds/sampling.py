@@ -33,6 +33,7 @@ from typing import Callable, Dict, Optional
 
 import torch
 
+from ..checks import check_positive_int
 from ..model import CVAE
 from ..predictive import sample
 from ..registry import Registry
@@ -146,8 +147,7 @@ def draw(
     max(256, 2 × num_samples); ``prior_fraction`` of them from the prior, the rest from the
     CVAE). ``oversample`` and ``forward_scale`` serve the older sharpeners.
     """
-    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
-        raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
+    check_positive_int(num_samples, "num_samples")
     if isinstance(oversample, bool) or not isinstance(oversample, int) or oversample < 1:
         raise ValueError(f"oversample must be an int >= 1, got {oversample!r}")
     method = SHARPENERS.get(sharpen)
