@@ -22,7 +22,6 @@ from .checkpoint import checkpoint_path, read_checkpoint
 from .config import FitConfig
 from .data.tensors import as_xy
 from .divergence import check_epoch_finite
-from .elbos import ELBOS
 from .history import History
 from .model import CVAE
 from .run_folder import RunFolder
@@ -113,6 +112,7 @@ def _train(model, x, y, val, config, resume, on_epoch_end, callbacks, metadata) 
     val = None if val is None else _to(device, *val)
 
     pyro.set_rng_seed(config.seed)
+    # a JIT-compiled step takes one batch shape, so its epochs drop the left-over points
     step = SVIStep(model, config.elbo, config.num_particles, config.learning_rate, config.clip_norm)
     all_callbacks = [*default_callbacks(config), *([OnEpochEnd(on_epoch_end)] if on_epoch_end else []), *callbacks]
     state = FitState(
@@ -123,7 +123,6 @@ def _train(model, x, y, val, config, resume, on_epoch_end, callbacks, metadata) 
         callback.on_fit_start(state)
 
     n = x.shape[0]
-    drop_last = ELBOS.get(config.elbo).compiled  # a traced program takes one batch shape
     bar = tqdm(range(start_epoch, config.epochs), disable=not config.progress, desc="fit", unit="epoch")
     # argument checks cost time on every step and were done above, once, on the data; Pyro's
     # per-step NaN warnings are replaced by the one clear error at the end of the epoch
@@ -135,7 +134,7 @@ def _train(model, x, y, val, config, resume, on_epoch_end, callbacks, metadata) 
             state.epoch, state.kl_weight, state.epoch_started = epoch, kl_weight_at(epoch, config), time.perf_counter()
             losses = [
                 step(x[idx], None if y is None else y[idx], state.kl_weight, n)
-                for idx in shuffled_batches(n, config.batch_size, device, drop_last=drop_last)
+                for idx in shuffled_batches(n, config.batch_size, device, drop_last=step.jit)
             ]
             check_epoch_finite(losses, model.parameters(), epoch)
             state.train_loss = float(torch.stack(losses).mean()) / n

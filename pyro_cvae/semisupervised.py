@@ -28,7 +28,7 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 
-from .checks import check_tensor
+from .evaluate import eval_mode, known_condition_terms
 from .model import CVAE, _scaled
 
 
@@ -82,23 +82,19 @@ class SemiSupervisedCVAE(CVAE):
             partly = missing.any(-1) & ~missing.all(-1)
             if partly.any():
                 raise ValueError(f"y has {int(partly.sum())} row(s) partly NaN; a missing label is a whole row of NaN")
-            filled = torch.where(missing, torch.zeros_like(y), y)
-            check_tensor(filled, "y", self.y_shape, allow_batchless)
-            known = filled[~missing.all(-1)]
+            # the CVAE's checks on y with the missing rows filled, then the one-hot rule
+            x, filled = super().check_data(x, torch.where(missing, torch.zeros_like(y), y), allow_batchless)
+            known = filled[~torch.isnan(y).reshape(filled.shape).all(-1)]
             if not ((known == 0) | (known == 1)).all() or (known.sum(-1) != 1).any():
                 raise ValueError("y must hold one-hot rows (or NaN rows for missing labels)")
-            x, _ = super().check_data(x, filled, allow_batchless)
-            return x, y if y.dim() == 2 else y.unsqueeze(0)
+            return x, y.reshape(filled.shape)
         return super().check_data(x, y, allow_batchless)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """q(y | x): class probabilities ``(N, C)``, on the CPU."""
         x, _ = super().check_data(x, None if self.y_shape is None else torch.zeros(len(x), *self.y_shape))
-        with torch.no_grad():
-            was = self.training
-            self.eval()
+        with torch.no_grad(), eval_mode(self):
             probs = torch.softmax(self.classifier(x.to(self.device)), -1)
-            self.train(was)
         return probs.cpu()
 
     # ------------------------------------------------------------------ Pyro program
@@ -146,8 +142,6 @@ class SemiSupervisedCVAE(CVAE):
     def pointwise_elbo_terms(self, x, y, batch_size: int = 2048):
         """Per point: the ELBO with y known, and for a missing label its sum over the classes,
         Σ_c q(c | x) [ELBO(x, c) + log p(c) - log q(c | x)] (what ``trace-enum`` optimizes)."""
-        from .evaluate import known_condition_terms
-
         missing = torch.isnan(y).all(-1)
         if not missing.any():
             return known_condition_terms(self, x, y, batch_size)
@@ -157,10 +151,8 @@ class SemiSupervisedCVAE(CVAE):
             for name in terms:
                 terms[name][~missing.cpu()] = known[name]
         xs = x[missing]
-        was = self.training
-        self.eval()
-        q = torch.softmax(self.classifier(xs), -1).cpu()  # (n, C)
-        self.train(was)
+        with eval_mode(self):
+            q = torch.softmax(self.classifier(xs), -1).cpu()  # (n, C)
         eye = torch.eye(self.num_classes, device=x.device)
         per_class = [
             known_condition_terms(self, xs, eye[c].expand(len(xs), -1), batch_size) for c in range(self.num_classes)
