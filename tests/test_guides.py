@@ -93,3 +93,16 @@ def test_uniform_mixture_samples_follow_its_components():
         mixture.log_prob(torch.tensor([5.0])),
         components.log_prob(torch.tensor([5.0]))[1] - torch.log(torch.tensor(2.0)),
     )
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(prior="vamp", pseudo_inputs=0), "pseudo_inputs must be a positive int"),
+        (dict(missing_labels=True, classifier_weight=-1.0), "classifier_weight must be >= 0"),
+        (dict(guide="flow-xy", flow_layers=0), "flow_layers must be a positive int"),
+    ],
+)
+def test_bad_new_config_values_name_the_field(fields, message):
+    with pytest.raises(ValueError, match=message):
+        pc.build("cvae", x_shape=(4,), y_shape=(2,), **tiny(**fields))

@@ -38,3 +38,10 @@ def test_latent_mixture_refuses_a_prior_that_depends_on_y():
     model = pc.build("dual-encoder", x_shape=(4,), y_shape=(2,), **tiny())
     with pytest.raises(ValueError, match="depends on y"):
         pc.fit_latent_mixture(model, torch.randn(20, 4), torch.randn(20, 2))
+
+
+@pytest.mark.parametrize("components", [0, 2.5, True])
+def test_bad_component_count_is_refused(components):
+    model = pc.build("vae", x_shape=(4,), **tiny())
+    with pytest.raises(ValueError, match="components must be a positive int"):
+        pc.fit_latent_mixture(model, torch.randn(20, 4), components=components)
