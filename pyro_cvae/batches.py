@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 import torch
 
@@ -24,8 +24,14 @@ def shuffled_batches(
     take part over the epochs). The permutation comes from ``generator``, else torch's global
     one (which ``fit`` seeds and checkpoints, so a resumed run draws the same orders).
     """
-    batch_size = min(batch_size, n)
     order = torch.randperm(n, generator=generator).to(device)
+    for start, end in batch_bounds(n, batch_size, drop_last):
+        yield order[start:end]
+
+
+def batch_bounds(n: int, batch_size: int, drop_last: bool = False) -> List[Tuple[int, int]]:
+    """``(start, end)`` of each batch of ``n`` points by ``shuffled_batches``' rule."""
+    batch_size = min(batch_size, n)
     starts = list(range(0, n - batch_size + 1, batch_size))
     left_over = n - (starts[-1] + batch_size)
     ends = [start + batch_size for start in starts]
@@ -35,8 +41,7 @@ def shuffled_batches(
         else:
             starts.append(ends[-1])
             ends.append(n)
-    for start, end in zip(starts, ends):
-        yield order[start:end]
+    return list(zip(starts, ends))
 
 
 def in_batches(batch_size: int, *tensors: Optional[torch.Tensor]) -> Iterator[Tuple[Any, ...]]:

@@ -6,7 +6,7 @@ order given, after each epoch (``on_epoch_end``), with the loop's ``FitState``:
 - ``Evaluate`` scores the epoch into the ``History`` (first, so the others can read it);
 - ``EarlyStopping`` watches the validation ELBO and restores the best weights at the end;
 - ``Checkpoint`` writes the run folder after every epoch;
-- ``TensorBoard`` logs the history's scalars;
+- ``TensorBoard`` logs the history's scalars, ``CSVLog`` writes them to a CSV file;
 - ``OnEpochEnd`` wraps a plain function ``f(epoch, model, history)``.
 
 A callback that must survive an interruption returns its state from ``state_dict`` (plain
@@ -18,12 +18,14 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
 from .checkpoint import checkpoint_state, write_checkpoint, write_config_copy
 from .config import FitConfig
+from .data.tensors import atomic_write
 from .evaluate import pointwise_elbo_terms
 from .history import History
 from .model import CVAE
@@ -103,13 +105,14 @@ class Evaluate(Callback):
             y = None if y is None or val_y is None else torch.cat([y, val_y])
         self._scored = (x, y)
 
-    def on_epoch_end(self, state: FitState) -> None:
+    def entry(self, state: FitState) -> Dict[str, Any]:
+        """This epoch's history entry (the keyword arguments of ``History.append``)."""
         assert self._scored is not None, "on_fit_start picks the sample"
         terms = pointwise_elbo_terms(state.model, *self._scored)
         n = self._num_train
         train = {name: float(values[:n].mean()) for name, values in terms.items()}
         valid = {name: float(values[n:].mean()) for name, values in terms.items()} if state.val is not None else {}
-        state.history.append(
+        return dict(
             epoch=state.epoch,
             kl_weight=state.kl_weight,
             train_loss=state.train_loss,
@@ -123,6 +126,9 @@ class Evaluate(Callback):
             val_penalty=valid.get("penalty"),
             seconds=time.perf_counter() - state.epoch_started,
         )
+
+    def on_epoch_end(self, state: FitState) -> None:
+        state.history.append(**self.entry(state))
 
 
 class EarlyStopping(Callback):
@@ -208,6 +214,20 @@ class TensorBoard(Callback):
 
     def on_fit_end(self, state: FitState) -> None:
         self.logger.close()
+
+
+class CSVLog(Callback):
+    """Writes the history to ``folder/metrics.csv`` after every epoch, one row per epoch (the
+    file Lightning's ``CSVLogger`` writes under ``engine="lightning"``)."""
+
+    def __init__(self, folder: str):
+        self.path = Path(folder) / "metrics.csv"
+
+    def on_epoch_end(self, state: FitState) -> None:
+        columns = {name: values for name, values in state.history.to_dict().items() if values}
+        rows = zip(*columns.values())
+        text = ",".join(columns) + "\n" + "".join(",".join(f"{value:.9g}" for value in row) + "\n" for row in rows)
+        atomic_write(self.path, lambda file: file.write(text.encode()))
 
 
 class OnEpochEnd(Callback):

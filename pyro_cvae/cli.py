@@ -58,6 +58,7 @@ def _load_training_data(section: dict):
 def _fit(args) -> None:
     from .build import build
     from .config import FitConfig
+    from .distributed import is_main_process
     from .fit import fit
     from .plots import plot_history
 
@@ -82,8 +83,9 @@ def _fit(args) -> None:
         overwrite=args.overwrite,
         metadata={"data": data_section.get("source", "digits")},
     )
-    plot_history(history, Path(args.out) / "training_curves.png")
-    print(json.dumps({k: v[-1] for k, v in history.to_dict().items() if v}, indent=2))
+    if is_main_process():  # under several processes, one writes
+        plot_history(history, Path(args.out) / "training_curves.png")
+        print(json.dumps({k: v[-1] for k, v in history.to_dict().items() if v}, indent=2))
 
 
 def _sample(args) -> None:

@@ -1,5 +1,6 @@
 """The command-line grammar every fitting command shares (``fit``, ``images fit``,
-``twobirds fit``): ``--config --out --resume --seed --epochs --batch-size --lr --quiet``.
+``twobirds fit``): ``--config --out --resume --seed --epochs --batch-size --lr --quiet``, and
+where to train: ``--device --engine --devices --num-nodes --strategy --precision``.
 
 Precedence, lowest first: the command's own defaults, the config file's sections, the flags.
 """
@@ -10,11 +11,22 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
-from .config import load_config
+from .config import ENGINES, PRECISIONS, load_config
 from .errors import RunFolderError
 
 #: flag destination -> FitConfig field
-_FIT_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate", "seed": "seed"}
+_FIT_FLAGS = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "learning_rate",
+    "seed": "seed",
+    "device": "device",
+    "engine": "engine",
+    "devices": "devices",
+    "num_nodes": "num_nodes",
+    "strategy": "strategy",
+    "precision": "precision",
+}
 
 
 def add_fit_arguments(parser: argparse.ArgumentParser, out_default: str) -> None:
@@ -30,6 +42,13 @@ def add_fit_arguments(parser: argparse.ArgumentParser, out_default: str) -> None
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    where = parser.add_argument_group("where to train (see README, 'Scaling out')")
+    where.add_argument("--device", help="auto (CUDA when there is a GPU), cpu, cuda or cuda:N (default auto)")
+    where.add_argument("--engine", choices=ENGINES, help="the built-in loop or PyTorch Lightning (default loop)")
+    where.add_argument("--devices", type=int, help="Lightning: processes per node, one per GPU (default 1)")
+    where.add_argument("--num-nodes", type=int, help="Lightning: nodes (default 1)")
+    where.add_argument("--strategy", help="Lightning: auto, ddp, ddp_spawn, ... (default auto: DDP for several)")
+    where.add_argument("--precision", choices=PRECISIONS, help="Lightning: numeric precision (default 32-true)")
 
 
 def config_sections(args: argparse.Namespace) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:

@@ -230,7 +230,20 @@ class FitConfig(_Config):
     checkpoint_dir: Optional[str] = None
     #: a folder for TensorBoard event files of the per-epoch scalars (needs the tensorboard package)
     tensorboard_dir: Optional[str] = None
+    #: a folder for a CSV file of the per-epoch scalars (``metrics.csv``)
+    csv_dir: Optional[str] = None
     progress: bool = True
+    #: the training loop: ``"loop"`` (this package's own, one process) or ``"lightning"``
+    #: (PyTorch Lightning's ``Trainer``: several processes, GPUs and nodes; needs the
+    #: ``pyro_cvae[lightning]`` extra). The fields below are read by the Lightning engine only.
+    engine: str = "loop"
+    #: processes per node (one per GPU, or CPU processes); batch_size is per process
+    devices: int = 1
+    num_nodes: int = 1
+    #: Lightning's strategy: "auto" (DDP when devices × num_nodes > 1), "ddp", "ddp_spawn", ...
+    strategy: str = "auto"
+    #: Lightning's precision: "32-true", "64-true", "bf16-mixed", "16-mixed"
+    precision: str = "32-true"
 
     _section: ClassVar[str] = "fit"
 
@@ -252,6 +265,28 @@ class FitConfig(_Config):
                 check_positive_int(getattr(self, name), name)
         if self.device != "auto" and not self.device.startswith(("cpu", "cuda")):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if self.engine not in ENGINES:
+            raise UnknownNameError(f"unknown engine {self.engine!r}; choose one of: {', '.join(ENGINES)}")
+        for name in ("devices", "num_nodes"):
+            check_positive_int(getattr(self, name), name)
+        lightning_only = {"devices": 1, "num_nodes": 1, "strategy": "auto", "precision": "32-true"}
+        changed = [
+            f"{name}={getattr(self, name)!r}"
+            for name, default in lightning_only.items()
+            if getattr(self, name) != default
+        ]
+        if self.engine == "loop" and changed:
+            raise ValueError(
+                f"{', '.join(changed)} need engine='lightning'; the built-in loop runs in one process, in float32"
+            )
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+
+#: the training loops ``fit`` can run (``FitConfig.engine``)
+ENGINES = ("loop", "lightning")
+#: Lightning's precision settings that an SVI fit can use ("loop" always trains in float32)
+PRECISIONS = ("32-true", "64-true", "bf16-mixed", "16-mixed")
 
 
 # ---------------------------------------------------------------------------- files

@@ -17,7 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .batches import shuffled_batches
-from .callbacks import Callback, Checkpoint, EarlyStopping, Evaluate, FitState, OnEpochEnd, TensorBoard
+from .callbacks import Callback, Checkpoint, CSVLog, EarlyStopping, Evaluate, FitState, OnEpochEnd, TensorBoard
 from .checkpoint import checkpoint_path, read_checkpoint
 from .config import FitConfig
 from .data.tensors import as_xy
@@ -54,6 +54,8 @@ def default_callbacks(config: FitConfig) -> List[Callback]:
         callbacks.append(Checkpoint(config.checkpoint_dir))
     if config.tensorboard_dir is not None:
         callbacks.append(TensorBoard(config.tensorboard_dir))
+    if config.csv_dir is not None:
+        callbacks.append(CSVLog(config.csv_dir))
     return callbacks
 
 
@@ -86,7 +88,7 @@ def fit(
     uninterrupted run. A folder that already holds a run is refused unless ``resume`` or
     ``overwrite`` is given, and a lock stops a second process from writing it at the same time
     (``pyro_cvae.run_folder``). With ``tensorboard_dir``, the history is also logged for
-    TensorBoard.
+    TensorBoard; with ``csv_dir``, into ``csv_dir/metrics.csv``.
 
     ``on_epoch_end(epoch, model, history)`` runs after each epoch's evaluation (model in train
     mode; wrap figure-making in ``torch.no_grad`` / ``eval_mode``); ``callbacks`` are further
@@ -94,14 +96,37 @@ def fit(
 
     If an epoch's loss or the parameters become NaN or infinite, ``TrainingDiverged`` is raised
     naming the epoch and step; the checkpoint on disk is left as the last good epoch wrote it.
+
+    ``engine="lightning"`` runs the same fit on PyTorch Lightning's ``Trainer``
+    (``pyro_cvae.lightning``), on ``devices`` processes per node and ``num_nodes`` nodes;
+    ``train_data`` may then also be one of its data modules, and ``callbacks`` are Lightning
+    callbacks. Both engines read and write the same run folder and continue each other's runs.
     """
     config = (config or FitConfig()).replace(**overrides)
+    if config.engine == "lightning":
+        return _fit_on_lightning(
+            model, train_data, config, val_data, resume, on_epoch_end, callbacks, metadata, overwrite
+        )
     x, y = model.check_data(*as_xy(train_data, "train_data"))
     val = None if val_data is None else model.check_data(*as_xy(val_data, "val_data"))
     with contextlib.ExitStack() as folder:
         if config.checkpoint_dir is not None:
             folder.enter_context(RunFolder(config.checkpoint_dir, resume=resume, overwrite=overwrite))
         return _train(model, x, y, val, config, resume, on_epoch_end, callbacks, metadata)
+
+
+def _fit_on_lightning(model, train_data, config, val_data, resume, on_epoch_end, callbacks, metadata, overwrite):
+    from .lightning import fit_lightning
+    from .lightning.engine import OnEpochEndLightning
+
+    ours = [c for c in callbacks if isinstance(c, Callback)]
+    if ours:
+        raise TypeError(
+            f"engine='lightning' takes Lightning callbacks (pytorch_lightning.Callback); got pyro_cvae callbacks "
+            f"{[type(c).__name__ for c in ours]}, which run in engine='loop' only"
+        )
+    extra = [*callbacks, *([OnEpochEndLightning(on_epoch_end)] if on_epoch_end else [])]
+    return fit_lightning(model, train_data, config, val_data, resume, extra, metadata, overwrite)
 
 
 def _train(model, x, y, val, config, resume, on_epoch_end, callbacks, metadata) -> History:

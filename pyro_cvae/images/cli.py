@@ -21,6 +21,7 @@ DATASET_HELP = (
 def _fit(args) -> None:
     from ..cli_options import config_sections
     from ..config import FitConfig
+    from ..distributed import is_main_process
     from .train import fit_images
 
     model_values, fit_values, _ = config_sections(args)
@@ -45,7 +46,8 @@ def _fit(args) -> None:
         overwrite=args.overwrite,
         model_overrides=model_values,
     )
-    print(json.dumps({"out": args.out, "epochs": len(run.history), "val_elbo": run.history.val_elbo[-1]}, indent=2))
+    if is_main_process():  # under several processes, one prints
+        print(json.dumps({"out": args.out, "epochs": len(run.history), "val_elbo": run.history.val_elbo[-1]}, indent=2))
 
 
 def _evaluate(args) -> None:

@@ -15,6 +15,7 @@ from ..data.images import load_images
 from ..data.tensors import split_indices
 from ..diagnostics.collapse import latent_usage
 from ..diagnostics.importance import iwae_log_likelihood
+from ..distributed import is_main_process
 from ..evaluate import elbo_terms, eval_mode
 from ..fit import fit
 from ..perception import fit_perception
@@ -102,12 +103,14 @@ def fit_images(
         )
     watched = take(test_idx[:8])
     snapshots = []
-    board = None if config.tensorboard_dir is None else TensorBoardLogger(config.tensorboard_dir)
+    boards = []  # opened at the first epoch, when it is known which process this is
 
     def record(epoch, fitted, history):
         snapshots.append(reconstruct(fitted, watched[0], watched[1], num_samples=1, mean=True)[0].cpu())
-        if board is not None:
-            board.log_images("reconstructions", snapshots[-1].reshape(-1, *image_shape), epoch)
+        if config.tensorboard_dir is not None and is_main_process():
+            if not boards:
+                boards.append(TensorBoardLogger(config.tensorboard_dir))
+            boards[0].log_images("reconstructions", snapshots[-1].reshape(-1, *image_shape), epoch)
 
     history = fit(
         model,
@@ -119,9 +122,9 @@ def fit_images(
         metadata=metadata,
         overwrite=overwrite,
     )
-    if board is not None:
+    for board in boards:
         board.close()
-    if out is not None:
+    if out is not None and is_main_process():  # under several processes, one writes the figures
         out = Path(out)
         if perception is not None:
             (out / "perception.json").write_text(json.dumps(perception, indent=2))

@@ -15,6 +15,7 @@ from pathlib import Path
 def _fit(args) -> None:
     from ..cli_options import config_sections
     from ..config import FitConfig
+    from ..distributed import is_main_process
     from .train import DEFAULT_FIT, DEFAULT_NUM_TRAIN, fit_twobirds
 
     model_values, fit_values, _ = config_sections(args)
@@ -46,7 +47,8 @@ def _fit(args) -> None:
         "seconds": round(time.perf_counter() - start, 1),
         "val_elbo": history.val_elbo[-1] if history.val_elbo else None,
     }
-    print(json.dumps(summary, indent=2))
+    if is_main_process():  # under several processes, one prints
+        print(json.dumps(summary, indent=2))
 
 
 def _load(checkpoint):

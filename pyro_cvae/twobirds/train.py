@@ -65,12 +65,18 @@ def fit_twobirds(
     forward = ForwardFunctions(functions)
     if not isinstance(forward.spec, str):
         raise TypeError("fit_twobirds needs functions as a preset or text, so the run can be saved and reloaded")
-    train = generate(num_train, forward, seed=seed)
-    val = generate(num_val, forward, seed=seed + 1_000_003)
     model = twobirds_model(**{"seed": seed, **(model_overrides or {})})
     base = config.to_dict() if config is not None else {**DEFAULT_FIT, "seed": seed}
     fit_config = FitConfig.from_dict({**base, **fit_overrides}, checkpoint_dir=None if out is None else str(out))
     metadata = {"app": "twobirds", "functions": forward.text, "num_train": num_train, "seed": seed}
+    if fit_config.engine == "lightning":
+        # each process generates its own share of the pairs (TwoBirdsDataModule)
+        from ..lightning import TwoBirdsDataModule
+
+        train, val = TwoBirdsDataModule(forward.text, num_train, num_val, fit_config.batch_size, seed), None
+    else:
+        train = generate(num_train, forward, seed=seed)
+        val = generate(num_val, forward, seed=seed + 1_000_003)
     history = fit(model, train, fit_config, val_data=val, resume=resume, metadata=metadata, overwrite=overwrite)
     return Run(model.eval(), fit_config, history, metadata)
 
