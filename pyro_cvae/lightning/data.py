@@ -16,6 +16,7 @@ scales its batch up to, whichever process it runs on.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Iterator, Optional, Tuple, Union
 
 import pytorch_lightning as pl
@@ -30,8 +31,10 @@ Data = Tuple[torch.Tensor, Optional[torch.Tensor]]
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
-    """One integer per ``(seed, epoch, rank)``: the seed of that process's draws in that epoch."""
-    return (seed * 1_000_003 + epoch) * 65_537 + rank
+    """A seed in [0, 2**32) for ``(seed, epoch, rank)``: that process's draws in that epoch.
+    (A hash, not arithmetic: numpy, which Pyro also seeds, takes no seed of 2**32 or more.)"""
+    digest = hashlib.blake2b(f"{seed},{epoch},{rank}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little")
 
 
 class EpochBatches(Sampler[torch.Tensor]):

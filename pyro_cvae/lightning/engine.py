@@ -217,6 +217,8 @@ def lightning_quiet(quiet: bool) -> Iterator[None]:
         # the batches are slices of tensors in memory: worker processes would only add copies
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*treespec.*LeafSpec.*")  # inside Lightning 2.6
+        # sample_distributed gathers its draws itself rather than through predict's return value
+        warnings.filterwarnings("ignore", message="predict returned None")
         warnings.filterwarnings("ignore", message="Encountered NaN", category=UserWarning)
         if quiet:
             logger.setLevel(logging.WARNING)
