@@ -91,3 +91,12 @@ def test_sampling_memory_benchmark_runs(capsys):
     runpy.run_path(str(BENCH / "sampling.py"))["main"](["--memory", "--counts", "200", "--threads", "1"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 2e+02")]
     assert len(rows) == 1 and float(rows[0].split(" | ")[2]) > 0
+
+
+def test_lightning_overhead_benchmark_runs(capsys):
+    runpy.run_path(str(BENCH / "lightning_overhead.py"))["main"](
+        ["--repeats", "1", "--epochs", "1", "--threads", "1", "--size", "300"]
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    ratios = [line.split()[0] for line in lines if line.startswith("lightning_over_loop_epoch_ratio")]
+    assert ratios == ["lightning_over_loop_epoch_ratio[digits]", "lightning_over_loop_epoch_ratio[twobirds]"]

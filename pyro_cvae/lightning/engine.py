@@ -6,7 +6,7 @@ What each ``FitConfig`` field becomes:
 ``device``             ``accelerator``: "auto", "cpu", or "gpu" for "cuda" ("cuda:N": GPU N)
 ``devices``            processes per node; ``num_nodes`` nodes; ``strategy``; ``precision``
 ``batch_size``         per process: a step's effective batch is ``batch_size × processes``
-``clip_norm``          ``gradient_clip_val`` (by norm)
+``clip_norm``          the module clips the gradient norm (Lightning's ``clip_gradients``)
 ``patience``           Lightning's ``EarlyStopping`` on ``val_elbo`` (``train_elbo`` without
                        validation data); the best epoch's weights are restored at the end
 ``checkpoint_dir``     ``RunFolderCheckpoint``: the run folder of ``pc.fit``, written by rank 0
@@ -137,8 +137,6 @@ def make_trainer(config: FitConfig, epochs: int, monitor: str, callbacks: Sequen
         strategy=config.strategy,
         precision=config.precision,  # type: ignore[arg-type]
         max_epochs=epochs,
-        gradient_clip_val=config.clip_norm,
-        gradient_clip_algorithm="norm",
         logger=loggers or False,
         callbacks=[*built, *callbacks],
         enable_checkpointing=config.checkpoint_dir is not None,
@@ -198,9 +196,9 @@ def _train(model, datamodule: TensorDataModule, config: FitConfig, resume: bool,
         return history  # nothing left to train
 
     monitor = "val_elbo" if datamodule.val is not None else "train_elbo"
-    trainer = make_trainer(config, config.epochs - first_epoch, monitor, callbacks, metadata)
-    _carry_stopping_state(trainer, module, stale)
     with lightning_quiet(not config.progress), pyro.validation_enabled(False):
+        trainer = make_trainer(config, config.epochs - first_epoch, monitor, callbacks, metadata)
+        _carry_stopping_state(trainer, module, stale)
         trainer.fit(module, datamodule=datamodule)
     model.eval()
     return module.history
@@ -217,6 +215,8 @@ def lightning_quiet(quiet: bool) -> Iterator[None]:
         # the batches are slices of tensors in memory: worker processes would only add copies
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*treespec.*LeafSpec.*")  # inside Lightning 2.6
+        # the module's own batch hand-over is meant to replace Lightning's (see SVIModule)
+        warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
         # sample_distributed gathers its draws itself rather than through predict's return value
         warnings.filterwarnings("ignore", message="predict returned None")
         warnings.filterwarnings("ignore", message="Encountered NaN", category=UserWarning)

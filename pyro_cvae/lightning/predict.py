@@ -93,19 +93,19 @@ def sample_distributed(
     per_chunk = min(conditions_per_chunk, y.shape[0])
     num_chunks = -(-y.shape[0] // per_chunk)
     module = SamplingModule(model, num_samples, mean, seed)
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=devices,
-        num_nodes=num_nodes,
-        strategy=strategy,
-        logger=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        use_distributed_sampler=False,
-    )
-    # the share of chunks depends on the process, known once the Trainer has launched them
-    loader = _LazyLoader(_Chunks(y, per_chunk, num_chunks), trainer)
     with lightning_quiet(not progress):
+        trainer = pl.Trainer(
+            accelerator=accelerator,
+            devices=devices,
+            num_nodes=num_nodes,
+            strategy=strategy,
+            logger=False,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            use_distributed_sampler=False,
+        )
+        # the share of chunks depends on the process, known once the Trainer has launched them
+        loader = _LazyLoader(_Chunks(y, per_chunk, num_chunks), trainer)
         trainer.predict(module, dataloaders=loader, return_predictions=False)
     return _gather(module, trainer, y.shape[0], per_chunk, num_chunks)
 
