@@ -9,7 +9,9 @@ Last line: ``predictive_over_direct_ratio <value>``. Target <= 1.2.
 of each of 10 digit conditions (a class-conditional CVAE on the 8x8 digits, x of 64 values; 10^5
 samples are 256 MB of output), each count in a fresh process whose peak resident memory is
 reset just before the draw (``/proc/self/clear_refs``, Linux). Target: peak over output <= 2 at
-every count, and samples per second flat as the count grows.
+every count, and samples per second flat as the count grows. Then the same draws streamed to a
+NetCDF file (``pc.sample_to_netcdf``): peak memory in MB, which should stay flat however large
+the file grows.
 
     python bench/sampling.py [--repeats 40] [--num-samples 1000]
     python bench/sampling.py --memory [--counts 1000,10000,100000,1000000]
@@ -40,8 +42,9 @@ def _kilobytes(field: str) -> int:
         return next(int(line.split()[1]) for line in status if line.startswith(field))
 
 
-def measure_one(count: int) -> dict:
-    """In this process: draw ``count`` samples for each of 10 digit conditions; peak memory."""
+def measure_one(count: int, to_file: str = "") -> dict:
+    """In this process: draw ``count`` samples for each of 10 digit conditions, in memory or
+    streamed to the NetCDF file ``to_file``; peak memory."""
     model = pc.build("cvae", x_shape=(64,), y_shape=(10,), latent_dim=8, likelihood="bernoulli").eval()
     y = torch.eye(10)
     pc.sample(model, y, 10)  # warm up: first-call allocations are not the draw's
@@ -49,23 +52,40 @@ def measure_one(count: int) -> dict:
         refs.write("5")  # reset the peak resident size to the current one
     before = _kilobytes("VmRSS:")
     start = time.perf_counter()
-    x = pc.sample(model, y, count)
+    if to_file:
+        pc.sample_to_netcdf(model, y, to_file, count)
+    else:
+        pc.sample(model, y, count)  # the high-water mark keeps its peak after it is freed
     seconds = time.perf_counter() - start
     peak = _kilobytes("VmHWM:")
-    output = x.numel() * x.element_size()
+    output = count * 10 * 64 * 4  # float32 x
     return {"count": count, "output_mb": output / 2**20, "peak_over_output": (peak - before) * 1024 / output,
-            "samples_per_s": count * 10 / seconds}  # fmt: skip
+            "peak_mb": (peak - before) / 1024, "samples_per_s": count * 10 / seconds}  # fmt: skip
+
+
+def _in_fresh_process(count: int, to_file: str = "") -> dict:
+    code = f"import json, runpy; print(json.dumps(runpy.run_path({__file__!r})['measure_one']({count}, {to_file!r})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def memory(counts) -> None:
+    import tempfile
+
     print("| samples per condition | output | peak memory over output | samples / s |")
     print("|---|---|---|---|")
     for count in counts:
-        code = f"import json, runpy; print(json.dumps(runpy.run_path({__file__!r})['measure_one']({count})))"
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-        row = json.loads(out.strip().splitlines()[-1])
+        row = _in_fresh_process(count)
         cells = f"{row['output_mb']:.1f} MB | {row['peak_over_output']:.2f} | {row['samples_per_s']:.3g}"
         print(f"| {count:.0e} | {cells} |", flush=True)
+    print()
+    print("| samples per condition | file | peak memory, streamed to the file | samples / s |")
+    print("|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as folder:
+        for count in counts:
+            row = _in_fresh_process(count, f"{folder}/draws.nc")
+            cells = f"{row['output_mb']:.1f} MB | {row['peak_mb']:.1f} MB | {row['samples_per_s']:.3g}"
+            print(f"| {count:.0e} | {cells} |", flush=True)
 
 
 def main(argv=None):

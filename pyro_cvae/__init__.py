@@ -21,6 +21,7 @@ from .checkpoint import load_model, save_checkpoint
 from .config import FitConfig, ModelConfig, load_config
 from .decoders import DECODERS
 from .divergence import TrainingDiverged
+from .draw_file import draw_to_netcdf, sample_to_netcdf
 from .elbos import ELBOS, CachedJitTraceMeanField_ELBO
 from .evaluate import elbo_terms
 from .fit import fit
@@ -43,7 +44,7 @@ from .variants import VARIANTS
 __version__ = "0.1.0"
 
 #: sub-packages imported on first attribute access
-_LAZY_SUBPACKAGES = ("diagnostics", "twobirds", "images")
+_LAZY_SUBPACKAGES = ("diagnostics", "twobirds", "images", "lightning")
 
 
 def __getattr__(name: str) -> Any:
@@ -62,10 +63,13 @@ __all__ = [
     "diagnostics",
     "twobirds",
     "images",
+    "lightning",
     "build",
     "resolve_config",
     "fit",
     "sample",
+    "sample_to_netcdf",
+    "draw_to_netcdf",
     "reconstruct",
     "summarize",
     "elbo_terms",

@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .cli_options import add_fit_arguments, check_output_free, config_sections
+from .cli_options import (
+    add_fit_arguments,
+    add_sampling_arguments,
+    check_output_free,
+    config_sections,
+    draw_over_processes,
+)
 from .errors import PyroCVAEError, one_line
 from .images.cli import add_parser as add_images_parser
 from .twobirds.cli import add_parser as add_twobirds_parser
@@ -90,12 +96,18 @@ def _fit(args) -> None:
 
 def _sample(args) -> None:
     from .data import load_tensors, save_tensors
+    from .distributed import is_main_process
+    from .draw_file import DrawFile, sample_to_netcdf
     from .predictive import sample
     from .run import Run
 
     check_output_free(args.out, args.overwrite)
     model = Run.load(args.checkpoint).model
     if model.y_shape is None:
+        if args.out.endswith(".nc"):
+            sample_to_netcdf(model, None, args.out, args.num_samples, mean=args.mean)
+            print(f"wrote {args.num_samples} samples to {args.out}")
+            return
         y = None
         draws = sample(model, None, args.num_samples, batch_size=1, mean=args.mean)
     else:
@@ -103,7 +115,21 @@ def _sample(args) -> None:
             raise ValueError("this model is conditional: give --conditions FILE.pt holding y")
         x_or_y, y = load_tensors(args.conditions)
         y = x_or_y if y is None else y  # a file of y alone is read as its first tensor
-        draws = sample(model, y, args.num_samples, mean=args.mean)
+        if args.out.endswith(".nc") and args.devices * args.num_nodes == 1:
+            # streamed to disk as drawn: memory stays one chunk's, whatever --num-samples is
+            sample_to_netcdf(model, y, args.out, args.num_samples, mean=args.mean)
+            print(f"wrote {args.num_samples} samples for each of {y.shape[0]} conditions to {args.out}")
+            return
+        draws = draw_over_processes(
+            args, model, y, args.num_samples, lambda m, part, count: sample(m, part, count, mean=args.mean)
+        )
+    if not is_main_process():
+        return  # the draws were gathered to every process; one writes them
+    if args.out.endswith(".nc"):
+        with DrawFile(args.out, args.num_samples, draws.shape[1], model.x_shape, y) as file:
+            file.write(draws)
+        print(f"wrote {tuple(draws.shape)} samples to {args.out}")
+        return
     per_condition = draws.transpose(0, 1)  # one row per condition: (batch, num_samples, *x_shape)
     save_tensors(args.out, per_condition, y)
     print(f"wrote {tuple(per_condition.shape)} samples to {args.out}")
@@ -151,8 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
     smp.add_argument("--conditions", help=".pt file holding y (a TensorDataset (x, y), dict or tensor)")
     smp.add_argument("--num-samples", type=int, default=100)
     smp.add_argument("--mean", action="store_true", help="E[x | z, y] instead of noisy draws")
-    smp.add_argument("--out", required=True, help="output .pt: TensorDataset(x (batch, samples, ...), y)")
+    smp.add_argument(
+        "--out",
+        required=True,
+        help="output .pt: TensorDataset(x (batch, samples, ...), y); or .nc: an ArviZ NetCDF file, written as drawn",
+    )
     smp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_sampling_arguments(smp)
     smp.set_defaults(run=_sample)
 
     add_twobirds_parser(sub)

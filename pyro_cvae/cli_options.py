@@ -65,3 +65,25 @@ def check_output_free(path: str, overwrite: bool) -> None:
     """An output file that exists is replaced only when asked (``--overwrite``)."""
     if Path(path).exists() and not overwrite:
         raise RunFolderError(f"--out {path!r} exists; pass --overwrite to replace it, or give another path")
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a sampling command draws: one process (default) or several (Lightning)."""
+    where = parser.add_argument_group("where to draw (see README, 'Scaling out')")
+    where.add_argument("--devices", type=int, default=1, help="processes per node sharing the conditions (Lightning)")
+    where.add_argument("--num-nodes", type=int, default=1, help="nodes (Lightning)")
+    where.add_argument("--strategy", default="auto", help="Lightning's strategy for several processes (default auto)")
+    where.add_argument("--accelerator", default="auto", help="Lightning's accelerator: auto, cpu or gpu")
+
+
+def draw_over_processes(args: argparse.Namespace, model, y, num_samples: int, draw):
+    """``draw(model, y, num_samples)`` on the processes the flags ask for: in this process when
+    one, else split by conditions with ``pyro_cvae.lightning.sample_distributed``."""
+    if args.devices * args.num_nodes == 1:
+        return draw(model, y, num_samples)
+    from .lightning import sample_distributed
+
+    return sample_distributed(
+        model, y, num_samples, draw=draw, accelerator=args.accelerator, devices=args.devices,
+        num_nodes=args.num_nodes, strategy=args.strategy,
+    )  # fmt: skip

@@ -90,7 +90,8 @@ def test_peers_benchmark_runs_where_pythae_is_installed():
 def test_sampling_memory_benchmark_runs(capsys):
     runpy.run_path(str(BENCH / "sampling.py"))["main"](["--memory", "--counts", "200", "--threads", "1"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 2e+02")]
-    assert len(rows) == 1 and float(rows[0].split(" | ")[2]) > 0
+    assert len(rows) == 2 and float(rows[0].split(" | ")[2]) > 0  # in memory, then streamed to a file
+    assert rows[1].split(" | ")[2].endswith(" MB")
 
 
 def test_lightning_overhead_benchmark_runs(capsys):

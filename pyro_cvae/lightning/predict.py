@@ -1,14 +1,15 @@
-"""``sample_distributed``: ``pc.sample`` over many conditions, split across processes.
+"""``sample_distributed``: a draw over many conditions, split across processes.
 
 The conditions are cut into chunks of ``conditions_per_chunk``; ``Trainer.predict`` hands each
-process its share of the chunks; each chunk is drawn with ``pc.sample`` under its own seed,
+process its share of the chunks; each chunk is drawn (``pc.sample`` by default, or any
+``draw(model, y_chunk, num_samples)``, e.g. the Two Birds posterior draw) under its own seed,
 ``(seed, chunk index)``, so the draws do not depend on how many processes shared the work.
 The chunks are gathered to every process and put back in the order of ``y``.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pyro
 import pytorch_lightning as pl
@@ -16,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..checks import check_positive_int
+from ..draw_file import DrawFunction
 from ..model import CVAE
 from ..predictive import sample
 from .data import epoch_seed
@@ -52,16 +54,16 @@ class _ShareOfChunks(torch.utils.data.Sampler[int]):
 
 
 class SamplingModule(pl.LightningModule):
-    def __init__(self, model: CVAE, num_samples: int, mean: bool, seed: int):
+    def __init__(self, model: CVAE, num_samples: int, draw: DrawFunction, seed: int):
         super().__init__()
-        self.model, self.num_samples, self.mean, self.seed = model, num_samples, mean, seed
+        self.model, self.num_samples, self.draw, self.seed = model, num_samples, draw, seed
         self.chunks: List[Tuple[int, torch.Tensor]] = []
 
     def predict_step(self, batch, batch_idx: int):
         index, y = batch
         pyro.set_rng_seed(epoch_seed(self.seed, int(index)))
-        draws = sample(self.model, y[0], self.num_samples, mean=self.mean)
-        self.chunks.append((int(index), draws))
+        draws = self.draw(self.model, y[0], self.num_samples)
+        self.chunks.append((int(index), draws.to(self.device)))
         return None  # gathered once at the end, not kept by the Trainer
 
 
@@ -70,6 +72,7 @@ def sample_distributed(
     y: torch.Tensor,
     num_samples: int = 100,
     mean: bool = False,
+    draw: Optional[DrawFunction] = None,
     conditions_per_chunk: int = 64,
     seed: int = 0,
     accelerator: str = "auto",
@@ -80,8 +83,10 @@ def sample_distributed(
 ) -> torch.Tensor:
     """Draw ``num_samples`` x for each condition in ``y`` on ``devices × num_nodes`` processes.
 
-    Returns ``(num_samples, len(y), *x_shape)`` on every process, in the order of ``y``: the same
-    tensor whatever the number of processes (each chunk of conditions has its own seed).
+    ``draw(model, y_chunk, num_samples) -> (num_samples, len(y_chunk), *x_shape)`` is the draw
+    of one chunk; default ``pc.sample`` (with ``mean``). Returns ``(num_samples, len(y),
+    *x_shape)`` on every process, in the order of ``y``: the same tensor whatever the number of
+    processes (each chunk of conditions has its own seed).
     """
     check_positive_int(num_samples, "num_samples")
     check_positive_int(conditions_per_chunk, "conditions_per_chunk")
@@ -92,7 +97,12 @@ def sample_distributed(
     y = conditions.cpu()
     per_chunk = min(conditions_per_chunk, y.shape[0])
     num_chunks = -(-y.shape[0] // per_chunk)
-    module = SamplingModule(model, num_samples, mean, seed)
+    if draw is None:
+
+        def draw(model: CVAE, y: torch.Tensor, num_samples: int) -> torch.Tensor:
+            return sample(model, y, num_samples, mean=mean)
+
+    module = SamplingModule(model, num_samples, draw, seed)
     with lightning_quiet(not progress):
         trainer = pl.Trainer(
             accelerator=accelerator,

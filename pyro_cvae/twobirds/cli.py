@@ -60,7 +60,9 @@ def _load(checkpoint):
 
 
 def _sample(args) -> None:
-    from ..cli_options import check_output_free
+    from ..cli_options import check_output_free, draw_over_processes
+    from ..distributed import is_main_process
+    from ..draw_file import draw_to_netcdf
     from .data import load_challenge, save_challenge
     from .sampling import draw
 
@@ -68,14 +70,28 @@ def _sample(args) -> None:
 
     run, functions = _load(args.checkpoint)
     _, y = load_challenge(args.conditions)  # its x, if any, is not used
-    samples = draw(
-        run.model, y, args.num_samples, sharpen=args.sharpen, functions=functions, noise_scale=args.noise_scale
-    )
-    # the challenge's order: all samples of condition 0, then of condition 1, ...
-    x_out = samples.transpose(0, 1).reshape(-1, *y.shape[1:])
-    y_out = y.repeat_interleave(args.num_samples, dim=0)
-    save_challenge(args.out, x_out, y_out)
-    print(f"wrote {x_out.shape[0]} samples ({args.num_samples} for each of {y.shape[0]} conditions) to {args.out}")
+
+    def solutions(model, part, count):
+        return draw(model, part, count, sharpen=args.sharpen, functions=functions, noise_scale=args.noise_scale)
+
+    if args.out.endswith(".nc") and args.devices * args.num_nodes == 1:
+        # written 25 conditions at a time as they are drawn: memory stays one chunk's
+        draw_to_netcdf(run.model, y, args.out, args.num_samples, solutions)
+        print(f"wrote {args.num_samples} samples for each of {y.shape[0]} conditions to {args.out}")
+        return
+    samples = draw_over_processes(args, run.model, y, args.num_samples, solutions)
+    if not is_main_process():
+        return  # the draws were gathered to every process; one writes them
+    if args.out.endswith(".nc"):
+        from ..draw_file import DrawFile
+
+        with DrawFile(args.out, args.num_samples, y.shape[0], run.model.x_shape, y) as file:
+            file.write(samples)
+    else:
+        # the challenge's order: all samples of condition 0, then of condition 1, ...
+        x_out = samples.transpose(0, 1).reshape(-1, *y.shape[1:])
+        save_challenge(args.out, x_out, y.repeat_interleave(args.num_samples, dim=0))
+    print(f"wrote {args.num_samples} samples for each of {y.shape[0]} conditions to {args.out}")
 
 
 def _evaluate(args) -> None:
@@ -132,7 +148,7 @@ def _evaluate(args) -> None:
 
 def add_parser(sub) -> None:
     """Add the ``twobirds`` command and its sub-commands to the main parser."""
-    from ..cli_options import add_fit_arguments
+    from ..cli_options import add_fit_arguments, add_sampling_arguments
     from .sampling import SHARPENERS
 
     birds = sub.add_parser("twobirds", help="the Two Birds inverse problem: fit, sample, evaluate")
@@ -165,8 +181,13 @@ def add_parser(sub) -> None:
     smp.add_argument("--num-samples", type=int, default=30)
     smp.add_argument("--sharpen", **sharpen)
     smp.add_argument("--noise-scale", type=float, default=0.0, help="the measurements' known noise σ (0: noise-free)")
-    smp.add_argument("--out", required=True, help="output .pt: TensorDataset(x (N*S, 1, 50, 2), y)")
+    smp.add_argument(
+        "--out",
+        required=True,
+        help="output .pt: TensorDataset(x (N*S, 1, 50, 2), y); or .nc: an ArviZ NetCDF file, written as drawn",
+    )
     smp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_sampling_arguments(smp)
     smp.set_defaults(run=_sample)
 
     ev = commands.add_parser("evaluate", help="metrics as JSON and a Markdown report with figures")

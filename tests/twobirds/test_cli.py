@@ -1,5 +1,6 @@
 import json
 
+import arviz as az
 import torch
 
 from pyro_cvae.cli import main
@@ -52,6 +53,12 @@ def test_fit_sample_evaluate(tmp_path, capsys):
     )
     x_out, y_out = load_challenge(tmp_path / "submission.pt")
     assert x_out.shape == (12, 50, 2) and torch.equal(y_out[4:8], y[1].expand(4, 50, 2))
+    # the same draw streamed to an ArviZ NetCDF file, condition chunk by condition chunk
+    command = ["twobirds", "sample", "--checkpoint", str(run), "--conditions", str(tmp_path / "conditions.pt")]
+    assert main([*command, "--num-samples", "4", "--out", str(tmp_path / "draws.nc")]) == 0
+    draws = az.from_netcdf(tmp_path / "draws.nc")
+    assert draws.posterior_predictive["x"].shape == (1, 4, 3, 50, 2)
+    assert torch.equal(torch.from_numpy(draws.constant_data["y"].values), y)
     capsys.readouterr()
     assert (
         main(["twobirds", "evaluate", "--checkpoint", str(run), "--num-conditions", "3", "--num-samples", "2,5"]) == 0
