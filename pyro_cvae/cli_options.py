@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict, Tuple
 
-from .config import ENGINES, PRECISIONS, load_config
+from .config import ENGINES, PRECISIONS, STRATEGIES, load_config
 from .errors import RunFolderError
 
 #: flag destination -> FitConfig field
@@ -47,7 +47,7 @@ def add_fit_arguments(parser: argparse.ArgumentParser, out_default: str) -> None
     where.add_argument("--engine", choices=ENGINES, help="the built-in loop or PyTorch Lightning (default loop)")
     where.add_argument("--devices", type=int, help="Lightning: processes per node, one per GPU (default 1)")
     where.add_argument("--num-nodes", type=int, help="Lightning: nodes (default 1)")
-    where.add_argument("--strategy", help="Lightning: auto, ddp, ddp_spawn, ... (default auto: DDP for several)")
+    where.add_argument("--strategy", choices=STRATEGIES, help="Lightning (default auto: DDP for several processes)")
     where.add_argument("--precision", choices=PRECISIONS, help="Lightning: numeric precision (default 32-true)")
 
 

@@ -240,7 +240,8 @@ class FitConfig(_Config):
     #: processes per node (one per GPU, or CPU processes); batch_size is per process
     devices: int = 1
     num_nodes: int = 1
-    #: Lightning's strategy: "auto" (DDP when devices × num_nodes > 1), "ddp", "ddp_spawn", ...
+    #: Lightning's strategy: "auto" (DDP when devices × num_nodes > 1), "ddp", or
+    #: "ddp_find_unused_parameters_true" for a model some of whose weights a step leaves unused
     strategy: str = "auto"
     #: Lightning's precision: "32-true", "64-true", "bf16-mixed", "16-mixed"
     precision: str = "32-true"
@@ -279,12 +280,20 @@ class FitConfig(_Config):
             raise ValueError(
                 f"{', '.join(changed)} need engine='lightning'; the built-in loop runs in one process, in float32"
             )
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}. The spawning and "
+                "forking launchers (ddp_spawn, ddp_notebook) train in copies of the model whose history never "
+                "comes back: start the processes with Lightning's 'ddp' (it re-runs your script) or torchrun"
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 #: the training loops ``fit`` can run (``FitConfig.engine``)
 ENGINES = ("loop", "lightning")
+#: Lightning's strategies that ``fit`` supports: every process runs the user's script
+STRATEGIES = ("auto", "ddp", "ddp_find_unused_parameters_true")
 #: Lightning's precision settings that an SVI fit can use ("loop" always trains in float32)
 PRECISIONS = ("32-true", "64-true", "bf16-mixed", "16-mixed")
 

@@ -151,6 +151,11 @@ class CVAE(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def float_type(self) -> torch.dtype:
+        """The weights' floating-point type: float32, or float64 after ``model.double()``."""
+        return next(self.parameters()).dtype
+
     @overload
     def check_data(
         self, x: torch.Tensor, y: Optional[torch.Tensor], allow_batchless: bool = False
@@ -189,12 +194,13 @@ class CVAE(nn.Module):
     ) -> Tuple[None, Optional[torch.Tensor]]: ...
 
     def prepare_data(self, x, y, allow_batchless=False):
-        """``check_data``, then ``(x, y)`` on this model's device. Every function that takes a
-        model and data (sampling, evaluation, diagnostics) goes through here, so a model that
-        ``fit`` left on a GPU works with the CPU tensors a user holds."""
+        """``check_data``, then ``(x, y)`` on this model's device, floating-point data in its float
+        type. Every function that takes a model and data (sampling, evaluation, diagnostics)
+        goes through here, so a model that ``fit`` left on a GPU, or in float64, works with the
+        CPU float32 tensors a user holds."""
         x, y = self.check_data(x, y, allow_batchless)
-        device = self.device
-        return (None if x is None else x.to(device)), (None if y is None else y.to(device))
+        device, dtype = self.device, self.float_type
+        return tuple(None if t is None else t.to(device, dtype if t.is_floating_point() else None) for t in (x, y))
 
 
 def _scaled(weight: Union[float, torch.Tensor]):

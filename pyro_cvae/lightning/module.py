@@ -97,9 +97,12 @@ class SVIModule(pl.LightningModule):
     def on_train_start(self) -> None:
         # this process's training data is known once the Trainer has set up the processes
         train = self._train_sample or self.trainer.datamodule.local_train()  # type: ignore[attr-defined]
-        self.state = FitState(self.model, self.svi.optimizer, self.config, _on(self.device, train), None, self._history)
+        dtype = self.model.float_type
+        self.state = FitState(
+            self.model, self.svi.optimizer, self.config, _on(self.device, train, dtype), None, self._history
+        )
         if self._val is not None:
-            self.state.val = _on(self.device, self._val)
+            self.state.val = _on(self.device, self._val, dtype)
         self._evaluate.on_fit_start(self.state)
 
     def on_train_epoch_start(self) -> None:
@@ -110,8 +113,9 @@ class SVIModule(pl.LightningModule):
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         # a batch is a tuple of tensors: move them directly (Lightning's general walk over any
-        # collection cost a tenth of a small model's step)
-        return tuple(tensor.to(device, non_blocking=True) for tensor in batch)
+        # collection cost a tenth of a small model's step), in the weights' float type
+        # (float64 under precision="64-true")
+        return _on(device, batch, self.model.float_type)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         # the step by hand (Lightning's manual optimization): the same zero_grad, backward, clip
@@ -200,6 +204,8 @@ class SVIModule(pl.LightningModule):
         return {"EarlyStopping": {"best_score": self.best_score, "stale": stale, "best_state": self.best_state}}
 
 
-def _on(device: torch.device, data: Data) -> Data:
-    x, y = data
-    return x.to(device), None if y is None else y.to(device)
+def _on(device: torch.device, data, dtype: torch.dtype):
+    """The tensors of ``data`` on ``device``, floating-point ones as ``dtype`` (None stays None)."""
+    return tuple(
+        None if t is None else t.to(device, dtype if t.is_floating_point() else None, non_blocking=True) for t in data
+    )

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import pyro
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
 from ..checks import check_positive_int
@@ -137,13 +138,22 @@ class _LazyLoader:
         return len(self._loader())
 
 
+def _all_gather(tensor: torch.Tensor) -> torch.Tensor:
+    """``(world, *tensor.shape)``: every process's ``tensor`` (all the same shape), in rank order."""
+    parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    dist.barrier()  # nobody leaves (and may exit) while another still receives
+    return torch.stack(parts)
+
+
 def _gather(module: SamplingModule, trainer: pl.Trainer, count: int, per_chunk: int, num_chunks: int) -> torch.Tensor:
     indices = torch.tensor([index for index, _ in module.chunks])
     draws = torch.stack([chunk for _, chunk in module.chunks])  # (k, S, per_chunk, *x_shape)
     if trainer.world_size > 1:
-        device = module.device
-        indices = trainer.strategy.all_gather(indices.to(device)).reshape(-1).cpu()
-        draws = trainer.strategy.all_gather(draws.to(device))
+        # torch.distributed's own all_gather: Lightning's goes through the autograd-aware
+        # torch.distributed.nn version, after which the gloo processes aborted at exit
+        indices = _all_gather(indices.to(module.device)).reshape(-1).cpu()
+        draws = _all_gather(draws.to(module.device))
         draws = draws.reshape(-1, *draws.shape[2:]).cpu()
     firsts: Dict[int, int] = {}  # a chunk drawn twice (padding) is kept once
     for position, index in enumerate(indices.tolist()):

@@ -219,6 +219,8 @@ def test_wrong_settings_are_refused_with_the_field_named():
         pc.FitConfig(devices=2)
     with pytest.raises(UnknownNameError, match="unknown engine .spark."):
         pc.FitConfig(engine="spark")
+    with pytest.raises(ConfigError, match="strategy must be one of .*ddp_spawn, ddp_notebook"):
+        pc.FitConfig(engine="lightning", strategy="ddp_spawn")
     with pytest.raises(ConfigError, match="precision must be one of"):
         pc.FitConfig(engine="lightning", precision="8-bit")
     with pytest.raises(TypeError, match="takes Lightning callbacks"):
@@ -227,3 +229,13 @@ def test_wrong_settings_are_refused_with_the_field_named():
         pc.fit(model(), pc.lightning.TensorDataModule((x, y)), val_data=(x, y), epochs=1, **LIGHTNING)
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 3\)"):
         pc.fit(model(), (x[:, :2], y), epochs=1, **LIGHTNING)
+
+
+def test_double_and_mixed_precision_train_under_lightning():
+    x, y = linear_data()
+    double = model()
+    history = pc.fit(double, (x, y), epochs=2, precision="64-true", **LIGHTNING)
+    assert next(double.parameters()).dtype == torch.float64 and len(history) == 2
+    assert pc.sample(double, y[:2], num_samples=3).dtype == torch.float64
+    history = pc.fit(model(), (x, y), epochs=2, precision="bf16-mixed", **LIGHTNING)
+    assert all(torch.isfinite(torch.tensor(history.train_elbo)))
