@@ -24,6 +24,7 @@ SCRIPT = """
 import sys, torch, pyro_cvae as pc
 torch.set_num_threads(1)
 out, resume, patience = sys.argv[1], sys.argv[2] == "resume", (None if sys.argv[3] == "none" else int(sys.argv[3]))
+where = {"engine": "lightning", "device": "cpu"} if sys.argv[4] == "lightning" else {}
 g = torch.Generator().manual_seed(0)
 y = torch.randn(3000, 2, generator=g)
 x = torch.cat([y, y.sum(-1, keepdim=True)], -1) + 0.1 * torch.randn(3000, 3, generator=g)
@@ -32,14 +33,14 @@ model = pc.build("dual-encoder", x_shape=(3,), y_shape=(2,), latent_dim=2, hidde
 print("ready", flush=True)
 pc.fit(model, (x[:2500], y[:2500]), val_data=(x[2500:], y[2500:]), epochs=12, batch_size=50,
        learning_rate=3e-3, kl_anneal_epochs=3, patience=patience, checkpoint_dir=out, resume=resume,
-       progress=False, seed=1)
+       progress=False, seed=1, **where)
 """
 
 
-def _launch(script, out, resume, patience):
+def _launch(script, out, resume, patience, engine):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
-        [sys.executable, str(script), str(out), "resume" if resume else "fresh", patience],
+        [sys.executable, str(script), str(out), "resume" if resume else "fresh", patience, engine],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -47,19 +48,21 @@ def _launch(script, out, resume, patience):
     )
 
 
-@pytest.mark.parametrize("patience", ["none", "2"])
-def test_a_fit_killed_at_random_moments_resumes_to_the_same_parameters(tmp_path, patience):
+@pytest.mark.parametrize("patience, engine", [("none", "loop"), ("2", "loop"), ("2", "lightning")])
+def test_a_fit_killed_at_random_moments_resumes_to_the_same_parameters(tmp_path, patience, engine):
     script = tmp_path / "fit.py"
     script.write_text(SCRIPT)
-    straight = _launch(script, tmp_path / "straight", False, patience)
+    straight = _launch(script, tmp_path / "straight", False, patience, engine)
     assert straight.wait(timeout=300) == 0, straight.stderr.read()
 
     rng, kills, resume = random.Random(int(patience == "none")), 0, False
+    # kill it somewhere in its training: an epoch takes ~0.1 s; Lightning first takes ~0.3 s to set up
+    window = (0.05, 0.3) if engine == "loop" else (0.3, 1.2)
     while True:
-        process = _launch(script, tmp_path / "killed", resume, patience)
+        process = _launch(script, tmp_path / "killed", resume, patience, engine)
         assert process.stdout.readline().strip() == "ready"
-        if kills < 4:  # kill it somewhere in its training (an epoch takes ~0.1 s)
-            time.sleep(rng.uniform(0.05, 0.3))
+        if kills < 4:
+            time.sleep(rng.uniform(*window))
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 process.wait()

@@ -160,9 +160,9 @@ def fit_lightning(
 ) -> History:
     """Fit ``model`` on Lightning (``pc.fit(..., engine="lightning")`` calls this).
 
-    ``train_data``: tensors as for ``pc.fit``, or a ``TensorDataModule`` (``TwoBirdsDataModule``,
-    ``image_datamodule(...)``) holding the validation data itself. ``callbacks``: further
-    Lightning callbacks (``pytorch_lightning.Callback``). Returns the ``History``; on every
+    ``train_data``: tensors as for ``pc.fit``, or a ``TensorDataModule`` holding the validation
+    data itself (the apps' ``twobirds.datamodule.TwoBirdsDataModule`` and
+    ``images.datamodule.image_datamodule(...)`` are two). ``callbacks``: further Lightning callbacks (``pytorch_lightning.Callback``). Returns the ``History``; on every
     process, ``model`` ends with the fitted weights, in eval mode.
     """
     datamodule = as_datamodule(train_data, val_data, config.batch_size, config.seed)

@@ -71,7 +71,7 @@ def fit_twobirds(
     metadata = {"app": "twobirds", "functions": forward.text, "num_train": num_train, "seed": seed}
     if fit_config.engine == "lightning":
         # each process generates its own share of the pairs (TwoBirdsDataModule)
-        from ..lightning import TwoBirdsDataModule
+        from .datamodule import TwoBirdsDataModule
 
         train, val = TwoBirdsDataModule(forward.text, num_train, num_val, fit_config.batch_size, seed), None
     else:

@@ -5,7 +5,9 @@ import torch
 
 import pyro_cvae as pc
 from pyro_cvae.batches import shuffled_batches
-from pyro_cvae.lightning import EpochBatches, TensorDataModule, TwoBirdsDataModule, image_datamodule
+from pyro_cvae.images.datamodule import image_datamodule
+from pyro_cvae.lightning import EpochBatches, TensorDataModule
+from pyro_cvae.twobirds.datamodule import TwoBirdsDataModule
 
 
 def epoch_of(sampler, epoch):
@@ -91,6 +93,7 @@ def test_an_image_set_becomes_a_data_module_with_a_held_out_split():
     module = image_datamodule("digits", conditional=True, limit=200, batch_size=16)
     (x, y), (val_x, val_y) = module.train, module.val
     assert x.shape[1:] == (64,) and y.shape[1:] == (10,) and len(x) + len(val_x) == 200
+    assert val_y.shape == (len(val_x), 10)
     model = pc.build("cvae", x_shape=(64,), y_shape=(10,), latent_dim=2, hidden_sizes=(16,))
     history = pc.fit(model, module, epochs=1, engine="lightning", device="cpu", progress=False)
     assert len(history.val_elbo) == 1
