@@ -162,8 +162,9 @@ def fit_lightning(
 
     ``train_data``: tensors as for ``pc.fit``, or a ``TensorDataModule`` holding the validation
     data itself (the apps' ``twobirds.datamodule.TwoBirdsDataModule`` and
-    ``images.datamodule.image_datamodule(...)`` are two). ``callbacks``: further Lightning callbacks (``pytorch_lightning.Callback``). Returns the ``History``; on every
-    process, ``model`` ends with the fitted weights, in eval mode.
+    ``images.datamodule.image_datamodule(...)`` are two). ``callbacks``: further Lightning
+    callbacks (``pytorch_lightning.Callback``). Returns the ``History``; on every process,
+    ``model`` ends with the fitted weights, in eval mode.
     """
     datamodule = as_datamodule(train_data, val_data, config.batch_size, config.seed)
     datamodule.batch_size, datamodule.seed = config.batch_size, config.seed
