@@ -56,7 +56,7 @@ def test_importing_everything_changes_no_global_state():
         rng_before = torch.get_rng_state()
         import pyro_cvae as pc
         import pyro_cvae.twobirds, pyro_cvae.images, pyro_cvae.diagnostics, pyro_cvae.diagnostics.plots
-        import pyro_cvae.images.figures, pyro_cvae.twobirds.report, pyro_cvae.cli
+        import pyro_cvae.images.figures, pyro_cvae.twobirds.report, pyro_cvae.cli, pyro_cvae.lightning
         print(json.dumps({
             "backend unchanged": matplotlib.rcParams._get_backend_or_none() == backend_before,
             "rng unchanged": torch.equal(rng_before, torch.get_rng_state()),
