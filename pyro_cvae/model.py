@@ -40,14 +40,14 @@ class CVAE(nn.Module):
     (``pyro_cvae.penalties``) subtract weighted extra terms while training, which makes the
     objective no longer an ELBO; in eval mode the model is the pure generative model.
 
-    Arguments common to ``model`` and ``guide``:
+    Arguments common to ``model`` and ``guide``::
 
-    x : (batch, *x_shape) observed x, or None to generate.
-    y : (batch, *y_shape) condition, or None for a VAE.
-    kl_weight : β multiplying the KL term (``poutine.scale`` on z in both model and guide).
-    num_data : size of the whole data set when (x, y) is a mini-batch; the data plate then scales
-        the log-densities by ``num_data / batch`` so the loss estimates the full-data ELBO.
-    batch_size : how many x to generate when both x and y are None.
+        x : (batch, *x_shape) observed x, or None to generate.
+        y : (batch, *y_shape) condition, or None for a VAE.
+        kl_weight : β multiplying the KL term (``poutine.scale`` on z in both model and guide).
+        num_data : size of the whole data set when (x, y) is a mini-batch; the data plate then scales
+            the log-densities by ``num_data / batch`` so the loss estimates the full-data ELBO.
+        batch_size : how many x to generate when both x and y are None.
 
     ``model`` and ``guide`` register the parameters in Pyro's param store (``pyro.module``), so
     they work with ``pyro.infer.SVI`` and ``pyro.optim``. Each model registers under its own

@@ -44,17 +44,17 @@ def sample(
     chunk_size: Optional[int] = None,
 ):
     """Draw x ~ p(x | y) = ∫ p(x | z, y) p(z | y) dz: z from the prior (r_θ1 for the dual
-    encoder), then x from the likelihood.
+    encoder), then x from the likelihood. Arguments and result::
 
-    y : (batch, *y_shape), or one condition shaped y_shape; None for a VAE, which then
-        generates ``batch_size`` x per sample.
-    mean : return E[x | z, y] for each z instead of a draw of x.
-    chunk_size : samples drawn per ``Predictive`` pass (default: about a million values of x
-        per pass, and at least 32 passes). The result is written into one preallocated tensor
-        chunk by chunk, so memory beyond the output stays that of one chunk, a small share of
-        the output, however large ``num_samples`` is (``bench/sampling.py --memory``).
-    Returns (num_samples, batch, *x_shape), and z (num_samples, batch, latent_dim) too with
-    ``return_latent``.
+        y : (batch, *y_shape), or one condition shaped y_shape; None for a VAE, which then
+            generates ``batch_size`` x per sample.
+        mean : return E[x | z, y] for each z instead of a draw of x.
+        chunk_size : samples drawn per ``Predictive`` pass (default: about a million values of x
+            per pass, and at least 32 passes). The result is written into one preallocated tensor
+            chunk by chunk, so memory beyond the output stays that of one chunk, a small share of
+            the output, however large ``num_samples`` is (``bench/sampling.py --memory``).
+        Returns (num_samples, batch, *x_shape), and z (num_samples, batch, latent_dim) too with
+        ``return_latent``.
     """
     check_positive_int(num_samples, "num_samples")
     if chunk_size is not None:

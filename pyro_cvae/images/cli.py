@@ -59,7 +59,7 @@ def _evaluate(args) -> None:
 def _quadrants(args) -> None:
     import torch
 
-    from ..data.images import load_images
+    from ..data.images import has_test_split, load_images
     from ..data.tensors import split_indices
     from ..predictive import sample
     from .figures import quadrant_completions
@@ -67,14 +67,25 @@ def _quadrants(args) -> None:
     from .quadrants import join_quadrants, split_quadrants
 
     images, _ = load_images(args.dataset, size=args.size, limit=args.limit)
+    # a data set's own test split when it has one (mnist5k, MNIST...), else digits held out by seed
+    test_images = load_images(args.dataset, size=args.size, train=False)[0] if has_test_split(args.dataset) else None
     counts = [int(k) for k in args.visible.split(",")]
     results = run_quadrant_benchmark(
-        images, counts, epochs=args.epochs, num_importance=args.num_importance, seed=args.seed, progress=not args.quiet
+        images,
+        counts,
+        epochs=args.epochs,
+        num_importance=args.num_importance,
+        seed=args.seed,
+        progress=not args.quiet,
+        protocol=args.protocol,
+        test_images=test_images,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _, test_idx = split_indices(len(images), default_test_size(len(images)), args.seed)
-    shown = images[test_idx[:6]]
+    if test_images is None:
+        _, test_idx = split_indices(len(images), default_test_size(len(images)), args.seed)
+        test_images = images[test_idx]
+    shown = test_images[:6]
     for k, result in results.items():
         x, y = split_quadrants(shown, k)
         with torch.no_grad():
@@ -141,7 +152,13 @@ def add_parser(sub) -> None:
     quad = commands.add_parser("quadrants", help="quadrant completion: CVAE against the baseline network")
     quad.add_argument("--dataset", default="digits", help=DATASET_HELP)
     quad.add_argument("--visible", default="1,2,3", help="numbers of visible quadrants")
-    quad.add_argument("--epochs", type=int, default=200, help="at most; both stop early on validation")
+    quad.add_argument(
+        "--protocol",
+        default="digits",
+        choices=["digits", "pyro-tutorial"],
+        help="network sizes and schedule: this package's for 8x8 digits, or Pyro's CVAE example's for 28x28 MNIST",
+    )
+    quad.add_argument("--epochs", type=int, help="at most (default: the protocol's); both stop early on validation")
     quad.add_argument("--num-importance", type=int, default=1000)
     quad.add_argument("--size", type=int, default=32)
     quad.add_argument("--limit", type=int)

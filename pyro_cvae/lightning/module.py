@@ -47,11 +47,13 @@ def kl_weight_at(epoch: int, config: FitConfig) -> float:
 class SVIModule(pl.LightningModule):
     """Wraps a ``CVAE`` for Lightning's ``Trainer`` (see the module docstring).
 
-    num_data : size of the whole training set, across processes.
-    train_sample, val : what the per-epoch history scores (``callbacks.Evaluate`` picks a fixed
-        sample of at most ``config.eval_train_size`` points from ``train_sample``). None: the
-        training data this process holds (the data module's ``local_train()``).
-    first_epoch, history : where a resumed run continues from.
+    Arguments::
+
+        num_data : size of the whole training set, across processes.
+        train_sample, val : what the per-epoch history scores (``callbacks.Evaluate`` picks a fixed
+            sample of at most ``config.eval_train_size`` points from ``train_sample``). None: the
+            training data this process holds (the data module's ``local_train()``).
+        first_epoch, history : where a resumed run continues from.
     """
 
     def __init__(

@@ -13,7 +13,7 @@ sinusoid cos(α_k + β_k t). Fitting (α_k, β_k) to the 50 samples fixes the ph
 Each choice gives the phases P_k at the first and last point, and M = [[p_0, q_0], [p_1, q_1]]
 (invertible) maps them back to the endpoints of x0 and x1. The choices that land inside the
 prior's box (x0 descending, x1 ascending, all in [0.1, 1]) form the complete solution set; each
-member is checked to reproduce y. Every member has the same Jacobian |det M|, so the exact
+member is checked to reproduce y. Every member has the same Jacobian ``|det M|``, so the exact
 posterior over the set is proportional to the prior density of each member (``solution_weights``).
 """
 

@@ -3,14 +3,16 @@ the exact solution set.
 
 All metrics are computed per condition and then averaged over conditions.
 
-Per sample (the challenge's published gates):
+Per sample (the challenge's published gates)::
+
     straight   |Pearson r(x_k, t)| > 0.8 for both lines
     signs      x0 descending and x1 ascending (signs of the least-squares slopes)
     fits y     RMSE(F(x), y) < 0.1
     passes     all three
 
 Against the exact solution set (``exact_solutions``), with endpoints read from each sample's
-least-squares line fit and distances in max-abs over the four endpoints:
+least-squares line fit and distances in max-abs over the four endpoints::
+
     precision        share of samples within ``tol`` (0.02) of some exact solution
     recall           share of exact solutions with at least one sample within ``tol``
     weighted recall  the same, each solution weighted by its exact posterior probability

@@ -41,7 +41,7 @@ separated solutions. The sampler builds a mixture with one component per mode:
    each mode as well. A thousand samples cost about what the proposals cost.
 
 Where this is exact. For noise-free y and F = (cos or sin of an affine function of x0 and x1)
-per signal, every solution's phases differ from the truth's by signs and 2π turns, so |∂F/∂e|
+per signal, every solution's phases differ from the truth's by signs and 2π turns, so ``|∂F/∂e|``
 is the same at every solution, the determinant factor cancels, and w_m ∝ p(e_m) is the exact
 posterior (``exact.solution_weights``) over the modes found. The approximation error is then
 only in finding every mode (recall). With noise, the importance correction makes the weights
