@@ -83,7 +83,8 @@ def test_quadrants_command(tmp_path, capsys):
         == 0
     )
     metrics = _json(capsys.readouterr().out)
-    assert set(metrics["2"]) == {"baseline_nll", "cvae_elbo_nll", "cvae_iwae_nll", "seconds"}
+    assert set(metrics["2"]) == {"baseline_nll", "cvae_elbo_nll", "cvae_iwae_nll", "epochs", "seconds"}
+    assert metrics["2"]["epochs"] == 1
     assert (tmp_path / "completions_2_visible.png").is_file()
 
 
