@@ -12,7 +12,16 @@ alone, and importing the package stays cheap and changes no global state.
 """
 
 import importlib
+import warnings
 from typing import Any
+
+from tqdm import TqdmWarning
+
+with warnings.catch_warnings():
+    # Pyro imports tqdm.auto, which in a notebook without ipywidgets warns that the widget is
+    # missing and falls back to the text bar, which works: only noise in every notebook's output
+    warnings.simplefilter("ignore", TqdmWarning)
+    import pyro.infer  # noqa: F401
 
 from . import data
 from .build import build, resolve_config

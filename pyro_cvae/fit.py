@@ -14,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import pyro
 import torch
+from tqdm.auto import tqdm
 
 from .batches import shuffled_batches
 from .callbacks import Callback, Checkpoint, CSVLog, EarlyStopping, Evaluate, FitState, OnEpochEnd, TensorBoard
@@ -23,7 +24,6 @@ from .data.tensors import as_xy
 from .divergence import check_epoch_finite
 from .history import History
 from .model import CVAE
-from .progress import tqdm
 from .run_folder import RunFolder
 from .step import SVIStep
 

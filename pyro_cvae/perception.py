@@ -14,12 +14,12 @@ from typing import Dict, Sequence
 import torch
 from torch import nn
 from torch.nn.functional import cross_entropy
+from tqdm.auto import tqdm
 
 from .batches import shuffled_batches
 from .checks import check_tensor
 from .data.tensors import split_indices
 from .divergence import check_epoch_finite
-from .progress import tqdm
 from .seeding import seeded
 
 #: channel widths of the conv blocks (images) and sizes of the dense blocks (anything else)

@@ -53,7 +53,8 @@ def plot_image_grid(
         if images.shape[-1] == 1:
             images = images[..., 0]
     rows, cols = images.shape[:2]
-    fig, axes = subplots(rows, cols, figsize=(cols * 0.8, rows * 0.8), squeeze=False)
+    # the title gets its own strip: on a single row it would otherwise squeeze the images
+    fig, axes = subplots(rows, cols, figsize=(cols * 0.8, rows * 0.8 + (0.5 if title else 0)), squeeze=False)
     for r in range(rows):
         for c in range(cols):
             ax = axes[r][c]

@@ -160,13 +160,14 @@ class SVIModule(pl.LightningModule):
     def _log(self, entry: Dict[str, Any]) -> None:
         # the figures go to the loggers directly, with the run's epoch as the step: through
         # self.log, Lightning's result collection cost 5 ms an epoch for a dozen floats. Only the
-        # score that early stopping watches goes through self.log, where its callback reads it
+        # score that early stopping watches goes through self.log (to the callbacks, not again
+        # to the loggers, where it would add a second row per epoch at Lightning's step count)
         figures = {k: v for k, v in entry.items() if v is not None and k != "epoch"}
         for logger in self.loggers:
             logger.log_metrics(figures, step=self.run_epoch)
             logger.save()  # flushed every epoch, as the built-in loop's loggers are
         monitored = "val_elbo" if self._val is not None else "train_elbo"
-        self.log(monitored, figures[monitored], on_epoch=True)
+        self.log(monitored, figures[monitored], on_epoch=True, logger=False)  # already in the loggers
 
     def _mean_over_processes(self, values: torch.Tensor) -> torch.Tensor:
         if self.trainer.world_size == 1:
