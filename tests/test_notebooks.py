@@ -1,8 +1,13 @@
-"""Every notebook executes top to bottom with tiny settings, and is stored without outputs.
+"""Notebooks: stored with the outputs of a real run of their current cells, and runnable.
 
-They run as a reader runs them: in a Jupyter kernel with its own (inline) matplotlib backend,
-which nothing overrides, and every cell that draws must show a figure."""
+Each notebook is stored as ``notebooks/execute.py`` ran it with its full settings, so a reader
+on the web sees real epochs and figures; every code cell's metadata holds the SHA-256 of the
+source that produced its outputs, which must match the cell as it is now. The tests also
+execute each notebook with tiny settings (``PYRO_CVAE_NOTEBOOK_EPOCHS=1``), as a reader runs it:
+in a Jupyter kernel with its own (inline) matplotlib backend, which nothing overrides, and every
+cell that draws must show a figure."""
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -13,25 +18,57 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: a cell that calls one of these draws a figure
-DRAWS = re.compile(r"\b(plt\.subplots|plt\.figure|az\.plot_\w+|\.imshow)\(")
+DRAWS = re.compile(r"\b(plt\.subplots|plt\.figure|az\.plot_\w+|\.imshow|display\(Image)\(?")
+#: "a few minutes on 2 CPU cores" for a notebook's full run
+FULL_RUN_SECONDS = 360
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_executes(path, monkeypatch):
-    monkeypatch.setenv("PYRO_CVAE_NOTEBOOK_EPOCHS", "1")
-    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as for a reader
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny settings: threads cost more than they give
-    notebook = nbformat.read(path, as_version=4)
-    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), (
-        f"{path.name} is stored with outputs; strip them"
-    )
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
-    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
-    assert not errors
+def blank_figures(notebook):
+    """First lines of the cells that draw but whose outputs hold no image."""
     drawing = [c for c in notebook.cells if c.cell_type == "code" and DRAWS.search(c.source)]
-    blank = [
+    return [
         c.source.splitlines()[0]
         for c in drawing
         if not any("image/png" in o.get("data", {}) for o in c.get("outputs", []))
     ]
-    assert not blank, f"cells that draw but show no figure: {blank}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_come_from_a_full_run_of_the_current_cells(path):
+    notebook = nbformat.read(path, as_version=4)
+    run = notebook.metadata.get("pyro_cvae", {})
+    assert run.get("settings") == "full", f"{path.name}: run `python notebooks/execute.py {path.name}`"
+    assert run["seconds"] <= FULL_RUN_SECONDS
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        stored = cell.metadata.get("pyro_cvae", {}).get("source_sha256")
+        assert stored == hashlib.sha256(cell.source.encode()).hexdigest(), (
+            f"{path.name}: the outputs of the cell starting {cell.source.splitlines()[0]!r} came from other "
+            f"code; run `python notebooks/execute.py {path.name}`"
+        )
+        assert cell.execution_count is not None
+        assert not [o for o in cell.outputs if o.output_type == "error"]
+    assert not blank_figures(notebook)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_executes_with_tiny_settings(path, monkeypatch):
+    monkeypatch.setenv("PYRO_CVAE_NOTEBOOK_EPOCHS", "1")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as for a reader
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny settings: threads cost more than they give
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:  # run from scratch, not on top of the stored outputs
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    assert not blank_figures(notebook), "cells that draw but show no figure"
+
+
+def test_every_notebook_tells_a_story():
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        words = sum(len(c.source.split()) for c in notebook.cells if c.cell_type == "markdown")
+        assert words >= 300, f"{path.name} has {words} words of prose"
