@@ -35,6 +35,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from ..checkpoint import checkpoint_path, checkpoint_state, read_checkpoint, write_checkpoint, write_config_copy
 from ..config import FitConfig
+from ..distributed import close_process_group_at_exit
 from ..elbos import ELBOS
 from ..history import History
 from ..model import CVAE
@@ -201,6 +202,8 @@ def _train(model, datamodule: TensorDataModule, config: FitConfig, resume: bool,
         trainer = make_trainer(config, config.epochs - first_epoch, monitor, callbacks, metadata)
         _carry_stopping_state(trainer, module, stale)
         trainer.fit(module, datamodule=datamodule)
+    if trainer.world_size > 1:
+        close_process_group_at_exit()
     model.eval()
     return module.history
 

@@ -18,6 +18,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
 from ..checks import check_positive_int
+from ..distributed import close_process_group_at_exit
 from ..draw_file import DrawFunction
 from ..model import CVAE
 from ..predictive import sample
@@ -118,6 +119,8 @@ def sample_distributed(
         # the share of chunks depends on the process, known once the Trainer has launched them
         loader = _LazyLoader(_Chunks(y, per_chunk, num_chunks), trainer)
         trainer.predict(module, dataloaders=loader, return_predictions=False)
+    if trainer.world_size > 1:
+        close_process_group_at_exit()
     return _gather(module, trainer, y.shape[0], per_chunk, num_chunks)
 
 
