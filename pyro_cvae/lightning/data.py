@@ -6,8 +6,8 @@ order is a permutation drawn from ``(seed, epoch)`` alone, the same on every pro
 rule of ``pyro_cvae.batches.shuffled_batches``. So every process takes the same number of steps
 (DDP would hang otherwise), no point is seen twice in an epoch, and a run resumed at epoch k
 draws the orders an uninterrupted run would have. Up to ``world - 1`` points sit out each epoch,
-a different few each time. With one process the sampler is ``shuffled_batches`` with a seeded
-generator.
+a different few each time. With one process it gives what ``shuffled_batches`` gives with a
+generator seeded from ``(seed, epoch)``.
 
 Data modules hold their tensors on the CPU; Lightning moves each batch to the process's device.
 Every module reports ``num_data``, the size of the whole training set, which every step's loss

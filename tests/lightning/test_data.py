@@ -97,3 +97,12 @@ def test_an_image_set_becomes_a_data_module_with_a_held_out_split():
     model = pc.build("cvae", x_shape=(64,), y_shape=(10,), latent_dim=2, hidden_sizes=(16,))
     history = pc.fit(model, module, epochs=1, engine="lightning", device="cpu", progress=False)
     assert len(history.val_elbo) == 1
+
+
+def test_with_one_process_the_sampler_gives_the_built_in_loops_batches_for_a_seeded_order():
+    from pyro_cvae.lightning.data import epoch_seed
+
+    sampler = EpochBatches(50, 8, seed=3)
+    ours = epoch_of(sampler, 2)
+    loop = list(shuffled_batches(50, 8, generator=torch.Generator().manual_seed(epoch_seed(3, 2))))
+    assert len(ours) == len(loop) and all(torch.equal(a, b) for a, b in zip(ours, loop))
