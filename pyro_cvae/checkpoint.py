@@ -123,6 +123,34 @@ def read_checkpoint(path: PathLike) -> Dict[str, Any]:
     return state
 
 
+def read_run_to_continue(folder: Optional[PathLike], model: CVAE) -> Optional[Dict[str, Any]]:
+    """The checkpoint in ``folder`` that a ``resume=True`` fit of ``model`` continues, or None when
+    the folder holds none yet (start fresh); clear errors for no folder or another model's run."""
+    if folder is None:
+        raise ValueError("resume=True needs checkpoint_dir, the folder of the run to continue")
+    if not checkpoint_path(folder).is_file():
+        return None
+    saved = read_checkpoint(folder)
+    if saved["model_config"] != model.config.to_dict():
+        raise ValueError(
+            f"the checkpoint in {str(folder)!r} is of a different model config; "
+            "build the model from it (pyro_cvae.Run.load) or use another checkpoint_dir"
+        )
+    return saved
+
+
+def restore_weights_and_optimizer(
+    saved: Dict[str, Any], model: CVAE, optimizer: torch.optim.Optimizer, learning_rate: float
+) -> None:
+    """Put a saved run's weights and optimizer state back, at ``learning_rate`` (the saved state
+    carries the old one), for either training engine to continue from."""
+    model.load_state_dict(saved["model_state"])
+    if saved.get("optimizer_state") is not None:
+        optimizer.load_state_dict(saved["optimizer_state"])
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate
+
+
 def _version1_metadata(folder: Path) -> Dict[str, Any]:
     for name, app in _V1_SIDE_FILES.items():
         if (folder / name).is_file():

@@ -97,7 +97,7 @@ def _fit(args) -> None:
 def _sample(args) -> None:
     from .data import load_tensors, save_tensors
     from .distributed import is_main_process
-    from .draw_file import DrawFile, sample_to_netcdf
+    from .draw_file import sample_to_netcdf, save_netcdf
     from .predictive import sample
     from .run import Run
 
@@ -126,8 +126,7 @@ def _sample(args) -> None:
     if not is_main_process():
         return  # the draws were gathered to every process; one writes them
     if args.out.endswith(".nc"):
-        with DrawFile(args.out, args.num_samples, draws.shape[1], model.x_shape, y) as file:
-            file.write(draws)
+        save_netcdf(args.out, draws, y)
         print(f"wrote {tuple(draws.shape)} samples to {args.out}")
         return
     per_condition = draws.transpose(0, 1)  # one row per condition: (batch, num_samples, *x_shape)

@@ -16,16 +16,15 @@ to a thousand draws, so reading one condition, or the first draws of all, touche
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from .checks import check_positive_int
 from .model import CVAE
-from .predictive import CHUNK_VALUES, sample
+from .predictive import plan_chunks, sample
 
 PathLike = Union[str, Path]
 #: ``draw(model, y_chunk, num_samples) -> (num_samples, len(y_chunk), *x_shape)``
@@ -86,8 +85,11 @@ class DrawFile:
             self._partial.unlink(missing_ok=True)
 
 
-def _chunk_of_samples(rows: int, x_shape: Tuple[int, ...], num_samples: int) -> int:
-    return max(1, min(num_samples, CHUNK_VALUES // max(1, rows * math.prod(x_shape))))
+def save_netcdf(path: PathLike, draws: torch.Tensor, y: Optional[torch.Tensor] = None) -> Path:
+    """Draws already in memory, ``(num_samples, num_conditions, *x_shape)``, as the same file."""
+    with DrawFile(path, draws.shape[0], draws.shape[1], draws.shape[2:], y) as file:
+        file.write(draws)
+    return Path(path)
 
 
 def sample_to_netcdf(
@@ -102,12 +104,9 @@ def sample_to_netcdf(
     """``pc.sample`` written to a NetCDF file as it is drawn (module docstring), for draws that
     do not fit in memory: memory stays that of one chunk of ``chunk_size`` samples (default:
     about a million values of x) whatever ``num_samples`` is. Returns the file's path."""
-    check_positive_int(num_samples, "num_samples")
-    if chunk_size is not None:
-        check_positive_int(chunk_size, "chunk_size")
-    _, y = model.prepare_data(None, y, allow_batchless=True)
+    # no lower bound on the number of passes: the output is on disk, not beside the chunk in memory
+    y, chunk = plan_chunks(model, y, num_samples, batch_size, chunk_size, passes_at_least=1)
     rows = y.shape[0] if y is not None else batch_size
-    chunk = chunk_size or _chunk_of_samples(rows, model.x_shape, num_samples)
     with DrawFile(path, num_samples, rows, model.x_shape, y) as file:
         for start in range(0, num_samples, chunk):
             count = min(chunk, num_samples - start)

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from .batches import shuffled_batches
 from .callbacks import Callback, Checkpoint, CSVLog, EarlyStopping, Evaluate, FitState, OnEpochEnd, TensorBoard
-from .checkpoint import checkpoint_path, read_checkpoint
+from .checkpoint import read_run_to_continue, restore_weights_and_optimizer
 from .config import FitConfig
 from .data.tensors import as_xy
 from .divergence import check_epoch_finite
@@ -188,20 +188,10 @@ def _show(bar, history: History) -> None:
 def _resume(state: FitState) -> int:
     """Load the run in ``checkpoint_dir`` into ``state``; returns the epoch to continue from."""
     config, model = state.config, state.model
-    if config.checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir, the folder of the run to continue")
-    if not checkpoint_path(config.checkpoint_dir).is_file():
+    saved = read_run_to_continue(config.checkpoint_dir, model)
+    if saved is None:
         return 0  # nothing to resume yet: start fresh
-    saved = read_checkpoint(config.checkpoint_dir)
-    if saved["model_config"] != model.config.to_dict():
-        raise ValueError(
-            f"the checkpoint in {str(config.checkpoint_dir)!r} is of a different model config; "
-            "build the model from it (pyro_cvae.Run.load) or use another checkpoint_dir"
-        )
-    model.load_state_dict(saved["model_state"])
-    state.optimizer.load_state_dict(saved["optimizer_state"])
-    for group in state.optimizer.param_groups:  # the saved state carries the old learning rate
-        group["lr"] = config.learning_rate
+    restore_weights_and_optimizer(saved, model, state.optimizer, config.learning_rate)
     torch.set_rng_state(saved["torch_rng_state"])
     if saved.get("cuda_rng_states") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(saved["cuda_rng_states"])

@@ -8,7 +8,7 @@ the networks broadcast over that leading dim, so no Python loop over samples is 
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from pyro.infer import Predictive
@@ -31,6 +31,26 @@ def _decoded(model: CVAE, samples: Dict[str, torch.Tensor], y, mean: bool) -> to
 #: CVAE at 2.4 times its output; 32 bring it to 1.8 times, for a third more time)
 CHUNK_VALUES = 2**20
 CHUNKS_AT_LEAST = 32
+
+
+def plan_chunks(
+    model: CVAE,
+    y: Optional[torch.Tensor],
+    num_samples: int,
+    batch_size: int,
+    chunk_size: Optional[int],
+    passes_at_least: int,
+) -> Tuple[Optional[torch.Tensor], int]:
+    """``(y, samples per pass)`` for a chunked draw: the checked conditions on the model's device,
+    and ``chunk_size``, or by default about ``CHUNK_VALUES`` values of x per pass in at least
+    ``passes_at_least`` passes (fewer when ``num_samples`` is smaller)."""
+    check_positive_int(num_samples, "num_samples")
+    if chunk_size is not None:
+        check_positive_int(chunk_size, "chunk_size")
+    _, y = model.prepare_data(None, y, allow_batchless=True)
+    rows = y.shape[0] if y is not None else batch_size
+    per_sample = max(1, rows * math.prod(model.x_shape))
+    return y, chunk_size or max(1, min(CHUNK_VALUES // per_sample, -(-num_samples // passes_at_least)))
 
 
 @torch.no_grad()
@@ -56,13 +76,7 @@ def sample(
         Returns (num_samples, batch, *x_shape), and z (num_samples, batch, latent_dim) too with
         ``return_latent``.
     """
-    check_positive_int(num_samples, "num_samples")
-    if chunk_size is not None:
-        check_positive_int(chunk_size, "chunk_size")
-    _, y = model.prepare_data(None, y, allow_batchless=True)
-    rows = y.shape[0] if y is not None else batch_size
-    per_sample = max(1, rows * math.prod(model.x_shape))
-    chunk = chunk_size or max(1, min(CHUNK_VALUES // per_sample, -(-num_samples // CHUNKS_AT_LEAST)))
+    y, chunk = plan_chunks(model, y, num_samples, batch_size, chunk_size, CHUNKS_AT_LEAST)
     x_out: Optional[torch.Tensor] = None
     z_out: Optional[torch.Tensor] = None
     with eval_mode(model):

@@ -33,10 +33,17 @@ import torch
 from pytorch_lightning.callbacks import Checkpoint, EarlyStopping
 from pytorch_lightning.utilities import rank_zero_only
 
-from ..checkpoint import checkpoint_path, checkpoint_state, read_checkpoint, write_checkpoint, write_config_copy
+from ..checkpoint import (
+    checkpoint_state,
+    read_run_to_continue,
+    restore_weights_and_optimizer,
+    write_checkpoint,
+    write_config_copy,
+)
 from ..config import FitConfig
 from ..distributed import close_process_group_at_exit
 from ..elbos import ELBOS
+from ..fit import resolve_device
 from ..history import History
 from ..model import CVAE
 from ..run_folder import RunFolder
@@ -97,21 +104,18 @@ class OnEpochEndLightning(pl.Callback):
 
 def accelerator_and_devices(config: FitConfig) -> Tuple[str, Any]:
     """Lightning's ``accelerator`` and ``devices`` for ``config.device`` and ``config.devices``."""
-    device = config.device
-    if device == "auto":
+    if config.device == "auto":
         return "auto", config.devices
-    if device == "cpu":
+    device = resolve_device(config.device)  # the built-in loop's check: CUDA asked for but absent
+    if device.type == "cpu":
         return "cpu", config.devices
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} was requested but CUDA is not available; use 'auto' or 'cpu'")
-        _, _, index = device.partition(":")
-        if index:
-            if config.devices != 1:
-                raise ValueError(f"device={device!r} names one GPU; give device='cuda' with devices={config.devices}")
-            return "gpu", [int(index)]
-        return "gpu", config.devices
-    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+    if device.index is not None:
+        if config.devices != 1:
+            raise ValueError(
+                f"device={config.device!r} names one GPU; give device='cuda' with devices={config.devices}"
+            )
+        return "gpu", [device.index]
+    return "gpu", config.devices
 
 
 def make_trainer(config: FitConfig, epochs: int, monitor: str, callbacks: Sequence[Any], metadata) -> pl.Trainer:
@@ -184,7 +188,7 @@ def fit_lightning(
 def _train(model, datamodule: TensorDataModule, config: FitConfig, resume: bool, callbacks, metadata) -> History:
     pyro.set_rng_seed(config.seed)
     model.train()
-    saved = _saved_run(model, config) if resume else None
+    saved = read_run_to_continue(config.checkpoint_dir, model) if resume else None
     first_epoch = 0 if saved is None else saved["epoch"] + 1
     history = History() if saved is None else History.from_dict(saved["history"])
     if saved is not None:
@@ -232,29 +236,11 @@ def lightning_quiet(quiet: bool) -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _saved_run(model: CVAE, config: FitConfig) -> Optional[Dict[str, Any]]:
-    if config.checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir, the folder of the run to continue")
-    if not checkpoint_path(config.checkpoint_dir).is_file():
-        return None  # nothing to resume yet: start fresh
-    saved = read_checkpoint(config.checkpoint_dir)
-    if saved["model_config"] != model.config.to_dict():
-        raise ValueError(
-            f"the checkpoint in {str(config.checkpoint_dir)!r} is of a different model config; "
-            "build the model from it (pyro_cvae.Run.load) or use another checkpoint_dir"
-        )
-    return saved
-
-
 def _restore(module: SVIModule, saved: Optional[Dict[str, Any]], config: FitConfig) -> int:
     """Load a saved run's weights, optimizer and early-stopping state; returns the stale count."""
     if saved is None:
         return 0
-    module.model.load_state_dict(saved["model_state"])
-    if saved.get("optimizer_state") is not None:
-        module.svi.optimizer.load_state_dict(saved["optimizer_state"])
-        for group in module.svi.optimizer.param_groups:  # the saved state carries the old learning rate
-            group["lr"] = config.learning_rate
+    restore_weights_and_optimizer(saved, module.model, module.svi.optimizer, config.learning_rate)
     stopping = saved.get("callback_states", {}).get("EarlyStopping")
     if stopping is None:
         return 0

@@ -32,16 +32,11 @@ from pytorch_lightning.core.optimizer import LightningOptimizer
 from ..callbacks import Evaluate, FitState
 from ..config import FitConfig
 from ..divergence import TrainingDiverged, check_epoch_finite
+from ..fit import kl_weight_at  # one schedule for both engines
 from ..history import History
 from ..model import CVAE
 from ..step import SVIStep
 from .data import Data, epoch_seed
-
-
-def kl_weight_at(epoch: int, config: FitConfig) -> float:
-    from ..fit import kl_weight_at as loop_kl_weight_at  # one schedule for both engines
-
-    return loop_kl_weight_at(epoch, config)
 
 
 class SVIModule(pl.LightningModule):

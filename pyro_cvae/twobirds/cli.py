@@ -83,10 +83,9 @@ def _sample(args) -> None:
     if not is_main_process():
         return  # the draws were gathered to every process; one writes them
     if args.out.endswith(".nc"):
-        from ..draw_file import DrawFile
+        from ..draw_file import save_netcdf
 
-        with DrawFile(args.out, args.num_samples, y.shape[0], run.model.x_shape, y) as file:
-            file.write(samples)
+        save_netcdf(args.out, samples, y)
     else:
         # the challenge's order: all samples of condition 0, then of condition 1, ...
         x_out = samples.transpose(0, 1).reshape(-1, *y.shape[1:])
