@@ -1,10 +1,9 @@
-"""Two Birds defaults with three learnable priors r_θ1(z | y): seconds per epoch and quality.
+"""Two Birds defaults with two learnable priors r_θ1(z | y): seconds per epoch and quality.
 
-The default mixture prior against the spline-flow prior on Pyro's transforms
-(``conditional-flow``) and the same flow family on zuko (``conditional-zuko-flow``). Each model
+The default mixture prior against the flow prior (``conditional-flow``, on zuko). Each model
 trains for the same number of epochs on the same generated pairs, one epoch of each in turn
-(interleaved, so machine noise hits all three alike); printed: the median seconds per epoch,
-its ratio to the mixture prior's (target for zuko: ≤ 2), and the validation ELBO at the end.
+(interleaved, so machine noise hits both alike); printed: the median seconds per epoch, its
+ratio to the mixture prior's (target for the flow: ≤ 2), and the validation ELBO at the end.
 
     python bench/flow_priors.py [--epochs 5] [--train 20000]
 """
@@ -15,13 +14,13 @@ import time
 
 import torch
 
-from pyro_cvae.batches import shuffled_batches
-from pyro_cvae.evaluate import elbo_terms
-from pyro_cvae.step import SVIStep
+from pyro_cvae.sampling.evaluate import elbo_terms
+from pyro_cvae.train.batches import shuffled_batches
+from pyro_cvae.train.step import SVIStep
 from pyro_cvae.twobirds.data import generate
 from pyro_cvae.twobirds.train import DEFAULT_FIT, twobirds_model
 
-PRIORS = ["conditional-mixture", "conditional-flow", "conditional-zuko-flow"]
+PRIORS = ["conditional-mixture", "conditional-flow"]
 
 
 def main(argv=None):

@@ -35,7 +35,7 @@ import time
 import torch
 
 import pyro_cvae as pc
-from pyro_cvae.distributed import is_main_process
+from pyro_cvae.train.distributed import is_main_process
 
 SETTINGS = dict(x_shape=(64,), y_shape=(10,), latent_dim=8, likelihood="continuous-bernoulli")
 

@@ -21,7 +21,7 @@ import pyro_cvae as pc
 from pyro_cvae.data.digits import load_digits_data
 from pyro_cvae.data.tensors import split_indices
 from pyro_cvae.diagnostics import iwae_log_likelihood
-from pyro_cvae.evaluate import pointwise_elbo_terms
+from pyro_cvae.sampling.evaluate import pointwise_elbo_terms
 
 ROWS = {
     "diagonal guide, analytic-kl (default)": ({}, {}),

@@ -59,7 +59,7 @@ def peer_model(kind, ours):
 
         def forward(self, x):
             loc, raw = self.net(x.reshape(len(x), -1), None)[..., :16].chunk(2, -1)
-            scale = torch.nn.functional.softplus(raw) + pc.nets.MIN_SCALE  # our parametrization
+            scale = torch.nn.functional.softplus(raw) + pc.components.nets.MIN_SCALE  # our parametrization
             return ModelOutput(embedding=loc, log_covariance=2 * scale.log())
 
     class Decoder(BaseDecoder):

@@ -21,8 +21,8 @@ import time
 import torch
 
 from pyro_cvae.data.images import load_images
+from pyro_cvae.figures import save_figure, subplots
 from pyro_cvae.images.quadrant_benchmark import run_quadrant_benchmark
-from pyro_cvae.plots import save_figure, subplots
 
 #: Pyro's CVAE tutorial on the full MNIST (60,000 training digits), as its table reports them:
 #: the CVAE column is its training loss, a negative ELBO, under the name "Monte Carlo"

@@ -30,7 +30,7 @@ import torch
 from pyro.infer import SVI, Trace_ELBO
 
 import pyro_cvae as pc
-from pyro_cvae.step import SVIStep, make_optimizer
+from pyro_cvae.train.step import SVIStep, make_optimizer
 
 SHAPE, BATCH, NUM_DATA = (50, 2), 256, 10_000
 
@@ -74,7 +74,7 @@ def epoch_overhead(repeats: int, epochs: int, threads: int) -> float:
     per-fit costs (building the optimizer, the last checkpoint) are not charged to an epoch."""
     import tempfile
 
-    from pyro_cvae.batches import shuffled_batches
+    from pyro_cvae.train.batches import shuffled_batches
 
     x, y, _ = pc.data.load_digits_data()
     train, val = pc.data.split_indices(len(x), test_size=300)

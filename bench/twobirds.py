@@ -19,7 +19,7 @@ from pathlib import Path
 import pyro
 import torch
 
-from pyro_cvae.run import Run
+from pyro_cvae.train.run import Run
 from pyro_cvae.twobirds import (
     SHARPENERS,
     draw,

@@ -22,7 +22,7 @@ import time
 
 import pyro
 
-from pyro_cvae.run import Run
+from pyro_cvae.train.run import Run
 from pyro_cvae.twobirds import draw
 from pyro_cvae.twobirds.calibration import noisy_calibration
 from pyro_cvae.twobirds.train import functions_of

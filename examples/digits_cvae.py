@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 import pyro_cvae as pc
-from pyro_cvae.plots import plot_image_grid
+from pyro_cvae.figures import plot_image_grid
 
 
 def main(argv=None):

@@ -18,9 +18,9 @@ import torch
 
 import pyro_cvae as pc
 from pyro_cvae.diagnostics import iwae_log_likelihood
+from pyro_cvae.figures import plot_image_grid
 from pyro_cvae.images.quality import sample_quality
 from pyro_cvae.images.train import fit_images, prepare
-from pyro_cvae.plots import plot_image_grid
 
 OBJECTIVES = {
     "L1 only": {},

@@ -23,42 +23,54 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", TqdmWarning)
     import pyro.infer  # noqa: F401
 
-from . import data
+from . import _moved, data
 from .build import build, resolve_config
-from .callbacks import Callback
-from .checkpoint import load_model, save_checkpoint
+from .components.decoders import DECODERS
+from .components.forward_models import FORWARD_MODELS
+from .components.guides import GUIDES, GaussianEncoder
+from .components.latent_mixture import LatentMixture, fit_latent_mixture, using_prior
+from .components.likelihoods import LIKELIHOODS, Likelihood
+from .components.nets import MLP, NETWORKS, DecoderNet, EncoderNet
+from .components.penalties import PENALTIES
+from .components.priors import PRIORS, ConditionalGaussianPrior, ConditionalMixturePrior, StandardNormalPrior
 from .config import FitConfig, ModelConfig, load_config
-from .decoders import DECODERS
-from .divergence import TrainingDiverged
-from .draw_file import draw_to_netcdf, sample_to_netcdf
-from .elbos import ELBOS, CachedJitTraceMeanField_ELBO
-from .evaluate import elbo_terms
-from .fit import fit
-from .forward_models import FORWARD_MODELS
-from .guides import GUIDES, GaussianEncoder
-from .history import History
-from .latent_mixture import LatentMixture, fit_latent_mixture, using_prior
-from .likelihoods import LIKELIHOODS, Likelihood
+from .errors import TrainingDiverged
 from .model import CVAE
-from .nets import MLP, NETWORKS, DecoderNet, EncoderNet
-from .penalties import PENALTIES
-from .perception import fit_perception
-from .predictive import reconstruct, sample, summarize
-from .priors import PRIORS, ConditionalGaussianPrior, ConditionalMixturePrior, StandardNormalPrior
-from .run import Run
+from .sampling.draw_file import draw_to_netcdf, sample_to_netcdf
+from .sampling.evaluate import elbo_terms
+from .sampling.predictive import reconstruct, sample, summarize
 from .semisupervised import SemiSupervisedCVAE, with_missing_labels
-from .step import SVIStep
+from .train.callbacks import Callback
+from .train.checkpoint import save_checkpoint
+from .train.elbos import ELBOS, CachedJitTraceMeanField_ELBO
+from .train.history import History
+from .train.loop import fit
+from .train.perception import fit_perception
+from .train.run import Run, load_model
+from .train.step import SVIStep
 from .variants import VARIANTS
 
 __version__ = "0.1.0"
 
-#: sub-packages imported on first attribute access
-_LAZY_SUBPACKAGES = ("diagnostics", "twobirds", "images", "lightning")
+_moved.install()  # old module paths forward to the role folders, with a DeprecationWarning
+
+#: sub-packages imported on first attribute access (``pc.lightning`` is the Lightning engine)
+_LAZY_SUBPACKAGES = {
+    "diagnostics": "diagnostics",
+    "twobirds": "twobirds",
+    "images": "images",
+    "lightning": "train.lightning",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY_SUBPACKAGES:
-        return importlib.import_module(f"{__name__}.{name}")
+        return importlib.import_module(f"{__name__}.{_LAZY_SUBPACKAGES[name]}")
+    if name in _moved.MOVED:  # pc.priors and the like: modules that moved into the role folders
+        warnings.warn(
+            f"{__name__}.{name} moved to {__name__}.{_moved.MOVED[name]}", DeprecationWarning, stacklevel=2
+        )
+        return importlib.import_module(f"{__name__}.{_moved.MOVED[name]}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
+from .components.decoders import DECODERS
+from .components.forward_models import FORWARD_MODELS, make_forward_model, split_name
+from .components.guides import GUIDES
+from .components.likelihoods import LIKELIHOODS
+from .components.nets import NETWORKS
+from .components.penalties import PENALTIES, build_penalties
+from .components.priors import PRIORS
 from .config import ModelConfig
-from .decoders import DECODERS
-from .forward_models import FORWARD_MODELS, make_forward_model, split_name
-from .guides import GUIDES
-from .likelihoods import LIKELIHOODS
 from .model import CVAE
-from .nets import NETWORKS
-from .penalties import PENALTIES, build_penalties
-from .priors import PRIORS
 from .seeding import seeded
 from .semisupervised import SemiSupervisedCVAE, semi_supervised_parts
 from .variants import VARIANTS
@@ -98,7 +98,7 @@ def check_component_names(config: ModelConfig, injected: Optional[Dict[str, obje
     for name in config.penalties:
         PENALTIES.check(name)
     if "flow" in f"{config.prior} {config.guide}":
-        from .flows import FLOW_TYPES  # zuko is imported only for the models that use it
+        from .components.flows import FLOW_TYPES  # zuko is imported only for the models that use it
 
         FLOW_TYPES.check(config.flow_type)
     if config.forward_model is not None and "forward_model" not in injected:

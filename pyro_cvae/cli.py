@@ -64,9 +64,9 @@ def _load_training_data(section: dict):
 def _fit(args) -> None:
     from .build import build
     from .config import FitConfig
-    from .distributed import is_main_process
-    from .fit import fit
-    from .plots import plot_history
+    from .figures import plot_history
+    from .train.distributed import is_main_process
+    from .train.loop import fit
 
     model_values, fit_values, data_section = config_sections(args)
     if args.data:
@@ -96,10 +96,10 @@ def _fit(args) -> None:
 
 def _sample(args) -> None:
     from .data import load_tensors, save_tensors
-    from .distributed import is_main_process
-    from .draw_file import sample_to_netcdf, save_netcdf
-    from .predictive import sample
-    from .run import Run
+    from .sampling.draw_file import sample_to_netcdf, save_netcdf
+    from .sampling.predictive import sample
+    from .train.distributed import is_main_process
+    from .train.run import Run
 
     check_output_free(args.out, args.overwrite)
     model = Run.load(args.checkpoint).model
@@ -135,7 +135,7 @@ def _sample(args) -> None:
 
 
 def _demo(args) -> None:
-    from .demo import run_digits_demo
+    from .main_job import run_digits_demo
 
     metrics = run_digits_demo(out=args.out, epochs=args.epochs, progress=not args.quiet, overwrite=args.overwrite)
     print(json.dumps(metrics, indent=2))

@@ -81,7 +81,7 @@ def draw_over_processes(args: argparse.Namespace, model, y, num_samples: int, dr
     one, else split by conditions with ``pyro_cvae.lightning.sample_distributed``."""
     if args.devices * args.num_nodes == 1:
         return draw(model, y, num_samples)
-    from .lightning import sample_distributed
+    from .train.lightning import sample_distributed
 
     return sample_distributed(
         model, y, num_samples, draw=draw, accelerator=args.accelerator, devices=args.devices,

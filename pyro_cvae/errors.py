@@ -1,8 +1,9 @@
-"""The errors this suite raises for bad input.
+"""The errors this suite raises, in one place.
 
-Each message is one line that names the argument and what was expected; the command line
-prints it as it is (exit code 2). They subclass the built-in error a caller would expect
-(``ValueError``, ``KeyError``), so ``except ValueError`` keeps working.
+For bad input, each message is one line that names the argument and what was expected; the
+command line prints it as it is (exit code 2). They subclass the built-in error a caller would
+expect (``ValueError``, ``KeyError``), so ``except ValueError`` keeps working. A fit whose
+numbers stop being numbers raises ``TrainingDiverged`` (``train.finite``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class ExpressionError(PyroCVAEError, ValueError):
 class RunFolderError(PyroCVAEError, ValueError):
     """A run folder that is taken: it holds a run (and neither resume nor overwrite was asked
     for), another process is writing it, or the path is not a usable folder."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the parameters became NaN or infinite; nothing of that epoch was saved."""
 
 
 def one_line(error: BaseException, limit: int = 300) -> str:

@@ -14,7 +14,7 @@ from pyro import poutine
 from torch import nn
 
 from .checks import check_tensor
-from .likelihoods import Likelihood
+from .components.likelihoods import Likelihood
 from .protocols import Decoder, Guide, Prior
 
 _instances = itertools.count(1)

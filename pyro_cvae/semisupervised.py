@@ -28,8 +28,8 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 
-from .evaluate import eval_mode, known_condition_terms
 from .model import CVAE, _scaled
+from .sampling.evaluate import eval_mode, known_condition_terms
 
 
 def with_missing_labels(labels: torch.Tensor, num_classes: int, known: torch.Tensor) -> torch.Tensor:
@@ -45,7 +45,7 @@ def with_missing_labels(labels: torch.Tensor, num_classes: int, known: torch.Ten
 
 def semi_supervised_parts(config) -> dict:
     """The classifier q(y | x) (an encoder of x alone with C outputs) and α, for ``build``."""
-    from .nets import EncoderNet
+    from .components.nets import EncoderNet
 
     classifier = EncoderNet(
         config.x_shape, None, config.y_shape[0], config.network, config.hidden_sizes, config.channels

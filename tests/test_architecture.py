@@ -1,8 +1,10 @@
-"""The layering rules: the core never imports an app, importing the package changes no global
-state, and every function that takes a model and data moves the data through one helper."""
+"""The layering rules: no import circle, components never import training, the core never
+imports an app, importing the package changes no global state, old module paths forward to the
+new ones, and every function that takes a model and data moves the data through one helper."""
 
 import ast
 import inspect
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,10 @@ APPS = ("twobirds", "images")
 TOP_LEVEL = ("cli.py", "__main__.py")
 
 
-def imported_modules(path: Path):
-    """Absolute names of the pyro_cvae modules a file imports, relative imports resolved."""
-    package = ["pyro_cvae", *path.relative_to(PACKAGE).parent.parts]
+def imported_modules(path: Path, root: Path = PACKAGE, name: str = "pyro_cvae"):
+    """Absolute names of the modules a file imports (at any depth: inside functions too),
+    relative imports resolved; for ``from m import x`` both ``m`` and ``m.x``."""
+    package = [name, *path.relative_to(root).parent.parts]
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
@@ -29,6 +32,107 @@ def imported_modules(path: Path):
             module = ".".join(base + ([node.module] if node.module else []))
             yield module
             yield from (f"{module}.{alias.name}" for alias in node.names)
+
+
+def module_name(path: Path, root: Path = PACKAGE, name: str = "pyro_cvae") -> str:
+    parts = [name, *path.relative_to(root).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path = PACKAGE, name: str = "pyro_cvae"):
+    """``{module: {modules it imports}}`` over the package's own modules. Importing ``a.b.c``
+    also runs the package ``a.b``'s ``__init__``; that implied edge is left out, as every
+    import-cycle checker does, so a package may gather its sub-modules' names."""
+    modules = {module_name(path, root, name): path for path in root.rglob("*.py")}
+    return {
+        module: {m for m in imported_modules(path, root, name) if m in modules and m != module}
+        for module, path in modules.items()
+    }
+
+
+def import_cycles(graph):
+    """Every strongly connected set of two or more modules (Tarjan's algorithm), sorted."""
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in graph.get(node, ()):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(cycles)
+
+
+def test_no_import_circle_anywhere_in_the_package():
+    assert import_cycles(import_graph()) == []
+
+
+def test_the_circle_check_finds_a_circle_through_a_lazy_import(tmp_path):
+    # the check must be able to fail: a package whose a -> b -> c -> a, the last inside a function
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from .b import f\n")
+    (package / "b.py").write_text("from . import c\n\ndef f():\n    pass\n")
+    (package / "c.py").write_text("def g():\n    from .a import f\n")
+    (package / "d.py").write_text("from .a import f\n")
+    assert import_cycles(import_graph(package, "pkg")) == [["pkg.a", "pkg.b", "pkg.c"]]
+
+
+def test_components_never_import_training():
+    offenders = [
+        f"{module} imports {imported}"
+        for module, imports in import_graph().items()
+        if module.startswith("pyro_cvae.components")
+        for imported in imports
+        if imported.startswith("pyro_cvae.train")
+    ]
+    assert not offenders
+
+
+def test_old_module_paths_forward_to_the_same_module_with_a_deprecation_warning():
+    from pyro_cvae._moved import MOVED
+
+    found = run_fresh(f"""
+        import importlib, json, warnings
+        import pyro_cvae as pc
+        fit, sample = pc.fit, pc.sample
+        results = {{}}
+        for old, new in {MOVED!r}.items():
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                module = importlib.import_module("pyro_cvae." + old)
+            results[old] = [
+                module is importlib.import_module("pyro_cvae." + new),
+                any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught),
+            ]
+        from pyro_cvae.lightning.engine import fit_lightning  # a module inside a moved package
+        from pyro_cvae.fit import fit as old_fit
+        results["functions kept"] = [pc.fit is fit is old_fit, pc.sample is sample]
+        engine = importlib.import_module("pyro_cvae.train.lightning.engine")
+        results["one copy"] = [fit_lightning is engine.fit_lightning]
+        print(json.dumps(results))
+    """)
+    assert found == {**{old: [True, True] for old in MOVED}, "functions kept": [True, True], "one copy": [True]}
 
 
 def test_no_module_outside_the_apps_imports_an_app():
@@ -46,7 +150,7 @@ def test_no_module_outside_the_apps_imports_an_app():
 def test_relative_imports_resolve_to_absolute_names():
     # so the rule above sees "from ..twobirds import x" written anywhere in the core
     assert "pyro_cvae.build.build" in set(imported_modules(PACKAGE / "twobirds" / "train.py"))
-    assert "pyro_cvae.evaluate.eval_mode" in set(imported_modules(PACKAGE / "diagnostics" / "calibration.py"))
+    assert "pyro_cvae.sampling.evaluate.eval_mode" in set(imported_modules(PACKAGE / "diagnostics" / "calibration.py"))
 
 
 def test_importing_everything_changes_no_global_state():
@@ -55,8 +159,8 @@ def test_importing_everything_changes_no_global_state():
         backend_before = matplotlib.rcParams._get_backend_or_none()
         rng_before = torch.get_rng_state()
         import pyro_cvae as pc
-        import pyro_cvae.twobirds, pyro_cvae.images, pyro_cvae.diagnostics, pyro_cvae.diagnostics.plots
-        import pyro_cvae.images.figures, pyro_cvae.twobirds.report, pyro_cvae.cli, pyro_cvae.lightning
+        import pyro_cvae.twobirds, pyro_cvae.images, pyro_cvae.diagnostics, pyro_cvae.diagnostics.figures
+        import pyro_cvae.images.figures, pyro_cvae.twobirds.report, pyro_cvae.cli, pyro_cvae.train.lightning
         print(json.dumps({
             "backend unchanged": matplotlib.rcParams._get_backend_or_none() == backend_before,
             "rng unchanged": torch.equal(rng_before, torch.get_rng_state()),

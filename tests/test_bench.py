@@ -63,11 +63,7 @@ def test_semisupervised_benchmark_runs(capsys):
 def test_flow_priors_benchmark_runs(capsys):
     runpy.run_path(str(BENCH / "flow_priors.py"))["main"](["--epochs", "1", "--train", "256"])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| conditional")]
-    assert [row.split(" | ")[0][2:] for row in rows] == [
-        "conditional-mixture",
-        "conditional-flow",
-        "conditional-zuko-flow",
-    ]
+    assert [row.split(" | ")[0][2:] for row in rows] == ["conditional-mixture", "conditional-flow"]
 
 
 def test_peers_benchmark_runs_where_pythae_is_installed():

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import pyro_cvae as pc
-from pyro_cvae.checkpoint import read_checkpoint
+from pyro_cvae.train.checkpoint import read_checkpoint
 
 from .conftest import tiny, write_code_pickle
 
@@ -48,7 +48,7 @@ def test_missing_corrupt_and_foreign_files_get_clear_errors(tmp_path):
 
 
 def test_a_checkpoint_holding_code_is_refused(tmp_path):
-    write_code_pickle(tmp_path / "evil.pt", lambda code: {"format": "pyro_cvae.checkpoint", "x": code})
+    write_code_pickle(tmp_path / "evil.pt", lambda code: {"format": "pyro_cvae.train.checkpoint", "x": code})
     with pytest.raises(ValueError, match="is not a readable pyro_cvae checkpoint"):
         pc.load_model(tmp_path / "evil.pt")
 

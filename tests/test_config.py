@@ -2,7 +2,7 @@ import pytest
 
 import pyro_cvae as pc
 from pyro_cvae.config import FitConfig, ModelConfig, load_config
-from pyro_cvae.errors import ConfigError
+from pyro_cvae.errors import ConfigError, UnknownNameError
 from pyro_cvae.registry import Registry
 
 
@@ -73,7 +73,7 @@ def test_bad_model_fields_get_clear_errors(fields, message):
 @pytest.mark.parametrize(
     "fields, message",
     [
-        (dict(learning_rate="1.0e6"), "FitConfig key 'learning_rate' must be a float, got str '1.0e6'.*write 1.0e\\+6"),
+        (dict(learning_rate="1.0e6"), "FitConfig key 'learning_rate' must be a float, got str '1.0e6'.*without the quotes"),
         (dict(epochs=2.5), "FitConfig key 'epochs' must be an int, got float"),
         (dict(progress="yes"), "FitConfig key 'progress' must be a bool"),
     ],
@@ -128,3 +128,24 @@ def test_run_config_file_gives_back_both_configs(tmp_path):
     path = tmp_path / "config.yaml"
     assert ModelConfig.from_file(path) == model_config and FitConfig.from_file(path) == fit_config
     assert load_config(path)["metadata"] == {"note": "kept"}
+
+
+@pytest.mark.parametrize("written, value", [("1e-3", 1e-3), ("5E+2", 500.0), ("2.5e-4", 2.5e-4), (".5", 0.5)])
+def test_yaml_numbers_in_exponent_notation_are_floats(tmp_path, written, value):
+    # YAML 1.1 (PyYAML's default) reads 1e-3 as text; config files are read by YAML 1.2's rule
+    path = tmp_path / "fit.yaml"
+    path.write_text(f"fit:\n  learning_rate: {written}\n")
+    assert pc.FitConfig.from_file(path).learning_rate == value
+
+
+def test_the_old_name_of_the_flow_prior_builds_the_flow_prior_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="'conditional-zuko-flow' is now called 'conditional-flow'"):
+        config = pc.ModelConfig(x_shape=(3,), y_shape=(2,), prior="conditional-zuko-flow")
+    assert config.prior == "conditional-flow"
+
+
+def test_choice_fields_are_literals_that_list_their_choices():
+    with pytest.raises(UnknownNameError, match="unknown flow_type 'realnvp'; choose one of: nsf, maf"):
+        pc.ModelConfig(x_shape=(3,), flow_type="realnvp")
+    with pytest.raises(UnknownNameError, match="unknown engine 'spark'; choose one of: loop, lightning"):
+        pc.FitConfig(engine="spark")

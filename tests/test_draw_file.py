@@ -1,4 +1,4 @@
-"""Draws written to an ArviZ NetCDF file as they are drawn (pyro_cvae.draw_file)."""
+"""Draws written to an ArviZ NetCDF file as they are drawn (pyro_cvae.sampling.draw_file)."""
 
 import arviz as az
 import pytest
@@ -7,7 +7,7 @@ import torch
 import pyro_cvae as pc
 from pyro_cvae.cli import main
 from pyro_cvae.data import save_tensors
-from pyro_cvae.draw_file import DrawFile
+from pyro_cvae.sampling.draw_file import DrawFile
 
 from .conftest import tiny
 

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 import pyro_cvae as pc
-from pyro_cvae.elbos import make_elbo
-from pyro_cvae.nets import MIN_SCALE
-from pyro_cvae.step import SVIStep
+from pyro_cvae.components.nets import MIN_SCALE
+from pyro_cvae.train.elbos import make_elbo
+from pyro_cvae.train.step import SVIStep
 
 from .conftest import tiny
 

@@ -16,7 +16,7 @@ import torch
 
 import pyro_cvae as pc
 from pyro_cvae.errors import RunFolderError
-from pyro_cvae.run_folder import LOCK_NAME, RunFolder
+from pyro_cvae.train.run_folder import LOCK_NAME, RunFolder
 
 from .conftest import tiny
 

@@ -6,11 +6,12 @@ import torch
 
 import pyro_cvae as pc
 from pyro_cvae.config import FitConfig
-from pyro_cvae.fit import kl_weight_at, resolve_device
+from pyro_cvae.train.device import resolve_device
+from pyro_cvae.train.schedule import kl_weight_at
 
 from .conftest import tiny
 
-callbacks_module = importlib.import_module("pyro_cvae.callbacks")
+callbacks_module = importlib.import_module("pyro_cvae.train.callbacks")
 
 
 def linear_data(n=96):
@@ -138,7 +139,7 @@ def test_device_resolution():
 
 
 def test_every_point_is_used_once_per_epoch_and_no_batch_is_tiny():
-    from pyro_cvae.batches import shuffled_batches
+    from pyro_cvae.train.batches import shuffled_batches
 
     batches = list(shuffled_batches(130, 64))
     assert [len(b) for b in batches] == [64, 64, 2]

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import pyro_cvae as pc
-from pyro_cvae.flows import ZukoFlow
-from pyro_cvae.priors import UniformMixture
+from pyro_cvae.components.flows import ZukoFlow
+from pyro_cvae.components.priors import UniformMixture
 
 from .conftest import tiny
 
@@ -50,7 +50,7 @@ def test_flow_guide_is_not_a_diagonal_gaussian():
     x, y = torch.randn(1, 4), torch.randn(1, 2)
     q = model.encoder(x, y)
     base = model.encoder.net(x, y)[..., :6]
-    gaussian = pc.nets.diagonal_normal(base)
+    gaussian = pc.components.nets.diagonal_normal(base)
     z = q.sample((2000,))
     assert not torch.allclose(q.log_prob(z), gaussian.log_prob(z), atol=1e-3)
 

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
+from pyro_cvae.components.likelihoods import LIKELIHOODS
 from pyro_cvae.config import ModelConfig
-from pyro_cvae.likelihoods import LIKELIHOODS
 
 
 def make(name, **fields):

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from pyro_cvae.nets import MLP, NETWORKS, DecoderNet, EncoderNet
+from pyro_cvae.components.nets import MLP, NETWORKS, DecoderNet, EncoderNet
 
 GRIDS = [(2, 12), (1, 8, 8), (3, 10, 6)]
 
@@ -66,7 +66,7 @@ def test_conv_decoder_depends_on_z_at_initialization(network):
 
 
 def test_he_initialize_sets_the_variance_preserving_scale():
-    from pyro_cvae.conv import he_initialize
+    from pyro_cvae.components.conv import he_initialize
 
     layers = he_initialize(torch.nn.Sequential(torch.nn.Conv2d(16, 64, 3), torch.nn.ConvTranspose2d(64, 256, 4, 2)))
     assert layers[0].weight.std().item() == pytest.approx(math.sqrt(2 / (16 * 9)), rel=0.05)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from pyro import poutine
 
 import pyro_cvae as pc
-from pyro_cvae.penalties import Perceptual, TotalVariation, total_variation
+from pyro_cvae.components.penalties import Perceptual, TotalVariation, total_variation
 
 from .conftest import tiny
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 import pyro_cvae as pc
-from pyro_cvae.perception import FeatureTrunk, fit_perception
+from pyro_cvae.components.perception import FeatureTrunk
+from pyro_cvae.train.perception import fit_perception
 
 from .conftest import tiny
 

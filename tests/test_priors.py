@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import pyro_cvae as pc
+from pyro_cvae.components.priors import PRIORS
 from pyro_cvae.config import ModelConfig
-from pyro_cvae.priors import PRIORS
 
 from .conftest import tiny
 

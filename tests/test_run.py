@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import pyro_cvae as pc
-from pyro_cvae.checkpoint import read_checkpoint
+from pyro_cvae.train.checkpoint import read_checkpoint
 
 from .conftest import tiny
 

@@ -2,9 +2,9 @@ import pytest
 import torch
 
 import pyro_cvae as pc
-from pyro_cvae.elbos import make_elbo
-from pyro_cvae.evaluate import pointwise_elbo_terms
+from pyro_cvae.sampling.evaluate import pointwise_elbo_terms
 from pyro_cvae.semisupervised import SemiSupervisedCVAE, with_missing_labels
+from pyro_cvae.train.elbos import make_elbo
 
 from .conftest import tiny
 

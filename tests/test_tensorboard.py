@@ -5,7 +5,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import pyro_cvae as pc
-from pyro_cvae.tensorboard import TensorBoardLogger
+from pyro_cvae.train.tensorboard import TensorBoardLogger
 
 from .conftest import tiny
 

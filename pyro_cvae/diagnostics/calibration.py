@@ -19,9 +19,9 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import torch
 from pyro.infer import Predictive
 
-from ..evaluate import eval_mode
 from ..model import CVAE
-from ..predictive import posterior_latent
+from ..sampling.evaluate import eval_mode
+from ..sampling.predictive import posterior_latent
 
 LEVELS = (0.5, 0.8, 0.9, 0.95)
 

@@ -14,10 +14,10 @@ from typing import Dict, Optional
 import pyro.distributions as dist
 import torch
 
-from ..batches import in_batches
-from ..evaluate import eval_mode
-from ..latents import kl_to_prior, point_estimate
+from ..components.latents import kl_to_prior, point_estimate
 from ..model import CVAE
+from ..sampling.evaluate import eval_mode
+from ..train.batches import in_batches
 
 ACTIVE_THRESHOLD = 0.01
 

@@ -25,10 +25,10 @@ from pyro import poutine
 from pyro.ops.stats import fit_generalized_pareto
 from pyro.poutine.util import site_is_subsample
 
-from ..batches import in_batches
 from ..checks import check_positive_int
-from ..evaluate import eval_mode
 from ..model import CVAE
+from ..sampling.evaluate import eval_mode
+from ..train.batches import in_batches
 
 
 def _site_log_probs(trace, num_data: int) -> torch.Tensor:

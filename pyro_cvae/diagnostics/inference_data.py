@@ -28,9 +28,9 @@ import arviz as az
 import torch
 from pyro.infer import Predictive
 
-from ..evaluate import eval_mode
 from ..model import CVAE
-from ..predictive import reconstruct
+from ..sampling.evaluate import eval_mode
+from ..sampling.predictive import reconstruct
 
 
 def _chain(t: torch.Tensor):

@@ -21,7 +21,7 @@ DATASET_HELP = (
 def _fit(args) -> None:
     from ..cli_options import config_sections
     from ..config import FitConfig
-    from ..distributed import is_main_process
+    from ..train.distributed import is_main_process
     from .train import fit_images
 
     model_values, fit_values, _ = config_sections(args)
@@ -61,7 +61,7 @@ def _quadrants(args) -> None:
 
     from ..data.images import has_test_split, load_images
     from ..data.tensors import split_indices
-    from ..predictive import sample
+    from ..sampling.predictive import sample
     from .figures import quadrant_completions
     from .quadrant_benchmark import default_test_size, run_quadrant_benchmark
     from .quadrants import join_quadrants, split_quadrants

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..lightning.data import TensorDataModule
+from ..train.lightning.data import TensorDataModule
 from .train import prepare, validation_split
 
 

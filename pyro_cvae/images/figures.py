@@ -8,9 +8,9 @@ from typing import Optional
 
 import torch
 
-from ..latents import point_estimate
-from ..plots import plot_image_grid, save_figure, subplots
-from ..predictive import reconstruct, sample
+from ..components.latents import point_estimate
+from ..figures import plot_image_grid, save_figure, subplots
+from ..sampling.predictive import reconstruct, sample
 
 
 def _images(t: torch.Tensor, shape) -> torch.Tensor:

@@ -29,8 +29,8 @@ import torch
 from ..build import build
 from ..data.tensors import split_indices
 from ..diagnostics.importance import iwae_log_likelihood
-from ..evaluate import elbo_terms
-from ..fit import fit
+from ..sampling.evaluate import elbo_terms
+from ..train.loop import fit
 from .quadrants import BaselineNet, fit_baseline, split_quadrants
 
 

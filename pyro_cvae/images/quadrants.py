@@ -15,9 +15,9 @@ import torch
 from torch import nn
 from torch.nn.functional import binary_cross_entropy_with_logits
 
-from ..batches import shuffled_batches
-from ..divergence import check_epoch_finite
-from ..nets import MLP
+from ..components.nets import MLP
+from ..train.batches import shuffled_batches
+from ..train.finite import check_epoch_finite
 
 QUADRANTS = ("top-left", "top-right", "bottom-left", "bottom-right")
 

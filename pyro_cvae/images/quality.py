@@ -16,8 +16,8 @@ from typing import Dict
 import numpy as np
 import torch
 
-from ..penalties import total_variation
-from ..predictive import sample
+from ..components.penalties import total_variation
+from ..sampling.predictive import sample
 
 #: the logistic regression sees at most this many training images (it is a yardstick, not a model)
 MAX_CLASSIFIER_IMAGES = 5000

@@ -15,14 +15,14 @@ from ..data.images import has_test_split, load_images
 from ..data.tensors import split_indices
 from ..diagnostics.collapse import latent_usage
 from ..diagnostics.importance import iwae_log_likelihood
-from ..distributed import is_main_process
-from ..evaluate import elbo_terms, eval_mode
-from ..fit import fit
-from ..perception import fit_perception
-from ..plots import plot_history, plot_image_grid
-from ..predictive import reconstruct
-from ..run import Run
-from ..tensorboard import TensorBoardLogger
+from ..figures import plot_history, plot_image_grid
+from ..sampling.evaluate import elbo_terms, eval_mode
+from ..sampling.predictive import reconstruct
+from ..train.distributed import is_main_process
+from ..train.loop import fit
+from ..train.perception import fit_perception
+from ..train.run import Run
+from ..train.tensorboard import TensorBoardLogger
 from . import figures
 from .quality import sample_quality
 

@@ -15,7 +15,7 @@ from pathlib import Path
 def _fit(args) -> None:
     from ..cli_options import config_sections
     from ..config import FitConfig
-    from ..distributed import is_main_process
+    from ..train.distributed import is_main_process
     from .train import DEFAULT_FIT, DEFAULT_NUM_TRAIN, fit_twobirds
 
     model_values, fit_values, _ = config_sections(args)
@@ -52,7 +52,7 @@ def _fit(args) -> None:
 
 
 def _load(checkpoint):
-    from ..run import Run
+    from ..train.run import Run
     from .train import functions_of
 
     run = Run.load(checkpoint)
@@ -61,8 +61,8 @@ def _load(checkpoint):
 
 def _sample(args) -> None:
     from ..cli_options import check_output_free, draw_over_processes
-    from ..distributed import is_main_process
-    from ..draw_file import draw_to_netcdf
+    from ..sampling.draw_file import draw_to_netcdf
+    from ..train.distributed import is_main_process
     from .data import load_challenge, save_challenge
     from .sampling import draw
 
@@ -83,7 +83,7 @@ def _sample(args) -> None:
     if not is_main_process():
         return  # the draws were gathered to every process; one writes them
     if args.out.endswith(".nc"):
-        from ..draw_file import save_netcdf
+        from ..sampling.draw_file import save_netcdf
 
         save_netcdf(args.out, samples, y)
     else:

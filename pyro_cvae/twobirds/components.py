@@ -12,8 +12,8 @@ from typing import Optional
 
 from torch import nn
 
-from ..decoders import DECODERS
-from ..forward_models import FORWARD_MODELS, ForwardModel
+from ..components.decoders import DECODERS
+from ..components.forward_models import FORWARD_MODELS, ForwardModel
 from .decoder import LineDecoder
 from .functions import ForwardFunctions
 

@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 
 from ..checks import check_positive_int
-from ..lightning.data import Data, EpochBatches, TensorDataModule, epoch_seed
+from ..train.lightning.data import Data, EpochBatches, TensorDataModule, epoch_seed
 from .data import generate
 
 

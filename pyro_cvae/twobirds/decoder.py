@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from ..nets import DecoderNet
+from ..components.nets import DecoderNet
 from .lines import endpoints_from_unit, lines_from_endpoints
 
 

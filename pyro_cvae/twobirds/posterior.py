@@ -58,7 +58,7 @@ import torch
 
 from ..checks import check_positive_int
 from ..model import CVAE
-from ..predictive import sample
+from ..sampling.predictive import sample
 from .lines import HIGH, LOW, endpoints_from_lines, lines_from_endpoints, log_prior_density, sample_endpoints
 from .refine import Forward, jacobian, refine_endpoints
 

@@ -8,9 +8,9 @@ from typing import Dict, Optional, Sequence, Union
 
 import torch
 
-from ..diagnostics.plots import plot_rank_histogram
-from ..history import History
-from ..plots import plot_history, save_figure, subplots
+from ..diagnostics.figures import plot_rank_histogram
+from ..figures import plot_history, save_figure, subplots
+from ..train.history import History
 from .exact import solution_weights
 from .functions import ForwardFunctions
 from .lines import endpoints_from_lines

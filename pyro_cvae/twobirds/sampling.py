@@ -35,8 +35,8 @@ import torch
 
 from ..checks import check_positive_int
 from ..model import CVAE
-from ..predictive import sample
 from ..registry import Registry
+from ..sampling.predictive import sample
 from .functions import ForwardFunctions
 from .lines import endpoints_from_lines, lines_from_endpoints
 from .posterior import posterior_modes, sample_modes

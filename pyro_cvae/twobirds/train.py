@@ -14,9 +14,9 @@ from typing import Dict, Optional, Union
 
 from ..build import build
 from ..config import FitConfig
-from ..fit import fit
 from ..model import CVAE
-from ..run import Run
+from ..train.loop import fit
+from ..train.run import Run
 from .data import generate
 from .functions import ForwardFunctions
 

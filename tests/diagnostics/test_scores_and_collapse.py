@@ -3,7 +3,7 @@ import torch
 
 import pyro_cvae as pc
 from pyro_cvae.diagnostics import crps, energy_score, interval_coverage, latent_usage, rank_uniformity
-from pyro_cvae.diagnostics.plots import plot_calibration, plot_credible_band, plot_rank_histogram
+from pyro_cvae.diagnostics.figures import plot_calibration, plot_credible_band, plot_rank_histogram
 
 from ..conftest import tiny
 

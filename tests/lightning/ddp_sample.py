@@ -11,8 +11,8 @@ import sys
 import torch
 
 import pyro_cvae as pc
-from pyro_cvae.distributed import is_main_process
-from pyro_cvae.lightning import sample_distributed
+from pyro_cvae.train.distributed import is_main_process
+from pyro_cvae.train.lightning import sample_distributed
 
 run_folder, conditions, out = sys.argv[1:4]
 model = pc.Run.load(run_folder).model

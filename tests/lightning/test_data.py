@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import pyro_cvae as pc
-from pyro_cvae.batches import shuffled_batches
 from pyro_cvae.images.datamodule import image_datamodule
-from pyro_cvae.lightning import EpochBatches, TensorDataModule
+from pyro_cvae.train.batches import shuffled_batches
+from pyro_cvae.train.lightning import EpochBatches, TensorDataModule
 from pyro_cvae.twobirds.datamodule import TwoBirdsDataModule
 
 
@@ -100,7 +100,7 @@ def test_an_image_set_becomes_a_data_module_with_a_held_out_split():
 
 
 def test_with_one_process_the_sampler_gives_the_built_in_loops_batches_for_a_seeded_order():
-    from pyro_cvae.lightning.data import epoch_seed
+    from pyro_cvae.train.lightning.data import epoch_seed
 
     sampler = EpochBatches(50, 8, seed=3)
     ours = epoch_of(sampler, 2)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import pyro_cvae as pc
-from pyro_cvae.lightning import sample_distributed
+from pyro_cvae.train.lightning import sample_distributed
 
 HERE = Path(__file__).parent
 

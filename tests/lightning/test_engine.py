@@ -7,8 +7,10 @@ import torch
 
 import pyro_cvae as pc
 from pyro_cvae.errors import ConfigError, UnknownNameError
-from pyro_cvae.fit import kl_weight_at
-from pyro_cvae.lightning.engine import make_trainer
+from pyro_cvae.train.checkpoint import read_checkpoint
+from pyro_cvae.train.lightning.engine import make_trainer
+from pyro_cvae.train.schedule import kl_weight_at
+from pyro_cvae.train.state import FitState
 
 from ..conftest import tiny
 
@@ -55,7 +57,9 @@ def test_a_lightning_fit_raises_the_elbo_and_keeps_the_loops_history():
 def test_every_parameter_gets_a_gradient_from_the_lightning_step():
     x, y = linear_data()
     m = model()
-    module = pc.lightning.SVIModule(m, pc.FitConfig(**LIGHTNING), num_data=96, train_sample=(x, y))
+    config = pc.FitConfig(**LIGHTNING)
+    svi = pc.SVIStep(m, config.elbo, learning_rate=config.learning_rate)
+    module = pc.lightning.SVIModule(svi, FitState(m, svi.optimizer, config, (x, y), None), num_data=96)
     module.svi.loss(x[:32], y[:32], 1.0, 96).backward()
     for name, parameter in m.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
@@ -132,7 +136,7 @@ def test_either_engine_continues_the_others_run(tmp_path, first, then):
     assert pc.Run.load(folder).fit_config.engine == then
 
 
-def test_early_stopping_uses_lightnings_callback_and_restores_the_best_weights():
+def test_early_stopping_is_the_loops_and_restores_the_best_weights():
     x, y = linear_data()
     m = model()
     best = {}
@@ -181,11 +185,11 @@ def test_the_trainer_takes_its_settings_from_the_fit_config(tmp_path):
     config = pc.FitConfig(
         clip_norm=5.0, patience=3, tensorboard_dir=str(tmp_path / "tb"), csv_dir=str(tmp_path), **LIGHTNING
     )
-    trainer = make_trainer(config, 7, "val_elbo", [], {})
+    trainer = make_trainer(config, 7)
     assert trainer.max_epochs == 7
     assert [type(logger).__name__ for logger in trainer.loggers] == ["TensorBoardLogger", "CSVLogger"]
-    stopping = [c for c in trainer.callbacks if isinstance(c, pl.callbacks.EarlyStopping)]
-    assert stopping[0].monitor == "val_elbo" and stopping[0].patience == 3
+    # early stopping and the run folder are the loop's callbacks, driven by the module
+    assert not [c for c in trainer.callbacks if isinstance(c, (pl.callbacks.EarlyStopping, pl.callbacks.Checkpoint))]
 
 
 class PoisonAtEpoch(pl.Callback):
@@ -219,12 +223,14 @@ def test_wrong_settings_are_refused_with_the_field_named():
         pc.FitConfig(devices=2)
     with pytest.raises(UnknownNameError, match="unknown engine .spark."):
         pc.FitConfig(engine="spark")
-    with pytest.raises(ConfigError, match="strategy must be one of .*ddp_spawn, ddp_notebook"):
+    with pytest.raises(UnknownNameError, match="unknown strategy .ddp_spawn.; choose one of: .*ddp_spawn, ddp_notebook"):
         pc.FitConfig(engine="lightning", strategy="ddp_spawn")
-    with pytest.raises(ConfigError, match="precision must be one of"):
+    with pytest.raises(UnknownNameError, match="unknown precision .8-bit.; choose one of: 32-true"):
         pc.FitConfig(engine="lightning", precision="8-bit")
-    with pytest.raises(TypeError, match="takes Lightning callbacks"):
-        pc.fit(model(), (x, y), epochs=1, callbacks=[pc.Callback()], **LIGHTNING)
+    with pytest.raises(TypeError, match="pyro_cvae.Callback or pytorch_lightning.Callback objects, got ..str.."):
+        pc.fit(model(), (x, y), epochs=1, callbacks=["early"], **LIGHTNING)
+    with pytest.raises(TypeError, match="A Lightning callback needs engine='lightning'"):
+        pc.fit(model(), (x, y), epochs=1, callbacks=[pl.Callback()], progress=False)
     with pytest.raises(ValueError, match="give val_data inside the data module"):
         pc.fit(model(), pc.lightning.TensorDataModule((x, y)), val_data=(x, y), epochs=1, **LIGHTNING)
     with pytest.raises(ValueError, match=r"x must have shape \(batch, 3\)"):
@@ -239,3 +245,48 @@ def test_double_and_mixed_precision_train_under_lightning():
     assert pc.sample(double, y[:2], num_samples=3).dtype == torch.float64
     history = pc.fit(model(), (x, y), epochs=2, precision="bf16-mixed", **LIGHTNING)
     assert all(torch.isfinite(torch.tensor(history.train_elbo)))
+
+
+class CountEpochs(pc.Callback):
+    """A user's callback, written once: counts epochs, stops after ``stop_after``, and keeps its
+    count across a resume."""
+
+    def __init__(self, stop_after):
+        self.stop_after, self.seen, self.started = stop_after, [], 0
+
+    @property
+    def state_key(self):
+        return "count-epochs"
+
+    def on_fit_start(self, state):
+        self.started += 1
+
+    def on_epoch_end(self, state):
+        self.seen.append((state.epoch, len(state.history), state.engine))
+        state.should_stop = state.should_stop or len(self.seen) >= self.stop_after
+
+    def state_dict(self):
+        return {"seen": list(self.seen)}
+
+    def load_state_dict(self, values):
+        self.seen = [tuple(v) for v in values["seen"]]
+
+
+@pytest.mark.parametrize("engine", ["loop", "lightning"])
+def test_a_callback_written_once_runs_under_both_engines(engine):
+    x, y = linear_data()
+    counter = CountEpochs(stop_after=3)
+    history = pc.fit(model(), (x, y), epochs=10, callbacks=[counter], engine=engine, device="cpu", progress=False)
+    assert counter.started == 1
+    assert counter.seen == [(0, 1, engine), (1, 2, engine), (2, 3, engine)]  # after scoring; it stopped the fit
+    assert len(history) == 3
+
+
+def test_a_callbacks_state_crosses_engines_by_its_state_key(tmp_path):
+    x, y = linear_data()
+    folder = str(tmp_path / "run")
+    pc.fit(model(), (x, y), epochs=2, checkpoint_dir=folder, callbacks=[CountEpochs(99)], **LIGHTNING)
+    assert "count-epochs" in read_checkpoint(folder)["callback_states"]  # by its key, not its class name
+    resumed = CountEpochs(99)
+    pc.fit(model(), (x, y), epochs=3, checkpoint_dir=folder, resume=True, callbacks=[resumed], progress=False)
+    assert resumed.seen == [(0, 1, "lightning"), (1, 2, "lightning"), (2, 3, "loop")]

@@ -1,0 +1,70 @@
+"""Normalizing flows on zuko as Pyro distributions, for flow guides and flow priors.
+
+``pyro.contrib.zuko.ZukoToPyro`` wraps a zuko distribution for ``pyro.sample``, which draws by
+calling it; its ``sample`` and ``rsample`` raise ``NotImplementedError``, and it keeps every
+draw it made in a dict. Torch-style callers need those two methods: the VampPrior's mixture over
+a flow guide, ``latents.point_estimate``, any user code. ``ZukoFlow`` implements them, takes
+leading plate dims (a particle plate) as extra sample dims, and caches the log-density of only
+its latest draw (zuko computes both in one pass), so scoring a guide's sample costs nothing more.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import pyro.distributions as dist
+import torch
+import zuko
+from torch.distributions import constraints
+
+from ..registry import Registry
+
+#: zuko flow families by name: ``ModelConfig.flow_type``
+FLOW_TYPES: Registry = Registry("flow type")
+FLOW_TYPES.register("nsf", "neural spline flow (Durkan et al., 2019): monotone rational-quadratic splines")(
+    zuko.flows.NSF
+)
+FLOW_TYPES.register("maf", "masked autoregressive flow (Papamakarios et al., 2017): affine layers")(zuko.flows.MAF)
+
+
+def conditional_flow(flow_type: str, features: int, context: int, layers: int, hidden: int) -> zuko.flows.Flow:
+    """A zuko flow over ``features`` dims whose every layer is conditioned on ``context`` features."""
+    return FLOW_TYPES.get(flow_type)(
+        features=features, context=context, transforms=layers, hidden_features=(hidden,) * 2
+    )
+
+
+class ZukoFlow(dist.TorchDistribution):
+    """A zuko distribution (batch shape B, event (D,)) as a Pyro distribution whose batch shape
+    may be expanded on the left (plates), e.g. to (K, B) under a particle plate."""
+
+    arg_constraints: Dict[str, constraints.Constraint] = {}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, flow: torch.distributions.Distribution, batch_shape: Optional[torch.Size] = None):
+        self.flow: Any = flow  # a zuko NormalizingFlow (rsample_and_log_prob is zuko's)
+        self._last: Optional[tuple] = None  # (the latest draw, its log-density)
+        shape = flow.batch_shape if batch_shape is None else torch.Size(batch_shape)
+        if shape[len(shape) - len(flow.batch_shape) :] != flow.batch_shape:
+            raise ValueError(f"a flow of batch shape {tuple(flow.batch_shape)} cannot expand to {tuple(shape)}")
+        super().__init__(shape, flow.event_shape, validate_args=False)
+
+    def expand(self, batch_shape, _instance=None) -> "ZukoFlow":
+        return ZukoFlow(self.flow, torch.Size(batch_shape))
+
+    def rsample(self, sample_shape=()) -> torch.Tensor:
+        extra = self.batch_shape[: len(self.batch_shape) - len(self.flow.batch_shape)]
+        # zuko's NormalizingFlow draws and scores in one pass
+        value, log_p = self.flow.rsample_and_log_prob(torch.Size(sample_shape) + extra)
+        self._last = (value, log_p)  # a guide scores what it just drew; the draw is held, so `is` is safe
+        return value
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        if self._last is not None and value is self._last[0]:
+            return self._last[1]
+        return self.flow.log_prob(value)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        raise NotImplementedError("a flow has no closed-form mean; use pyro_cvae.latents.point_estimate")

@@ -1,0 +1,74 @@
+"""Evaluation of a fitted model on data: the ELBO and its reconstruction and KL terms."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Dict, List, Optional, cast
+
+import torch
+from pyro import poutine
+
+from ..model import CVAE
+from ..train.batches import in_batches
+
+
+@contextlib.contextmanager
+def eval_mode(module: torch.nn.Module):
+    """Eval mode (batch norm running stats, no dropout) for the block, then the previous mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
+@torch.no_grad()
+def pointwise_elbo_terms(
+    model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 2048
+) -> Dict[str, torch.Tensor]:
+    """``elbo_terms`` for each data point: ``{"reconstruction", "kl", "elbo"[, "penalty"]}``,
+    each ``(N,)`` on the CPU. A model with latent conditions (missing labels) sums them out
+    through its own ``pointwise_elbo_terms``."""
+    x, y = model.prepare_data(x, y)
+    own = getattr(model, "pointwise_elbo_terms", None)
+    if own is not None:
+        return own(x, y, batch_size)
+    return known_condition_terms(model, x, y, batch_size)
+
+
+@torch.no_grad()
+def known_condition_terms(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor], batch_size: int = 2048):
+    """The per-point terms for data on the model's device with every condition known."""
+    parts: Dict[str, List[torch.Tensor]] = {"reconstruction": [], "kl": []}
+    if model.penalties:
+        parts["penalty"] = []
+    with eval_mode(model):
+        for xb, yb in in_batches(batch_size, x, y):
+            guide = poutine.trace(model.raw_guide).get_trace(xb, yb)
+            joint = poutine.trace(poutine.replay(model.raw_model, trace=guide)).get_trace(xb, yb)
+            guide.compute_log_prob()
+            joint.compute_log_prob()
+            observed = [
+                site["log_prob"] for site in joint.nodes.values() if site["type"] == "sample" and site["is_observed"]
+            ]
+            parts["reconstruction"].append(torch.stack(observed).sum(0))
+            parts["kl"].append(guide.nodes["z"]["log_prob"] - joint.nodes["z"]["log_prob"])
+            if model.penalties:
+                z = cast(torch.Tensor, guide.nodes["z"]["value"])
+                mean = model.likelihood.mean(model.decoder(z, yb))
+                parts["penalty"].append(torch.stack(list(model.penalty_values(mean, xb).values())).sum(0))
+    terms = {name: torch.cat(values).cpu() for name, values in parts.items()}
+    terms["elbo"] = terms["reconstruction"] - terms["kl"]
+    return terms
+
+
+def elbo_terms(
+    model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor] = None, batch_size: int = 2048
+) -> Dict[str, float]:
+    """Per-data-point ELBO, reconstruction E_q[log p(x, y_fwd | z, y)] and KL(q || p), one
+    sample of z each, in eval mode, averaged over the data. The KL is the Monte Carlo estimate
+    log q(z) - log p(z|y), exactly the term ``Trace_ELBO`` optimizes. A model with penalties
+    also gets ``"penalty"``, their weighted sum at the same z: not part of the ELBO, but what
+    training subtracts from it."""
+    return {name: float(values.mean()) for name, values in pointwise_elbo_terms(model, x, y, batch_size).items()}
