@@ -21,7 +21,7 @@ import time
 import torch
 
 from pyro_cvae.data.images import load_images
-from pyro_cvae.figures import save_figure, subplots
+from pyro_cvae.figures import finish, subplots
 from pyro_cvae.images.quadrant_benchmark import run_quadrant_benchmark
 
 #: Pyro's CVAE tutorial on the full MNIST (60,000 training digits), as its table reports them:
@@ -43,7 +43,7 @@ def plot(means, path) -> None:
     axis.set_ylabel("nats per test digit (hidden pixels)")
     axis.set_title("Quadrant completion, real MNIST (5,000 digits), mean ± sd over seeds")
     axis.legend()
-    save_figure(figure, path)
+    finish(figure, path)
 
 
 def main(argv=None):

@@ -60,6 +60,7 @@ _LAZY_SUBPACKAGES = {
     "twobirds": "twobirds",
     "images": "images",
     "lightning": "train.lightning",
+    "figures": "figures",
 }
 
 
@@ -67,9 +68,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY_SUBPACKAGES:
         return importlib.import_module(f"{__name__}.{_LAZY_SUBPACKAGES[name]}")
     if name in _moved.MOVED:  # pc.priors and the like: modules that moved into the role folders
-        warnings.warn(
-            f"{__name__}.{name} moved to {__name__}.{_moved.MOVED[name]}", DeprecationWarning, stacklevel=2
-        )
+        warnings.warn(f"{__name__}.{name} moved to {__name__}.{_moved.MOVED[name]}", DeprecationWarning, stacklevel=2)
         return importlib.import_module(f"{__name__}.{_moved.MOVED[name]}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -78,7 +78,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
 
 def draw_over_processes(args: argparse.Namespace, model, y, num_samples: int, draw):
     """``draw(model, y, num_samples)`` on the processes the flags ask for: in this process when
-    one, else split by conditions with ``pyro_cvae.lightning.sample_distributed``."""
+    one, else split by conditions with ``pyro_cvae.train.lightning.sample_distributed``."""
     if args.devices * args.num_nodes == 1:
         return draw(model, y, num_samples)
     from .train.lightning import sample_distributed

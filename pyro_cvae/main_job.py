@@ -27,7 +27,7 @@ def run_digits_demo(
     out: str = "runs/digits", epochs: int = 40, progress: bool = True, seed: int = 0, overwrite: bool = False
 ) -> Dict:
     """Fit, score and draw; ``out`` gets the run, ``metrics.json`` and the figures. A folder that
-    already holds a run is refused unless ``overwrite`` (see ``pyro_cvae.run_folder``)."""
+    already holds a run is refused unless ``overwrite`` (see ``pyro_cvae.train.run_folder``)."""
     with RunFolder(out, overwrite=overwrite, can_resume=False):
         return _run(Path(out), epochs, progress, seed)
 
@@ -59,15 +59,9 @@ def _run(out_dir: Path, epochs: int, progress: bool, seed: int) -> Dict:
     # eight samples per digit from p(x | y) = ∫ p(x | z, y) r(z | y) dz, noise-free means
     one_hot = torch.eye(10)
     images = sample(model, one_hot, num_samples=8, mean=True).reshape(8, 10, 8, 8).transpose(0, 1)
-    figures = [
-        plot_history(history, out_dir / "training_curves.png"),
-        plot_image_grid(
-            images,
-            out_dir / "samples_per_digit.png",
-            "samples from p(x | digit)",
-            row_labels=[str(d) for d in range(10)],
-        ),
-    ]
+    figures = [out_dir / "training_curves.png", out_dir / "samples_per_digit.png"]
+    plot_history(history, figures[0])
+    plot_image_grid(images, figures[1], "samples from p(x | digit)", row_labels=[str(d) for d in range(10)])
     metrics = {
         "test": elbo_terms(model, x[test], y[test]),
         "train": elbo_terms(model, x[train], y[train]),

@@ -37,7 +37,7 @@ class CVAE(nn.Module):
     ``Trace_ELBO`` on this pair maximizes
     E_q[log p(x | z, y)] - KL(q_φ(z | x, y) || p(z | y)); with the learnable prior network this
     is the dual-encoder CVAE's objective, in the single, correct KL direction. Penalties
-    (``pyro_cvae.penalties``) subtract weighted extra terms while training, which makes the
+    (``pyro_cvae.components.penalties``) subtract weighted extra terms while training, which makes the
     objective no longer an ELBO; in eval mode the model is the pure generative model.
 
     Arguments common to ``model`` and ``guide``::

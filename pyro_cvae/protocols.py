@@ -6,7 +6,7 @@ subclasses; nothing needs to inherit from these classes. A model is their compos
     z ~ prior(y)          Prior:   y (batch, *y_shape) or None  -> distribution over z (event dim 1)
     z ~ guide(x, y)       Guide:   x, y                          -> distribution over z
     θ = decoder(z, y)     Decoder: z (..., latent_dim), y        -> likelihood parameter shaped like x
-    x ~ likelihood(θ)     pyro_cvae.likelihoods.Likelihood
+    x ~ likelihood(θ)     pyro_cvae.components.likelihoods.Likelihood
 
 Every tensor may carry extra leading (sample) dimensions, which ``Predictive(parallel=True)``
 relies on.

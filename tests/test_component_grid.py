@@ -55,13 +55,13 @@ def _every_diagnostic(model, x, y, tmp_path):
     assert all(0 <= value <= 1 for value in coverage.values())
     labels = torch.arange(16) % 3
     shape = (4, 4)
-    for path in [
-        reconstructions(model, x[:4], None if y is None else y[:4], shape, tmp_path / "r.png"),
-        latent_map(model, x[:16], None if y is None else y[:16], labels, tmp_path / "m.png"),
-        interpolation(model, x[:2], None if y is None else y[:2], shape, tmp_path / "i.png", steps=3),
-        samples_grid(model, shape, tmp_path / "s.png", num_classes=3 if y is not None else None),
-    ]:
-        assert path.stat().st_size > 0
+    for name, figure in {
+        "r": reconstructions(model, x[:4], None if y is None else y[:4], shape, tmp_path / "r.png"),
+        "m": latent_map(model, x[:16], None if y is None else y[:16], labels, tmp_path / "m.png"),
+        "i": interpolation(model, x[:2], None if y is None else y[:2], shape, tmp_path / "i.png", steps=3),
+        "s": samples_grid(model, shape, tmp_path / "s.png", num_classes=3 if y is not None else None),
+    }.items():
+        assert figure.axes and (tmp_path / f"{name}.png").stat().st_size > 0
 
 
 def _fits_and_diagnoses(guide, prior, conditional, tmp_path):

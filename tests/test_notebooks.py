@@ -9,6 +9,7 @@ cell that draws must show a figure."""
 
 import hashlib
 import re
+import runpy
 from pathlib import Path
 
 import nbformat
@@ -18,7 +19,9 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: a cell that calls one of these draws a figure
-DRAWS = re.compile(r"\b(plt\.subplots|plt\.figure|az\.plot_\w+|\.imshow|display\(Image)\(?")
+DRAWS = re.compile(r"\b(plt\.subplots|plt\.figure|az\.plot_\w+|\.imshow|plot_\w+\(|figures\.\w+\()")
+#: the fingerprint of the library's code that notebooks/execute.py stores
+LIBRARY_HASH = runpy.run_path(str(ROOT / "notebooks" / "execute.py"))["library_hash"]
 #: "a few minutes on 2 CPU cores" for a notebook's full run
 FULL_RUN_SECONDS = 360
 
@@ -39,6 +42,10 @@ def test_stored_outputs_come_from_a_full_run_of_the_current_cells(path):
     run = notebook.metadata.get("pyro_cvae", {})
     assert run.get("settings") == "full", f"{path.name}: run `python notebooks/execute.py {path.name}`"
     assert run["seconds"] <= FULL_RUN_SECONDS
+    assert run.get("library_sha256") == LIBRARY_HASH(), (
+        f"{path.name}: the stored outputs came from another version of the library's code; "
+        f"run `python notebooks/execute.py {path.name}`"
+    )
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
@@ -49,6 +56,8 @@ def test_stored_outputs_come_from_a_full_run_of_the_current_cells(path):
         )
         assert cell.execution_count is not None
         assert not [o for o in cell.outputs if o.output_type == "error"]
+        # figures come from the library's functions or matplotlib, shown inline: not PNG files
+        assert "IPython.display import Image" not in cell.source and "Image(" not in cell.source
     assert not blank_figures(notebook)
 
 

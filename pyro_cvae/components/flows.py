@@ -67,4 +67,4 @@ class ZukoFlow(dist.TorchDistribution):
 
     @property
     def mean(self) -> torch.Tensor:
-        raise NotImplementedError("a flow has no closed-form mean; use pyro_cvae.latents.point_estimate")
+        raise NotImplementedError("a flow has no closed-form mean; use pyro_cvae.components.latents.point_estimate")

@@ -68,7 +68,7 @@ class FlatTrunks:
 
 
 class ConvTrunks:
-    """A conv style of ``pyro_cvae.conv``: a down trunk before the encoder's MLP head, an up
+    """A conv style of ``pyro_cvae.components.conv``: a down trunk before the encoder's MLP head, an up
     trunk after the decoder's; ``channels`` (default: the style's) sets one block per entry."""
 
     def __init__(self, name: str):
@@ -114,7 +114,7 @@ class ConvTrunks:
 NETWORKS: Registry = Registry("network")
 NETWORKS.register("mlp", "fully connected layers on flattened x")(FlatTrunks())
 for _style in CONV_STYLES:
-    NETWORKS.register(_style, f"conv trunk, {_style} style (pyro_cvae.conv)")(ConvTrunks(_style))
+    NETWORKS.register(_style, f"conv trunk, {_style} style (pyro_cvae.components.conv)")(ConvTrunks(_style))
 
 
 def _flat_inputs(

@@ -80,7 +80,7 @@ class Perceptual(Penalty):
     The classifier's weights are stored as buffers, not parameters: they are saved with the model
     and move with ``.to(device)``, but no optimizer (``fit``'s or ``pyro.optim``'s through
     ``pyro.module``) can ever change them, and the penalty cannot "win" by dulling the features.
-    Train them first with ``pyro_cvae.perception.fit_perception(model, x, labels)``; a model
+    Train them first with ``pyro_cvae.fit_perception(model, x, labels)``; a model
     whose classifier is untrained refuses to run the penalty rather than match random features.
     """
 
@@ -113,7 +113,7 @@ class Perceptual(Penalty):
         if not bool(self.trained):
             raise RuntimeError(
                 "the 'perceptual' penalty's feature classifier is untrained; train it first with "
-                "pyro_cvae.perception.fit_perception(model, x, labels)"
+                "pyro_cvae.fit_perception(model, x, labels)"
             )
         with torch.no_grad():
             target = self.features(x)

@@ -59,7 +59,7 @@ class ModelConfig(ConfigBase):
     prior_hidden_sizes: Tuple[int, ...] = (256, 256)
     channels: Optional[Tuple[int, ...]] = None
     mixture_components: int = 5
-    #: layers of a flow guide or prior, and the zuko family (``pyro_cvae.flows.FLOW_TYPES``)
+    #: layers of a flow guide or prior, and the zuko family (``pyro_cvae.components.flows.FLOW_TYPES``)
     flow_layers: int = 2
     flow_type: FlowType = "nsf"
     #: pseudo-inputs of the ``vamp`` prior
@@ -74,7 +74,7 @@ class ModelConfig(ConfigBase):
     forward_model: Optional[str] = None
     forward_scale: float = 0.1
     #: extra training-objective terms by name and weight, e.g. {"total-variation": 0.5};
-    #: any of them makes the objective no longer an ELBO (see pyro_cvae.penalties)
+    #: any of them makes the objective no longer an ELBO (see pyro_cvae.components.penalties)
     penalties: Dict[str, float] = field(default_factory=dict)
     #: seed of the initial weights: the same config builds the same network; None draws them
     #: from torch's global generator instead

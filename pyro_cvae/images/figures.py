@@ -1,15 +1,17 @@
 """Figures of the image VAEs (seeds 001, 003, 004): samples, reconstructions, latent maps,
-interpolation, class-averaged samples, quadrant completions. Call under ``eval_mode``."""
+interpolation, class-averaged samples, quadrant completions. Call under ``eval_mode``.
+
+Each returns a ``Figure`` (shown inline in a notebook), saved as ``path`` when given."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import torch
+from matplotlib.figure import Figure
 
 from ..components.latents import point_estimate
-from ..figures import plot_image_grid, save_figure, subplots
+from ..figures import PathLike, finish, plot_image_grid, subplots
 from ..sampling.predictive import reconstruct, sample
 
 
@@ -23,7 +25,9 @@ def _decode(model, z, y):
 
 
 @torch.no_grad()
-def samples_grid(model, shape, path, num_classes: Optional[int] = None, per_row: int = 8) -> Path:
+def samples_grid(
+    model, shape, path: Optional[PathLike] = None, num_classes: Optional[int] = None, per_row: int = 8
+) -> Figure:
     """Samples from the prior: one row per class for a class-conditional model, else 8 rows."""
     if num_classes:
         xs = sample(model, torch.eye(num_classes, device=model.device), per_row, mean=True)  # (S, C, ...)
@@ -34,14 +38,14 @@ def samples_grid(model, shape, path, num_classes: Optional[int] = None, per_row:
 
 
 @torch.no_grad()
-def reconstructions(model, x, y, shape, path) -> Path:
+def reconstructions(model, x, y, shape, path: Optional[PathLike] = None) -> Figure:
     recon = reconstruct(model, x, y, num_samples=1, mean=True)[0].cpu()
     grid = torch.stack([x.cpu().reshape(len(x), -1), recon.reshape(len(x), -1)])
     return plot_image_grid(_images(grid, shape), path, "Data (top) and reconstructions", ["data", "recon"])
 
 
 @torch.no_grad()
-def latent_map(model, x, y, labels, path, max_points: int = 1000) -> Path:
+def latent_map(model, x, y, labels, path: Optional[PathLike] = None, max_points: int = 1000) -> Figure:
     """Posterior means E_q[z | x, y] in 2-d: PCA and t-SNE, coloured by class."""
     from sklearn.manifold import TSNE
 
@@ -57,11 +61,11 @@ def latent_map(model, x, y, labels, path, max_points: int = 1000) -> Path:
         scatter = ax.scatter(points[:, 0], points[:, 1], c=labels.numpy(), cmap="tab10", s=6)
         ax.set(title=f"{title} of posterior means", xticks=[], yticks=[])
     fig.colorbar(scatter, ax=axes[1], label="class")
-    return save_figure(fig, path)
+    return finish(fig, path)
 
 
 @torch.no_grad()
-def interpolation(model, x_pair, y_pair, shape, path, steps: int = 10) -> Path:
+def interpolation(model, x_pair, y_pair, shape, path: Optional[PathLike] = None, steps: int = 10) -> Figure:
     """Decode the straight line between the posterior means of two inputs (and their conditions)."""
     x_pair, y_pair = model.prepare_data(x_pair, y_pair)
     z = point_estimate(model.encoder(x_pair, y_pair))
@@ -73,7 +77,9 @@ def interpolation(model, x_pair, y_pair, shape, path, steps: int = 10) -> Path:
 
 
 @torch.no_grad()
-def class_average_samples(model, x, y, labels, shape, path, per_class: int = 8, spread: float = 0.5) -> Path:
+def class_average_samples(
+    model, x, y, labels, shape, path: Optional[PathLike] = None, per_class: int = 8, spread: float = 0.5
+) -> Figure:
     """Seed 001's single-class sampling: z around the average posterior mean of each class."""
     x, y = model.prepare_data(x, y)
     z = point_estimate(model.encoder(x, y))
@@ -88,7 +94,9 @@ def class_average_samples(model, x, y, labels, shape, path, per_class: int = 8, 
     return plot_image_grid(_images(torch.stack(rows), shape), path, "Samples around each class's mean posterior", names)
 
 
-def quadrant_completions(inputs, truth, baseline, cvae_samples, path, title) -> Path:
+def quadrant_completions(
+    inputs, truth, baseline, cvae_samples, path: Optional[PathLike] = None, title: str = "Quadrant completions"
+) -> Figure:
     """One row per test image: input (hidden part grey), truth, baseline, then CVAE samples.
 
     ``inputs``, ``truth``, ``baseline``: ``(n, C, H, W)``; ``cvae_samples``: ``(S, n, C, H, W)``.

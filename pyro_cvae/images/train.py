@@ -89,7 +89,7 @@ def fit_images(
     ``model_overrides`` are further ``ModelConfig`` fields.
 
     ``penalties`` adds seed 003's extra objective terms, e.g. ``{"total-variation": 0.5,
-    "perceptual": 1.0}`` (then the objective is no longer an ELBO; see ``pyro_cvae.penalties``).
+    "perceptual": 1.0}`` (then the objective is no longer an ELBO; see ``pyro_cvae.components.penalties``).
     The perceptual penalty's classifier is first trained for ``perception_epochs`` on the
     training images and their labels. ``tensorboard_dir`` (a fit setting) also logs the
     reconstructions of every epoch as images. The per-epoch validation figures (and early

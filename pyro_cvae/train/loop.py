@@ -59,7 +59,7 @@ def fit(
     record, see ``Run``); ``resume=True`` continues from it with the same numbers as an
     uninterrupted run. A folder that already holds a run is refused unless ``resume`` or
     ``overwrite`` is given, and a lock stops a second process from writing it at the same time
-    (``pyro_cvae.run_folder``). With ``tensorboard_dir``, the history is also logged for
+    (``pyro_cvae.train.run_folder``). With ``tensorboard_dir``, the history is also logged for
     TensorBoard; with ``csv_dir``, into ``csv_dir/metrics.csv``.
 
     ``on_epoch_end(epoch, model, history)`` runs after each epoch's evaluation (model in train

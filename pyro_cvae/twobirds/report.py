@@ -1,4 +1,6 @@
-"""The Two Birds evaluation report: metrics as JSON and Markdown, and the figures behind them."""
+"""The Two Birds evaluation report: metrics as JSON and Markdown, and the figures behind them.
+
+Each ``plot_*`` returns a ``Figure`` (shown inline in a notebook), saved as ``path`` when given."""
 
 from __future__ import annotations
 
@@ -7,9 +9,10 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
 import torch
+from matplotlib.figure import Figure
 
 from ..diagnostics.figures import plot_rank_histogram
-from ..figures import plot_history, save_figure, subplots
+from ..figures import PathLike, finish, plot_history, subplots
 from ..train.history import History
 from .exact import solution_weights
 from .functions import ForwardFunctions
@@ -18,7 +21,9 @@ from .lines import endpoints_from_lines
 _SUMMARY_KEYS = ("pass_rate", "y_mse", "r2", "sign_rate", "precision", "recall", "weighted_recall", "mode_tv")
 
 
-def plot_solutions(samples, solutions, path, conditions: Sequence[int] = (0, 1, 2, 3)) -> Path:
+def plot_solutions(
+    samples, solutions, path: Optional[PathLike] = None, conditions: Sequence[int] = (0, 1, 2, 3)
+) -> Figure:
     """Sample endpoints over the exact solutions: start points (top) and end points (bottom),
     one column per condition; circle area is each solution's exact posterior weight."""
     conditions = [c for c in conditions if c < samples.shape[1]]
@@ -41,10 +46,12 @@ def plot_solutions(samples, solutions, path, conditions: Sequence[int] = (0, 1, 
             ax.set_title(f"condition {c}: {len(exact)} solutions" if row == 0 else "", fontsize=9)
     axes[0, 0].legend(fontsize=7, loc="lower left")
     fig.suptitle("Generated endpoints over the exact solution set")
-    return save_figure(fig, path)
+    return finish(fig, path)
 
 
-def plot_reproduced_y(samples, y, functions, path, conditions: Sequence[int] = (0, 1), lines: int = 10) -> Path:
+def plot_reproduced_y(
+    samples, y, functions, path: Optional[PathLike] = None, conditions: Sequence[int] = (0, 1), lines: int = 10
+) -> Figure:
     """y recomputed from generated x (thin) against the given y (black), per signal."""
     forward = ForwardFunctions(functions)
     conditions = [c for c in conditions if c < samples.shape[1]]
@@ -56,10 +63,10 @@ def plot_reproduced_y(samples, y, functions, path, conditions: Sequence[int] = (
             ax.plot(recomputed[..., k].T, color="tab:blue", alpha=0.4, lw=0.8)
             ax.plot(y[c, :, k], color="black", lw=1.6, ls="--")
             ax.set(title=f"condition {c}, y{k}: given (dashed) and from {lines} samples", ylim=(-1.1, 1.1))
-    return save_figure(fig, path)
+    return finish(fig, path)
 
 
-def plot_coverage(per_condition: Dict[str, list], path) -> Path:
+def plot_coverage(per_condition: Dict[str, list], path: Optional[PathLike] = None) -> Figure:
     """Per condition: how many exact solutions there are and how many the samples reach."""
     count = torch.tensor(per_condition["num_solutions"])
     covered = count * torch.tensor(per_condition["recall"])
@@ -70,10 +77,12 @@ def plot_coverage(per_condition: Dict[str, list], path) -> Path:
     ax.bar(position, covered[order].tolist(), color="tab:green", label="reached by a sample (within 0.02)")
     ax.set(xlabel="condition (sorted)", ylabel="solutions", title="Mode coverage")
     ax.legend()
-    return save_figure(fig, path)
+    return finish(fig, path)
 
 
-def plot_reliability(predicted: torch.Tensor, exact: torch.Tensor, path, tv_per_condition=None) -> Path:
+def plot_reliability(
+    predicted: torch.Tensor, exact: torch.Tensor, path: Optional[PathLike] = None, tv_per_condition=None
+) -> Figure:
     """Reliability diagram of mode probabilities: for every exact solution of every condition,
     the probability the sampler gives it against its exact posterior probability (on the
     diagonal when calibrated), with the means in ten bins of the exact probability; beside it
@@ -100,7 +109,7 @@ def plot_reliability(predicted: torch.Tensor, exact: torch.Tensor, path, tv_per_
         ax = axes[0][1]
         ax.hist(list(tv_per_condition), bins=20, color="tab:blue")
         ax.set(xlabel="total variation vs the exact posterior", ylabel="conditions", title="Per condition")
-    return save_figure(fig, path)
+    return finish(fig, path)
 
 
 def write_report(
@@ -123,24 +132,29 @@ def write_report(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    figures = {}
+    #: the report's figures by heading, each saved as its file
+    figures: Dict[str, Path] = {}
     if solutions is not None:
-        figures["Samples over the exact solutions"] = plot_solutions(samples, solutions, out / "solutions.png")
-    figures["y reproduced from samples"] = plot_reproduced_y(samples, y, functions, out / "reproduced_y.png")
+        figures["Samples over the exact solutions"] = out / "solutions.png"
+        plot_solutions(samples, solutions, figures["Samples over the exact solutions"])
+    figures["y reproduced from samples"] = out / "reproduced_y.png"
+    plot_reproduced_y(samples, y, functions, figures["y reproduced from samples"])
     largest = max(results.values(), key=lambda r: r["num_samples"])
     if "recall" in largest["per_condition"]:
-        figures["Mode coverage"] = plot_coverage(largest["per_condition"], out / "coverage.png")
+        figures["Mode coverage"] = out / "coverage.png"
+        plot_coverage(largest["per_condition"], figures["Mode coverage"])
     if reliability is not None:
         tv = largest["per_condition"].get("mode_tv")
-        figures["Reliability of the mode probabilities"] = plot_reliability(
-            reliability["predicted"], reliability["exact"], out / "reliability.png", tv
-        )
+        figures["Reliability of the mode probabilities"] = out / "reliability.png"
+        plot_reliability(reliability["predicted"], reliability["exact"], out / "reliability.png", tv)
     if calibration is not None:
-        figures["SBC ranks of the true endpoints"] = plot_rank_histogram(
+        figures["SBC ranks of the true endpoints"] = out / "sbc_ranks.png"
+        plot_rank_histogram(
             calibration["rank_counts"], out / "sbc_ranks.png", "SBC ranks of x0 start, x0 end, x1 start, x1 end"
         )
     if history is not None and len(history):
-        figures["Training curves"] = plot_history(history, out / "training_curves.png")
+        figures["Training curves"] = out / "training_curves.png"
+        plot_history(history, out / "training_curves.png")
     saved = dict(results)
     if calibration is not None:
         saved["calibration"] = {k: v for k, v in calibration.items() if k != "rank_counts"}

@@ -3,7 +3,6 @@ import torch
 
 import pyro_cvae as pc
 from pyro_cvae.diagnostics import crps, energy_score, interval_coverage, latent_usage, rank_uniformity
-from pyro_cvae.diagnostics.figures import plot_calibration, plot_credible_band, plot_rank_histogram
 
 from ..conftest import tiny
 
@@ -49,12 +48,6 @@ def test_collapse_diagnostics_see_an_unused_dimension():
     usage = latent_usage(model, x, y)
     assert usage["kl_per_dim"][2] < 1e-3 and usage["unit_variance"][2] == 0.0
     assert usage["active_units"] <= 2 and usage["kl_total"] == pytest.approx(sum(usage["kl_per_dim"]))
-
-
-def test_figures(tmp_path):
-    assert plot_calibration({"model": {0.5: 0.45, 0.9: 0.88}}, tmp_path / "cal.png").stat().st_size > 0
-    assert plot_rank_histogram(torch.ones(10, 2), tmp_path / "sbc.png").stat().st_size > 0
-    assert plot_credible_band(torch.randn(50, 8), tmp_path / "band.png", truth=torch.zeros(8)).stat().st_size > 0
 
 
 def test_importance_arguments_are_checked():

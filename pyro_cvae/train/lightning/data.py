@@ -3,7 +3,7 @@
 ``EpochBatches`` is what makes a multi-process fit reproducible and resumable. Each epoch's
 order is a permutation drawn from ``(seed, epoch)`` alone, the same on every process; process
 ``rank`` of ``world`` takes its own ``n // world`` points of it and cuts them into batches by the
-rule of ``pyro_cvae.batches.shuffled_batches``. So every process takes the same number of steps
+rule of ``pyro_cvae.train.batches.shuffled_batches``. So every process takes the same number of steps
 (DDP would hang otherwise), no point is seen twice in an epoch, and a run resumed at epoch k
 draws the orders an uninterrupted run would have. Up to ``world - 1`` points sit out each epoch,
 a different few each time. With one process it gives what ``shuffled_batches`` gives with a
