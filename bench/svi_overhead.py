@@ -89,7 +89,7 @@ def epoch_overhead(repeats: int, epochs: int, threads: int) -> float:
                 val_data=(x[val], y[val]),
                 epochs=epochs + 1,
                 batch_size=64,
-                checkpoint_dir=folder,
+                checkpoint_dir=f"{folder}/repeat{repeat}",  # a run folder each: fit never overwrites one
                 progress=False,
                 seed=repeat,
                 callbacks=[clock],

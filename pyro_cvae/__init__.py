@@ -5,10 +5,14 @@
 >>> history = pc.fit(model, (x, y), epochs=20, val_data=(x_val, y_val))
 >>> xs = pc.sample(model, y_test, num_samples=1000)          # (1000, batch, 50, 2)
 
-The core (this package's top-level modules, ``data`` and ``diagnostics``) never imports an
-application; the apps ``twobirds`` and ``images`` build on it. They and ``diagnostics`` are
-loaded on first use, so ``pc.twobirds`` / ``pc.diagnostics`` work after ``import pyro_cvae``
-alone, and importing the package stays cheap and changes no global state.
+The layout follows the roles: ``components`` (what a model is made of), ``train`` (the loop,
+its state and callbacks, objectives, runs, the Lightning engine), ``sampling``, ``config``,
+``diagnostics``, ``data``, and the apps ``twobirds`` and ``images``. The core never imports an
+app; only the command line (``cli``, the composition root) puts the apps' commands beside its
+own. The apps, ``diagnostics``, ``figures`` and ``lightning`` are loaded on first use, so
+``pc.twobirds`` / ``pc.diagnostics`` work after ``import pyro_cvae`` alone, and importing the
+package stays cheap and changes no global state. Modules that moved keep their old paths for a
+release, with a ``DeprecationWarning`` (``_moved``).
 """
 
 import importlib

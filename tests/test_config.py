@@ -73,7 +73,7 @@ def test_bad_model_fields_get_clear_errors(fields, message):
 @pytest.mark.parametrize(
     "fields, message",
     [
-        (dict(learning_rate="1.0e6"), "FitConfig key 'learning_rate' must be a float, got str '1.0e6'.*without the quotes"),
+        (dict(learning_rate="1.0e6"), "'learning_rate' must be a float, got str '1.0e6'.*without the quotes"),
         (dict(epochs=2.5), "FitConfig key 'epochs' must be an int, got float"),
         (dict(progress="yes"), "FitConfig key 'progress' must be a bool"),
     ],

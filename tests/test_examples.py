@@ -30,6 +30,7 @@ def test_example_runs(script, tmp_path, monkeypatch):
     assert list(tmp_path.glob("*.png"))
 
 
+@pytest.mark.slow
 def test_main_job_runs_as_a_module(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pyro_cvae", "--epochs", "1", "--quiet", "--out", str(tmp_path)],

@@ -48,6 +48,7 @@ def _launch(script, out, resume, patience, engine):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("patience, engine", [("none", "loop"), ("2", "loop"), ("2", "lightning")])
 def test_a_fit_killed_at_random_moments_resumes_to_the_same_parameters(tmp_path, patience, engine):
     script = tmp_path / "fit.py"

@@ -61,6 +61,7 @@ def test_stored_outputs_come_from_a_full_run_of_the_current_cells(path):
     assert not blank_figures(notebook)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes_with_tiny_settings(path, monkeypatch):
     monkeypatch.setenv("PYRO_CVAE_NOTEBOOK_EPOCHS", "1")

@@ -1,4 +1,5 @@
-"""One SVI step, kept separate from the epoch loop so a Lightning module can wrap it later.
+"""One SVI step, the same for both engines: the built-in loop calls it, and the Lightning
+module (``train.lightning.module``) takes its ``loss`` inside Lightning's own backward and step.
 
 The fast path, measured on this project's hardware (see ``bench/svi_overhead.py``): compute
 ``elbo.differentiable_loss`` on the unregistered model/guide, back-propagate, and update every
@@ -29,8 +30,9 @@ def make_optimizer(parameters, learning_rate: float) -> torch.optim.Optimizer:
 class SVIStep:
     """Loss and update for one mini-batch.
 
-    ``loss(x, y, kl_weight, num_data)`` returns the differentiable negative ELBO (what a
-    ``LightningModule.training_step`` would return); calling the object also takes the step.
+    ``loss(x, y, kl_weight, num_data)`` returns the differentiable negative ELBO of the batch,
+    scaled to ``num_data`` points (the Lightning module back-propagates it); calling the object
+    takes the whole step (loss, backward, clipping, Adam) and returns the detached loss.
     """
 
     def __init__(

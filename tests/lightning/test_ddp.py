@@ -14,6 +14,9 @@ from pyro_cvae.train.lightning import sample_distributed
 
 HERE = Path(__file__).parent
 
+#: several processes each: the slow tier (the README's command leaves them to .ci/run)
+pytestmark = pytest.mark.slow
+
 
 def run_script(name, *args, timeout=300):
     done = subprocess.run(
