@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 
@@ -21,19 +22,32 @@ def as_shape(value, name: str, allow_empty: bool = False) -> Tuple[int, ...]:
     return shape
 
 
+def as_tensor(value):
+    """A numpy array as a tensor (sharing its memory where numpy allows, else a copy); anything
+    else unchanged. Data may come as arrays wherever it may come as tensors, as in scikit-learn,
+    sbi and Lightning."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value) if value.flags.writeable else torch.tensor(value)
+    return value
+
+
 def check_tensor(
     value,
     name: str,
     event_shape: Optional[Sequence[int]] = None,
     allow_batchless: bool = False,
 ) -> torch.Tensor:
-    """Check that ``value`` is a finite floating tensor shaped ``(batch, *event_shape)``.
+    """Check that ``value`` is a finite floating tensor (or numpy array) shaped
+    ``(batch, *event_shape)``.
 
-    Returns the tensor unchanged (never a copy), so nothing the caller holds is modified.
-    With ``allow_batchless`` a single example shaped ``event_shape`` gets a batch dim of 1.
+    Returns the tensor unchanged (never a copy; an array as a tensor sharing its memory), so
+    nothing the caller holds is modified. With ``allow_batchless`` a single example shaped
+    ``event_shape`` gets a batch dim of 1. Any floating dtype passes: the model's functions cast
+    to its float type (``CVAE.prepare_data``, ``fit``).
     """
+    value = as_tensor(value)
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a torch.Tensor or a numpy array, got {type(value).__name__}")
     if not value.dtype.is_floating_point:
         raise TypeError(
             f"{name} must have a floating dtype (e.g. torch.float32), got {value.dtype}; convert it with {name}.float()"

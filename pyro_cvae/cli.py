@@ -61,6 +61,25 @@ def _load_training_data(section: dict):
     return train, val
 
 
+def _check_default_data_fits(model_values: dict, data_section: dict, x, y) -> None:
+    """Without a data section, fit trains on the embedded digits; a model shaped otherwise gets
+    one line saying so, before anything is built."""
+    from .checks import as_shape
+    from .errors import ConfigError
+
+    if "source" in data_section:
+        return
+    digits = {"x_shape": tuple(x.shape[1:]), "y_shape": None if y is None else tuple(y.shape[1:])}
+    for name, have in digits.items():
+        wanted = model_values.get(name)
+        if wanted is not None and as_shape(wanted, name) != have:
+            raise ConfigError(
+                f"the config has no data section, so fit trains on the embedded digits (x_shape {digits['x_shape']}, "
+                f"y_shape {digits['y_shape']}), but the model's {name} is {as_shape(wanted, name)}: add "
+                "'data: {source: FILE}' (.pt, .npy or .npz) to the config, or pass --data FILE"
+            )
+
+
 def _fit(args) -> None:
     from .build import build
     from .config import FitConfig
@@ -72,6 +91,7 @@ def _fit(args) -> None:
     if args.data:
         data_section["source"] = args.data
     (x, y), val = _load_training_data(data_section)
+    _check_default_data_fits(model_values, data_section, x, y)
     # shapes default to the data's, so a config may leave them out
     model_values.setdefault("x_shape", list(x.shape[1:]))
     model_values.setdefault("y_shape", None if y is None else list(y.shape[1:]))
@@ -95,7 +115,8 @@ def _fit(args) -> None:
 
 
 def _sample(args) -> None:
-    from .data import load_tensors, save_tensors
+    from .data import load_tensors
+    from .data.tensors import atomic_save
     from .sampling.draw_file import sample_to_netcdf, save_netcdf
     from .sampling.predictive import sample
     from .train.distributed import is_main_process
@@ -105,7 +126,7 @@ def _sample(args) -> None:
     model = Run.load(args.checkpoint).model
     if model.y_shape is None:
         if args.out.endswith(".nc"):
-            sample_to_netcdf(model, None, args.out, args.num_samples, mean=args.mean)
+            sample_to_netcdf(model, None, args.out, args.num_samples, mean=args.mean, overwrite=args.overwrite)
             print(f"wrote {args.num_samples} samples to {args.out}")
             return
         y = None
@@ -113,11 +134,13 @@ def _sample(args) -> None:
     else:
         if args.conditions is None:
             raise ValueError("this model is conditional: give --conditions FILE.pt holding y")
-        x_or_y, y = load_tensors(args.conditions)
-        y = x_or_y if y is None else y  # a file of y alone is read as its first tensor
+        x_or_y, second = load_tensors(args.conditions)
+        # a file of y alone is read as its first tensor; one condition, shaped y_shape, is a batch of one
+        _, y = model.check_data(None, x_or_y if second is None else second, allow_batchless=True)
+        assert y is not None  # the model is conditional: check_data required it
         if args.out.endswith(".nc") and args.devices * args.num_nodes == 1:
             # streamed to disk as drawn: memory stays one chunk's, whatever --num-samples is
-            sample_to_netcdf(model, y, args.out, args.num_samples, mean=args.mean)
+            sample_to_netcdf(model, y, args.out, args.num_samples, mean=args.mean, overwrite=args.overwrite)
             print(f"wrote {args.num_samples} samples for each of {y.shape[0]} conditions to {args.out}")
             return
         draws = draw_over_processes(
@@ -126,12 +149,13 @@ def _sample(args) -> None:
     if not is_main_process():
         return  # the draws were gathered to every process; one writes them
     if args.out.endswith(".nc"):
-        save_netcdf(args.out, draws, y)
+        save_netcdf(args.out, draws, y, overwrite=args.overwrite)
         print(f"wrote {tuple(draws.shape)} samples to {args.out}")
         return
-    per_condition = draws.transpose(0, 1)  # one row per condition: (batch, num_samples, *x_shape)
-    save_tensors(args.out, per_condition, y)
-    print(f"wrote {tuple(per_condition.shape)} samples to {args.out}")
+    # the order of pc.sample: (num_samples, conditions, *x_shape), with the conditions beside them,
+    # as plain tensors that the default torch.load reads
+    atomic_save({"samples": draws.cpu(), **({} if y is None else {"conditions": y.cpu()})}, args.out)
+    print(f"wrote samples of shape {tuple(draws.shape)} (samples, conditions, *x_shape) to {args.out}")
 
 
 def _demo(args) -> None:
@@ -168,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit a model from a config file")
     add_fit_arguments(fit, out_default="runs/fit")
-    fit.add_argument("--data", help="'digits' or a .pt file of (x, y); overrides the config's data.source")
+    fit.add_argument(
+        "--data", help="'digits', or a .pt, .npy or .npz file of (x, y); overrides the config's data.source"
+    )
     fit.set_defaults(run=_fit)
 
     smp = sub.add_parser("sample", help="draw x ~ p(x | y) from a checkpoint")

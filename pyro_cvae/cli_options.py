@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, Tuple
 
 from .config import ENGINES, PRECISIONS, STRATEGIES, load_config
-from .errors import RunFolderError
+from .errors import OutputExistsError
 
 #: flag destination -> FitConfig field
 _FIT_FLAGS = {
@@ -40,7 +40,9 @@ def add_fit_arguments(parser: argparse.ArgumentParser, out_default: str) -> None
     parser.add_argument("--seed", type=int, help="seeds the initial weights and the training draws (default 0)")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument(
+        "--lr", "--learning-rate", dest="lr", type=float, help="learning rate (FitConfig.learning_rate)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     where = parser.add_argument_group("where to train (see README, 'Scaling out')")
     where.add_argument("--device", help="auto (CUDA when there is a GPU), cpu, cuda or cuda:N (default auto)")
@@ -64,7 +66,7 @@ def config_sections(args: argparse.Namespace) -> Tuple[Dict[str, Any], Dict[str,
 def check_output_free(path: str, overwrite: bool) -> None:
     """An output file that exists is replaced only when asked (``--overwrite``)."""
     if Path(path).exists() and not overwrite:
-        raise RunFolderError(f"--out {path!r} exists; pass --overwrite to replace it, or give another path")
+        raise OutputExistsError(f"--out {path!r} exists; pass --overwrite to replace it, or give another path")
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,8 @@ numbers stop being numbers raises ``TrainingDiverged`` (``train.finite``).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class PyroCVAEError(Exception):
     """Base class: bad input, described in one line."""
@@ -31,6 +33,19 @@ class ExpressionError(PyroCVAEError, ValueError):
 class RunFolderError(PyroCVAEError, ValueError):
     """A run folder that is taken: it holds a run (and neither resume nor overwrite was asked
     for), another process is writing it, or the path is not a usable folder."""
+
+
+class OutputExistsError(PyroCVAEError, FileExistsError):
+    """A file or run that a writer would replace: refused unless ``overwrite=True`` (``--overwrite``)."""
+
+
+def refuse_to_replace(path, overwrite: bool, what: str = "file") -> None:
+    """Raise ``OutputExistsError`` if ``path`` exists and ``overwrite`` is not given: nothing a
+    user has is replaced without a word."""
+    if Path(path).exists() and not overwrite:
+        raise OutputExistsError(
+            f"{what} {str(path)!r} exists; pass overwrite=True (--overwrite) to replace it, or give another path"
+        )
 
 
 class TrainingDiverged(RuntimeError):

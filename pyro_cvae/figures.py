@@ -1,10 +1,11 @@
 """Figures people look at, in matplotlib's convention, and the helpers every figure uses.
 
 Every plotting function in the package returns a ``matplotlib.figure.Figure``: a notebook shows
-it inline as a cell's value (once matplotlib's inline backend is on, as after
-``import matplotlib.pyplot`` or ``%matplotlib inline``), a script saves it (``fig.savefig``,
-or the function's ``path=``), and a function that draws one panel takes ``ax=`` to draw into a
-figure of the caller's.
+it inline as a cell's value once ``%matplotlib inline`` has run (which registers IPython's
+display of any ``Figure``; a notebook that only imports pyplot shows pyplot's own figures, not
+these), a script saves it (``fig.savefig``, or the function's ``path=``), and a function that
+draws one panel takes ``ax=`` to draw into a figure of the caller's.
+
 Figures are made without pyplot: no backend is chosen or changed (a notebook's inline backend
 keeps working after ``import pyro_cvae``), nothing pops up on a desktop, no display is needed,
 and pyplot's list of open figures never holds one, so a dropped figure is freed.

@@ -54,7 +54,8 @@ def _run(out_dir: Path, epochs: int, progress: bool, seed: int) -> Dict:
         seed=seed,
         progress=progress,
     )
-    Run(model, history=history, metadata={"data": "digits"}).save(out_dir)
+    # the RunFolder above refused a folder holding a run unless overwrite was asked for
+    Run(model, history=history, metadata={"data": "digits"}).save(out_dir, overwrite=True)
 
     # eight samples per digit from p(x | y) = ∫ p(x | z, y) r(z | y) dz, noise-free means
     one_hot = torch.eye(10)

@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any, ClassVar, Dict, Literal, Union, cast
 
-from ..errors import ConfigError, PyroCVAEError, UnknownNameError, one_line
+from ..errors import ConfigError, PyroCVAEError, UnknownNameError, one_line, refuse_to_replace
 from .files import load_config, write_config_file
 
 __all__ = ["ConfigBase", "check_field_types"]
@@ -32,6 +32,8 @@ class ConfigBase:
     _section: ClassVar[str]
     #: a sentence added to the error for a choice field, e.g. why a choice is not offered
     _choice_hints: ClassVar[Dict[str, str]] = {}
+    #: other names accepted for a field, e.g. ``lr`` for ``learning_rate`` (the CLI's flag)
+    _aliases: ClassVar[Dict[str, str]] = {}
 
     def to_dict(self) -> Dict[str, Any]:
         # tuples become lists, so JSON, YAML and TOML all hold the same thing
@@ -56,7 +58,8 @@ class ConfigBase:
             raise ConfigError(
                 f"the {cls._section!r} section must be a mapping of keys to values, got {type(values).__name__}"
             )
-        values = {**values, **overrides}
+        # an override wins over the same setting in ``values``, under whichever of its names
+        values = {**cls._resolve_aliases(dict(values)), **cls._resolve_aliases(dict(overrides))}
         fields = dataclasses.fields(cast(Any, cls))
         valid = [f.name for f in fields]
         unknown = sorted(set(map(str, values)) - set(valid))
@@ -70,12 +73,23 @@ class ConfigBase:
             raise ConfigError(f"{cls.__name__} needs {', '.join(missing)}, which the config does not give")
         return cls(**values)
 
+    @classmethod
+    def _resolve_aliases(cls, values: Dict[str, Any]) -> Dict[str, Any]:
+        for alias, name in cls._aliases.items():
+            if alias in values:
+                if name in values and values[name] != values[alias]:
+                    raise ConfigError(f"{alias!r} and {name!r} name the same setting; give one of them")
+                values[name] = values.pop(alias)
+        return values
+
     def replace(self, **changes):
         """A copy with some fields changed, validated like a new config."""
         return self.from_dict(self.to_dict(), **changes)
 
-    def save(self, path: PathLike) -> None:
-        """Write a JSON, YAML or TOML file, chosen by the suffix."""
+    def save(self, path: PathLike, overwrite: bool = False) -> None:
+        """Write a JSON, YAML or TOML file, chosen by the suffix; an existing file is replaced
+        only with ``overwrite``."""
+        refuse_to_replace(path, overwrite, "config file")
         write_config_file(path, {self._section: self.to_dict()})
 
     @classmethod

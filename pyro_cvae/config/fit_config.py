@@ -59,6 +59,7 @@ class FitConfig(ConfigBase):
     precision: Precision = "32-true"
 
     _section: ClassVar[str] = "fit"
+    _aliases: ClassVar[Dict[str, str]] = {"lr": "learning_rate"}  # the command line's --lr
     _choice_hints: ClassVar[Dict[str, str]] = {
         "strategy": "The spawning and forking launchers (ddp_spawn, ddp_notebook) train in copies of the model "
         "whose history never comes back: start the processes with Lightning's 'ddp' (it re-runs your script) "

@@ -13,7 +13,7 @@ asserts on it.
 from __future__ import annotations
 
 import copy
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple, cast
 
 import pyro.distributions as dist
 import torch
@@ -85,8 +85,9 @@ class ShrunkGuide(nn.Module):
 @torch.no_grad()
 def _over_confident_predictive(model: CVAE) -> CVAE:
     sharp = copy.deepcopy(model)  # prior and noise scales shrunk tenfold: the predictive is too narrow
-    sharp.prior.scale /= 10
-    sharp.likelihood.log_scale -= torch.log(torch.tensor(10.0))
+    prior, likelihood = cast(Any, sharp.prior), cast(Any, sharp.likelihood)  # N(0, I) and a learned scale
+    prior.scale /= 10
+    likelihood.log_scale -= torch.log(torch.tensor(10.0))
     return sharp
 
 
@@ -103,13 +104,13 @@ def known_answer_report(model: CVAE) -> Dict[str, float]:
     sbc = rank_uniformity(sbc_ranks(model, y_sbc, num_samples=99), 99)
     z_coverage = posterior_coverage(model, y_sbc)
     fitted_encoder = model.encoder
-    model.encoder = ShrunkGuide(fitted_encoder)
+    model.encoder = ShrunkGuide(cast(nn.Module, fitted_encoder))
     try:
         shrunk = rank_uniformity(sbc_ranks(model, y_sbc, num_samples=99), 99)
         shrunk_z_coverage = posterior_coverage(model, y_sbc)
     finally:
         model.encoder = fitted_encoder
-    counts = shrunk["counts"].sum(-1)
+    counts = cast(torch.Tensor, shrunk["counts"]).sum(-1)
     return {
         "exact_log_likelihood": exact,
         "iwae_k500": iwae,
@@ -119,9 +120,9 @@ def known_answer_report(model: CVAE) -> Dict[str, float]:
         "x_coverage_50": coverage[0.5],
         "x_coverage_90": coverage[0.9],
         "over_confident_x_coverage_90": sharp_coverage[0.9],
-        "sbc_p_value": float(sbc["p_value"]),
+        "sbc_p_value": float(cast(float, sbc["p_value"])),
         "z_coverage_90": z_coverage[0.9],
-        "shrunk_guide_sbc_p_value": float(shrunk["p_value"]),
+        "shrunk_guide_sbc_p_value": float(cast(float, shrunk["p_value"])),
         "shrunk_guide_extreme_rank_share": float((counts[0] + counts[-1]) / counts.sum()),
         "shrunk_guide_z_coverage_90": shrunk_z_coverage[0.9],
     }

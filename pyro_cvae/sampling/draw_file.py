@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from ..checks import check_positive_int
+from ..errors import refuse_to_replace
 from ..model import CVAE
 from .predictive import plan_chunks, sample
 
@@ -37,7 +38,7 @@ class DrawFile:
     ``with DrawFile(path, num_samples, num_conditions, x_shape, y) as file:
     file.write(x, draws=slice(a, b), conditions=slice(c, d))``. The file is written under a
     temporary name and renamed into place on a clean exit: an interrupted draw leaves no file
-    that looks complete.
+    that looks complete. An existing file at ``path`` is replaced only with ``overwrite``.
     """
 
     def __init__(
@@ -47,12 +48,14 @@ class DrawFile:
         num_conditions: int,
         x_shape: Sequence[int],
         y: Optional[torch.Tensor] = None,
+        overwrite: bool = False,
     ):
         import h5netcdf
 
         self.path = Path(path)
         if self.path.suffix != ".nc":
             raise ValueError(f"path must name a NetCDF file ending in .nc, got {str(path)!r}")
+        refuse_to_replace(self.path, overwrite, "draw file")
         self._partial = self.path.with_name(f".{self.path.name}.partial")
         self._file = h5netcdf.File(self._partial, "w")
         x_dims = tuple(f"x_dim_{i}" for i in range(len(x_shape)))
@@ -85,9 +88,9 @@ class DrawFile:
             self._partial.unlink(missing_ok=True)
 
 
-def save_netcdf(path: PathLike, draws: torch.Tensor, y: Optional[torch.Tensor] = None) -> Path:
+def save_netcdf(path: PathLike, draws: torch.Tensor, y: Optional[torch.Tensor] = None, overwrite: bool = False) -> Path:
     """Draws already in memory, ``(num_samples, num_conditions, *x_shape)``, as the same file."""
-    with DrawFile(path, draws.shape[0], draws.shape[1], draws.shape[2:], y) as file:
+    with DrawFile(path, draws.shape[0], draws.shape[1], draws.shape[2:], y, overwrite) as file:
         file.write(draws)
     return Path(path)
 
@@ -100,6 +103,7 @@ def sample_to_netcdf(
     batch_size: int = 1,
     mean: bool = False,
     chunk_size: Optional[int] = None,
+    overwrite: bool = False,
 ) -> Path:
     """``pc.sample`` written to a NetCDF file as it is drawn (module docstring), for draws that
     do not fit in memory: memory stays that of one chunk of ``chunk_size`` samples (default:
@@ -107,7 +111,7 @@ def sample_to_netcdf(
     # no lower bound on the number of passes: the output is on disk, not beside the chunk in memory
     y, chunk = plan_chunks(model, y, num_samples, batch_size, chunk_size, passes_at_least=1)
     rows = y.shape[0] if y is not None else batch_size
-    with DrawFile(path, num_samples, rows, model.x_shape, y) as file:
+    with DrawFile(path, num_samples, rows, model.x_shape, y, overwrite) as file:
         for start in range(0, num_samples, chunk):
             count = min(chunk, num_samples - start)
             # one Predictive pass per chunk (chunk_size=count): nothing beyond it is held
@@ -117,13 +121,19 @@ def sample_to_netcdf(
 
 
 def draw_to_netcdf(
-    model: CVAE, y: torch.Tensor, path: PathLike, num_samples: int, draw: DrawFunction, conditions_per_chunk: int = 25
+    model: CVAE,
+    y: torch.Tensor,
+    path: PathLike,
+    num_samples: int,
+    draw: DrawFunction,
+    conditions_per_chunk: int = 25,
+    overwrite: bool = False,
 ) -> Path:
     """Any per-condition ``draw`` (e.g. the Two Birds posterior draw) written to a NetCDF file
     ``conditions_per_chunk`` conditions at a time. Returns the file's path."""
     check_positive_int(num_samples, "num_samples")
     check_positive_int(conditions_per_chunk, "conditions_per_chunk")
-    with DrawFile(path, num_samples, y.shape[0], model.x_shape, y) as file:
+    with DrawFile(path, num_samples, y.shape[0], model.x_shape, y, overwrite) as file:
         for start in range(0, y.shape[0], conditions_per_chunk):
             part = y[start : start + conditions_per_chunk]
             file.write(draw(model, part, num_samples), conditions=slice(start, start + part.shape[0]))

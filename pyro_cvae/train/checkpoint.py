@@ -21,6 +21,7 @@ import torch
 
 from ..config import FitConfig, load_config, write_config_file
 from ..data.tensors import atomic_save, why_unreadable
+from ..errors import refuse_to_replace
 from ..model import CVAE
 
 FORMAT = "pyro_cvae.checkpoint"
@@ -47,12 +48,15 @@ def save_checkpoint(
     fit_config: Optional[FitConfig] = None,
     metadata: Optional[Dict[str, Any]] = None,
     extra: Optional[Dict[str, Any]] = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``checkpoint.pt`` (and ``config.yaml`` beside it); returns the checkpoint's path.
+    An existing checkpoint is replaced only with ``overwrite`` (``OutputExistsError`` otherwise).
 
     ``metadata`` is the app's JSON-like record (``{"app": "twobirds", "functions": ...}``);
     ``extra`` holds training-loop state that ``fit`` needs to resume exactly.
     """
+    refuse_to_replace(checkpoint_path(path), overwrite, "checkpoint")
     state = checkpoint_state(model, optimizer, history, epoch, fit_config, metadata, extra)
     write_config_copy(path, state)
     return write_checkpoint(path, state)

@@ -45,7 +45,9 @@ def fit(
 ) -> History:
     """Fit ``model`` to ``train_data`` by maximizing the ELBO with SVI; returns the ``History``.
 
-    ``train_data`` / ``val_data``: ``x``, ``(x, y)``, ``{"x", "y"}`` or a ``TensorDataset``.
+    ``train_data`` / ``val_data``: ``x``, ``(x, y)``, ``{"x", "y"}`` or a ``TensorDataset``, of
+    tensors or numpy arrays, any floating dtype: the data is cast once to the model's float type
+    (float32, or float64 after ``model.double()``), in a copy; the caller's arrays are untouched.
     Settings come from ``config`` (a ``FitConfig``), overridden by keyword arguments, e.g.
     ``fit(model, (x, y), epochs=50, elbo="mean-field", kl_anneal_epochs=10)``.
 
@@ -104,9 +106,11 @@ def _fit_on_lightning(model, train_data, config, val_data, resume, on_epoch_end,
 def _train(model, x, y, val, config, resume_run, on_epoch_end, callbacks, metadata) -> History:
     device = resolve_device(config.device)
     model.to(device).train()
-    # checked by ``fit`` before the run folder was taken; here they only move to the device
-    x, y = _to(device, x, y)
-    val = None if val is None else _to(device, *val)
+    # checked by ``fit`` before the run folder was taken; here they move to the device, in the
+    # weights' float type (float64 data, numpy's default, is cast once, here, not per step)
+    dtype = model.float_type
+    x, y = _to(device, dtype, x, y)
+    val = None if val is None else _to(device, dtype, *val)
 
     pyro.set_rng_seed(config.seed)
     # a JIT-compiled step takes one batch shape, so its epochs drop the left-over points
@@ -144,8 +148,11 @@ def _train(model, x, y, val, config, resume_run, on_epoch_end, callbacks, metada
     return state.history
 
 
-def _to(device: torch.device, x: torch.Tensor, y: Optional[torch.Tensor]):
-    return x.to(device), (None if y is None else y.to(device))
+def _to(device: torch.device, dtype: torch.dtype, x: torch.Tensor, y: Optional[torch.Tensor]):
+    def move(t: torch.Tensor) -> torch.Tensor:
+        return t.to(device, dtype if t.is_floating_point() else None)
+
+    return move(x), (None if y is None else move(y))
 
 
 def _show(bar, history: History) -> None:

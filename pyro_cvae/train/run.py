@@ -55,8 +55,10 @@ class Run:
             raise ValueError(f"this run was made {made_by}, not by '{app}': give the folder of a '{app} fit' run")
         return self
 
-    def save(self, folder: PathLike) -> Path:
-        """Write the run into ``folder`` (``checkpoint.pt`` and ``config.yaml``)."""
+    def save(self, folder: PathLike, overwrite: bool = False) -> Path:
+        """Write the run into ``folder`` (``checkpoint.pt`` and ``config.yaml``). A folder that
+        already holds a run is refused (``OutputExistsError``) unless ``overwrite``, as ``fit``
+        and the command line refuse it."""
         last_epoch = self.history.epoch[-1] if len(self.history) else None
         return save_checkpoint(
             folder,
@@ -65,6 +67,7 @@ class Run:
             epoch=last_epoch,
             fit_config=self.fit_config,
             metadata=self.metadata,
+            overwrite=overwrite,
         )
 
     @classmethod

@@ -76,7 +76,7 @@ def _sample(args) -> None:
 
     if args.out.endswith(".nc") and args.devices * args.num_nodes == 1:
         # written 25 conditions at a time as they are drawn: memory stays one chunk's
-        draw_to_netcdf(run.model, y, args.out, args.num_samples, solutions)
+        draw_to_netcdf(run.model, y, args.out, args.num_samples, solutions, overwrite=args.overwrite)
         print(f"wrote {args.num_samples} samples for each of {y.shape[0]} conditions to {args.out}")
         return
     samples = draw_over_processes(args, run.model, y, args.num_samples, solutions)
@@ -85,11 +85,11 @@ def _sample(args) -> None:
     if args.out.endswith(".nc"):
         from ..sampling.draw_file import save_netcdf
 
-        save_netcdf(args.out, samples, y)
+        save_netcdf(args.out, samples, y, overwrite=args.overwrite)
     else:
         # the challenge's order: all samples of condition 0, then of condition 1, ...
         x_out = samples.transpose(0, 1).reshape(-1, *y.shape[1:])
-        save_challenge(args.out, x_out, y.repeat_interleave(args.num_samples, dim=0))
+        save_challenge(args.out, x_out, y.repeat_interleave(args.num_samples, dim=0), overwrite=args.overwrite)
     print(f"wrote {args.num_samples} samples for each of {y.shape[0]} conditions to {args.out}")
 
 

@@ -70,8 +70,10 @@ def load_challenge(path: Union[str, Path]) -> Tuple[Optional[torch.Tensor], torc
     return x, y
 
 
-def save_challenge(path: Union[str, Path], x: torch.Tensor, y: torch.Tensor) -> None:
-    """Write ``TensorDataset(x, y)`` with the challenge's ``(N, 1, n_points, 2)`` shapes, atomically."""
+def save_challenge(path: Union[str, Path], x: torch.Tensor, y: torch.Tensor, overwrite: bool = False) -> None:
+    """Write ``{"x": x, "y": y}`` with the challenge's ``(N, 1, n_points, 2)`` shapes, atomically
+    (``load_challenge`` reads it, and the challenge's own ``TensorDataset`` files); an existing
+    file is replaced only with ``overwrite``."""
     if x.shape != y.shape or x.dim() != 3 or x.shape[-1] != 2:
         raise ValueError(f"x and y must both be (N, n_points, 2), got {tuple(x.shape)} and {tuple(y.shape)}")
-    save_tensors(path, x.float().unsqueeze(1), y.float().unsqueeze(1))
+    save_tensors(path, x.float().unsqueeze(1), y.float().unsqueeze(1), overwrite=overwrite)
