@@ -109,6 +109,7 @@ def test_components_never_import_training():
     assert not offenders
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 def test_old_module_paths_forward_to_the_same_module_with_a_deprecation_warning():
     from pyro_cvae._moved import MOVED
 
@@ -153,6 +154,7 @@ def test_relative_imports_resolve_to_absolute_names():
     assert "pyro_cvae.sampling.evaluate.eval_mode" in set(imported_modules(PACKAGE / "diagnostics" / "calibration.py"))
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 def test_importing_everything_changes_no_global_state():
     found = run_fresh("""
         import json, sys, torch, matplotlib, pyro
@@ -176,6 +178,7 @@ def test_importing_everything_changes_no_global_state():
     }
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 def test_the_package_alone_gives_the_diagnostics():
     found = run_fresh("""
         import json, torch, pyro_cvae as pc

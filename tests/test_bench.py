@@ -170,6 +170,7 @@ def test_twobirds(twobirds_run, capsys):
     assert sorted({row.split(" | ")[1] for row in rows}) == ["3", "5"]
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 def test_twobirds_calibration(twobirds_run, capsys):
     argv = [a.format(tmp=twobirds_run) for a in SMALL["twobirds_calibration.py"]]
     out = run_bench("twobirds_calibration.py", argv, capsys)

@@ -19,6 +19,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(script, tmp_path, monkeypatch):
     argv = [str(script), "--epochs", "1", "--out", str(tmp_path), *TINY.get(script.name, [])]

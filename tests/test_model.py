@@ -164,7 +164,7 @@ def test_guide_needs_x_and_model_needs_a_batch():
         (torch.randn(3, 4), torch.randn(2, 2), "same batch size, got 3 and 2"),
         (torch.full((3, 4), float("nan")), torch.randn(3, 2), "x contains 12 NaN"),
         (torch.ones(3, 4, dtype=torch.int64), torch.randn(3, 2), "x must have a floating dtype"),
-        ([[1.0] * 4], torch.randn(1, 2), "x must be a torch.Tensor, got list"),
+        ([[1.0] * 4], torch.randn(1, 2), "x must be a torch.Tensor or a numpy array, got list"),
     ],
 )
 def test_check_data_errors_name_the_argument(x, y, message):

@@ -9,6 +9,7 @@ def _json(text):
     return json.loads(text[text.index("{") : text.rindex("}") + 1])
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 def test_fit_and_evaluate_make_the_figures(tmp_path, capsys):
     run = tmp_path / "vae"
     assert (
@@ -32,6 +33,7 @@ def test_fit_and_evaluate_make_the_figures(tmp_path, capsys):
         assert (run / "evaluation" / name).stat().st_size > 0
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 def test_class_conditional_conv_cvae(tmp_path, capsys):
     run = tmp_path / "cvae"
     assert (
@@ -93,6 +95,7 @@ def test_missing_dataset_is_a_one_line_error(tmp_path, capsys):
     assert "train-images-idx3-ubyte" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 def test_fit_with_seed_003_penalties(tmp_path, capsys):
     run = tmp_path / "sharp"
     assert (

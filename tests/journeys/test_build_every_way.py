@@ -46,6 +46,7 @@ def test_every_variant_builds_the_same_model_from_every_kind_of_spec(tmp_path):
     assert found["override"] == "ConditionalMixturePrior"
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 def test_the_cli_and_the_api_build_the_same_model_from_one_file(tmp_path):
     (tmp_path / "model.yaml").write_text(
         "model: {variant: dual-encoder, latent_dim: 3, hidden_sizes: [16], prior_hidden_sizes: [16]}\n"

@@ -26,6 +26,7 @@ TRAINING = """
 """
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 @pytest.mark.parametrize("elbo", ["trace", "mean-field", "jit-trace", "jit-mean-field"])
 def test_three_models_fit_one_after_another(elbo):
     found = run_fresh(
@@ -38,6 +39,7 @@ def test_three_models_fit_one_after_another(elbo):
     assert len(found) == 3 and all(all(model) for model in found)
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 def test_textbook_svi_and_pc_fit_alternate_on_several_models():
     found = run_fresh(
         TRAINING

@@ -1,12 +1,14 @@
 import json
 
 import arviz as az
+import pytest
 import torch
 
 from pyro_cvae.cli import main
 from pyro_cvae.twobirds.data import generate, load_challenge, save_challenge
 
 
+@pytest.mark.slow  # a fresh interpreter or a whole command-line workflow
 def test_fit_sample_evaluate(tmp_path, capsys):
     run = tmp_path / "run"
     assert (

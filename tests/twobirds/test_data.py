@@ -19,10 +19,14 @@ def test_generate_is_seeded_and_consistent_with_the_functions():
 def test_challenge_file_round_trip(tmp_path):
     x, y = generate(5, seed=0)
     save_challenge(tmp_path / "set.pt", x, y)
-    raw = torch.load(tmp_path / "set.pt", weights_only=False)
-    assert isinstance(raw, TensorDataset) and raw.tensors[0].shape == (5, 1, 50, 2)
+    raw = torch.load(tmp_path / "set.pt")  # plain tensors: torch's default (weights_only) load reads it
+    assert raw["x"].shape == (5, 1, 50, 2) and raw["y"].shape == (5, 1, 50, 2)
     x2, y2 = load_challenge(tmp_path / "set.pt")
     assert torch.equal(x2, x) and torch.equal(y2, y)
+    # the challenge's own files are TensorDatasets: they still load
+    torch.save(TensorDataset(x.float().unsqueeze(1), y.float().unsqueeze(1)), tmp_path / "challenge.pt")
+    x3, y3 = load_challenge(tmp_path / "challenge.pt")
+    assert torch.equal(x3, x) and torch.equal(y3, y)
 
 
 def test_conditions_only_file(tmp_path):
