@@ -19,6 +19,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 import torch
 from pyro.infer import Predictive
 
+from ..checks import as_tensor
 from ..model import CVAE
 from ..sampling.evaluate import eval_mode
 from ..sampling.predictive import posterior_latent
@@ -38,8 +39,9 @@ def interval_coverage(
     Every element of every data point counts once (for x: each pixel or coordinate).
     ``functional`` maps x to the scalars to check (e.g. Two Birds endpoints), applied to samples
     and truth alike. ``tol`` widens each interval, for discrete posteriors whose atoms the truth
-    matches only up to rounding.
+    matches only up to rounding. Tensors or numpy arrays.
     """
+    samples, truth = as_tensor(samples), as_tensor(truth)
     truth = truth.to(samples.device)  # samples drawn on a GPU, truths held on the CPU
     if functional is not None:
         samples, truth = functional(samples), functional(truth)

@@ -13,7 +13,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 from pyro.infer import Predictive
 
-from ..checks import check_positive_int
+from ..checks import as_tensor, check_positive_int
 from ..model import CVAE
 from .evaluate import eval_mode
 
@@ -127,7 +127,9 @@ def summarize(samples: torch.Tensor, quantiles: Sequence[float] = (0.05, 0.5, 0.
     """Mean, standard deviation and quantiles over the sample dim (dim 0).
 
     Returns ``{"mean", "std", "quantiles"}``; ``quantiles`` has shape (len(quantiles), ...).
+    ``samples`` may be a tensor or a numpy array.
     """
+    samples = as_tensor(samples)
     q = torch.as_tensor(quantiles, dtype=samples.dtype, device=samples.device)
     if q.min() < 0 or q.max() > 1:
         raise ValueError(f"quantiles must lie in [0, 1], got {list(quantiles)}")

@@ -49,10 +49,17 @@ def test_fit_sample_and_the_diagnostics_take_numpy_arrays():
         terms = pc.elbo_terms(model, x, y)
         iwae = pc.diagnostics.iwae_log_likelihood(model, x[:4], y[:4], num_samples=5)
         idata = pc.diagnostics.to_inference_data(model, x[:4], y[:4], num_samples=3)
+        # and the functions of samples, given the draws as an array
+        array = draws.numpy()
+        scores = [list(pc.summarize(array)["mean"].shape), sorted(pc.diagnostics.interval_coverage(array, x[:4])),
+                  list(pc.diagnostics.crps(array, x[:4]).shape), list(pc.diagnostics.energy_score(array, x[:4]).shape)]
         print(json.dumps([len(history), list(draws.shape), list(single.shape), list(recon.shape),
-                          sorted(terms), list(iwae.shape), "posterior" in idata.groups()]))
+                          sorted(terms), list(iwae.shape), "posterior" in idata.groups(), scores]))
     """)
-    assert found == [2, [5, 4, 3], [5, 1, 3], [2, 4, 3], ["elbo", "kl", "reconstruction"], [4], True]
+    assert found == [
+        2, [5, 4, 3], [5, 1, 3], [2, 4, 3], ["elbo", "kl", "reconstruction"], [4], True,
+        [[4, 3], [0.5, 0.8, 0.9, 0.95], [4], [4]],
+    ]  # fmt: skip
 
 
 def test_a_yaml_learning_rate_in_exponent_notation_is_a_float(tmp_path):
