@@ -22,8 +22,6 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 DRAWS = re.compile(r"\b(plt\.subplots|plt\.figure|az\.plot_\w+|\.imshow|plot_\w+\(|figures\.\w+\()")
 #: the fingerprint of the library's code that notebooks/execute.py stores
 LIBRARY_HASH = runpy.run_path(str(ROOT / "notebooks" / "execute.py"))["library_hash"]
-#: "a few minutes on 2 CPU cores" for a notebook's full run
-FULL_RUN_SECONDS = 360
 
 
 def blank_figures(notebook):
@@ -41,7 +39,9 @@ def test_stored_outputs_come_from_a_full_run_of_the_current_cells(path):
     notebook = nbformat.read(path, as_version=4)
     run = notebook.metadata.get("pyro_cvae", {})
     assert run.get("settings") == "full", f"{path.name}: run `python notebooks/execute.py {path.name}`"
-    assert run["seconds"] <= FULL_RUN_SECONDS
+    # how long the full run took is recorded (the README's table reads it), never asserted:
+    # speed targets live in bench/, not in tests
+    assert run["seconds"] > 0
     assert run.get("library_sha256") == LIBRARY_HASH(), (
         f"{path.name}: the stored outputs came from another version of the library's code; "
         f"run `python notebooks/execute.py {path.name}`"
