@@ -69,6 +69,7 @@ def test_samples_follow_the_mode_probabilities():
     assert (share - weights).abs().max() < 0.015
 
 
+@pytest.mark.slow  # many simulated conditions: over 10 s each on 2 cores
 @pytest.mark.parametrize("noise_scale", [0.02, 0.05])
 def test_noisy_laplace_weights_match_importance_sampling(proposer, noise_scale):
     """The reference: self-normalized importance sampling of p(e) N(y; F(e), σ²) with the
@@ -94,6 +95,7 @@ def test_noisy_laplace_weights_match_importance_sampling(proposer, noise_scale):
         assert 0.5 * (reference - mixture.probabilities).abs().sum() < 0.03
 
 
+@pytest.mark.slow  # simulation-based calibration over many conditions
 def test_the_default_sampler_is_calibrated_where_the_old_one_is_not(proposer):
     from pyro_cvae.twobirds.metrics import evaluate_samples
 
