@@ -7,13 +7,15 @@ Both engines (the built-in loop and Lightning) take SVI steps and hand their ``F
 - ``Evaluate`` scores the epoch into the ``History`` (first, so the others can read it);
 - ``EarlyStopping`` watches the validation ELBO and restores the best weights at the end;
 - ``Checkpoint`` writes the run folder after every epoch;
-- ``TensorBoard`` logs the history's scalars, ``CSVLog`` writes them to a CSV file;
+- ``TensorBoard`` logs the history's scalars, ``CSVLog`` writes them to a CSV file (under the
+  built-in loop; the Lightning engine writes the same with Lightning's own loggers);
 - ``OnEpochEnd`` wraps a plain function ``f(epoch, model, history)``.
 
 A callback that must survive an interruption returns its state from ``state_dict`` (plain
 values only), saved under its ``state_key``; ``fit(resume=True)`` hands it back through
-``load_state_dict``, under either engine. Only ``Checkpoint`` writes files, from rank 0; the
-scores every process sees are averaged over the processes, so all take the same decisions.
+``load_state_dict``, under either engine. Under several processes ``Checkpoint`` writes from
+rank 0 only, and the scores every process sees are averaged over the processes, so all take
+the same decisions.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ state to the same callbacks (``train.callbacks``), which score the epoch into th
 decide whether to stop, and write the run folder. ``resume`` puts a saved run back into a state,
 whichever engine wrote it.
 
-A callback's saved state is keyed by its ``state_key`` (as Lightning keys its callbacks), never
-by the class name, so renaming a class keeps old run folders resumable.
+A callback's saved state is keyed by its ``state_key``, as Lightning keys its callbacks: the
+class name by default, a fixed key where the state must outlive a rename (``EarlyStopping``),
+and the engines look a state up only by that key.
 """
 
 from __future__ import annotations
