@@ -83,7 +83,8 @@ def memory(counts) -> None:
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for count in counts:
-            row = _in_fresh_process(count, f"{folder}/draws.nc")
+            # a file each: the writers refuse to replace a file without overwrite=True
+            row = _in_fresh_process(count, f"{folder}/draws_{count}.nc")
             cells = f"{row['output_mb']:.1f} MB | {row['peak_mb']:.1f} MB | {row['samples_per_s']:.3g}"
             print(f"| {count:.0e} | {cells} |", flush=True)
 
