@@ -7,9 +7,10 @@
 
 The layout follows the roles: ``components`` (what a model is made of), ``train`` (the loop,
 its state and callbacks, objectives, runs, the Lightning engine), ``sampling``, ``config``,
-``diagnostics``, ``data``, and the apps ``twobirds`` and ``images``. The core never imports an
+``posterior`` (a posterior over θ for your own simulator), ``diagnostics``, ``data``, and the
+apps ``twobirds`` and ``images``. The core never imports an
 app; only the command line (``cli``, the composition root) puts the apps' commands beside its
-own. The apps, ``diagnostics``, ``figures`` and ``lightning`` are loaded on first use, so
+own. The apps, ``diagnostics``, ``posterior``, ``figures`` and ``lightning`` are loaded on first use, so
 ``pc.twobirds`` / ``pc.diagnostics`` work after ``import pyro_cvae`` alone, and importing the
 package stays cheap and changes no global state. Modules that moved keep their old paths for a
 release, with a ``DeprecationWarning`` (``_moved``).
@@ -65,6 +66,7 @@ _LAZY_SUBPACKAGES = {
     "images": "images",
     "lightning": "train.lightning",
     "figures": "figures",
+    "posterior": "posterior",
 }
 
 

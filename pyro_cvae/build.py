@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
 from .components.decoders import DECODERS
+from .components.embeddings import EMBEDDINGS, embedded_shape
 from .components.forward_models import FORWARD_MODELS, make_forward_model, split_name
 from .components.guides import GUIDES
 from .components.likelihoods import LIKELIHOODS
@@ -48,16 +49,21 @@ def build(spec: Spec, **overrides) -> CVAE:
     config = resolve_config(spec, **overrides)
     check_component_names(config, injected=objects)
     assert config.prior is not None and config.guide is not None  # the variant recipe filled them
+    # under an embedding the prior, guide and decoder see c(y), a vector, in place of y
+    parts = config
+    if embedded_shape(config) != config.y_shape:
+        parts = config.replace(y_shape=embedded_shape(config), embedding="none")
     with seeded(config.seed):
         kind: type[CVAE] = CVAE
         extra: Dict[str, Any] = {}
         if config.missing_labels:
             kind, extra = SemiSupervisedCVAE, semi_supervised_parts(config)
         return kind(
-            prior=objects.get("prior") or PRIORS.get(config.prior)(config),
-            encoder=objects.get("guide") or GUIDES.get(config.guide)(config),
-            decoder=objects.get("decoder") or DECODERS.get(config.decoder)(config),
-            likelihood=objects.get("likelihood") or LIKELIHOODS.get(config.likelihood)(config),
+            prior=objects.get("prior") or PRIORS.get(config.prior)(parts),
+            encoder=objects.get("guide") or GUIDES.get(config.guide)(parts),
+            decoder=objects.get("decoder") or DECODERS.get(config.decoder)(parts),
+            likelihood=objects.get("likelihood") or LIKELIHOODS.get(config.likelihood)(parts),
+            embedding=EMBEDDINGS.get(config.embedding)(config),
             x_shape=config.x_shape,
             y_shape=config.y_shape,
             forward_model=objects.get("forward_model")
@@ -91,7 +97,14 @@ def check_component_names(config: ModelConfig, injected: Optional[Dict[str, obje
     """Every name in ``config`` is registered (plugins included); the error lists the choices.
     Fields in ``injected`` were given as objects and have no name to check."""
     injected = injected or {}
-    named = {"prior": PRIORS, "guide": GUIDES, "likelihood": LIKELIHOODS, "decoder": DECODERS, "network": NETWORKS}
+    named = {
+        "prior": PRIORS,
+        "guide": GUIDES,
+        "likelihood": LIKELIHOODS,
+        "decoder": DECODERS,
+        "network": NETWORKS,
+        "embedding": EMBEDDINGS,
+    }
     for field, registry in named.items():
         if field not in injected:
             registry.check(getattr(config, field))

@@ -123,7 +123,11 @@ def _sample(args) -> None:
     from .train.run import Run
 
     check_output_free(args.out, args.overwrite)
-    model = Run.load(args.checkpoint).model
+    run = Run.load(args.checkpoint)
+    if run.app == "posterior":
+        _sample_posterior(args)
+        return
+    model = run.model
     if model.y_shape is None:
         if args.out.endswith(".nc"):
             sample_to_netcdf(model, None, args.out, args.num_samples, mean=args.mean, overwrite=args.overwrite)
@@ -156,6 +160,27 @@ def _sample(args) -> None:
     # as plain tensors that the default torch.load reads
     atomic_save({"samples": draws.cpu(), **({} if y is None else {"conditions": y.cpu()})}, args.out)
     print(f"wrote samples of shape {tuple(draws.shape)} (samples, conditions, *x_shape) to {args.out}")
+
+
+def _sample_posterior(args) -> None:
+    """θ ~ p(θ | x_o) from a ``fit_posterior`` run, for the observations in ``--conditions``:
+    ``.nc`` holds θ in the posterior group under the parameter names (as from Python)."""
+    from .data import load_tensors
+    from .data.tensors import atomic_save
+    from .posterior import AmortizedPosterior, posterior_inference_data
+
+    posterior = AmortizedPosterior.load(args.checkpoint)
+    if args.conditions is None:
+        raise ValueError("a posterior needs observations: give --conditions FILE holding x_o")
+    first, second = load_tensors(args.conditions)
+    observations = first if second is None else second
+    if args.out.endswith(".nc"):
+        posterior_inference_data(posterior, observations, args.num_samples).to_netcdf(args.out)
+        print(f"wrote {args.num_samples} draws of {', '.join(posterior.parameter_names)} to {args.out}")
+        return
+    draws = posterior.sample(observations, args.num_samples)
+    atomic_save({"samples": draws, "conditions": observations, "names": posterior.parameter_names}, args.out)
+    print(f"wrote draws of shape {tuple(draws.shape)} to {args.out}")
 
 
 def _demo(args) -> None:
@@ -197,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.set_defaults(run=_fit)
 
-    smp = sub.add_parser("sample", help="draw x ~ p(x | y) from a checkpoint")
+    smp = sub.add_parser("sample", help="draw x ~ p(x | y) from a checkpoint (θ ~ p(θ | x_o) from a posterior run)")
     smp.add_argument("--checkpoint", required=True, help="checkpoint folder or .pt file")
     smp.add_argument("--conditions", help=".pt file holding y (a TensorDataset (x, y), dict or tensor)")
     smp.add_argument("--num-samples", type=int, default=100)

@@ -25,14 +25,19 @@ class CVAE(nn.Module):
 
     Generative story, for each data point (one ``pyro.plate("data")``)::
 
-        z ~ prior(y)                                   p(z | y):  N(0, I) or r_θ1(z | y)
-        x ~ likelihood(decoder(z, y))                  p(x | z, y) = r_θ2(x | z, y), observed
+        c = embedding(y)                               c = y without an embedding network
+        z ~ prior(c)                                   p(z | y):  N(0, I) or r_θ1(z | c)
+        x ~ likelihood(decoder(z, c))                  p(x | z, y) = r_θ2(x | z, c), observed
         y ~ Normal(F(E[x | z, y]), forward_scale)      only with a known forward model F
         factor(-w_k * penalty_k(E[x | z, y], x))       only with penalties, in train mode
 
     Guide (amortized variational posterior)::
 
-        z ~ q_φ(z | x, y)      or q_φ(z | x)
+        z ~ q_φ(z | x, c)      or q_φ(z | x)
+
+    The embedding network c(y) (``ModelConfig.embedding``) is one module shared by the prior,
+    the guide and the decoder, so sequence, image and set conditions are read once, jointly
+    trained; ``features(y)`` gives c(y) to code that calls the components directly.
 
     ``Trace_ELBO`` on this pair maximizes
     E_q[log p(x | z, y)] - KL(q_φ(z | x, y) || p(z | y)); with the learnable prior network this
@@ -72,9 +77,11 @@ class CVAE(nn.Module):
         penalties: Optional[nn.ModuleDict] = None,
         custom_components: Sequence[str] = (),
         name: Optional[str] = None,
+        embedding: Optional[nn.Module] = None,
     ):
         super().__init__()
         self.prior, self.encoder, self.decoder, self.likelihood = prior, encoder, decoder, likelihood
+        self.embedding = embedding
         if hasattr(prior, "attach_guide"):  # a prior built from the guide (the VampPrior)
             prior.attach_guide(encoder)
         self.x_shape = tuple(x_shape)
@@ -102,9 +109,10 @@ class CVAE(nn.Module):
 
     def raw_model(self, x=None, y=None, kl_weight=1.0, num_data=None, batch_size=None):
         with self._data_plate(x, y, num_data, batch_size):
+            c = self.features(y)
             with _scaled(kl_weight):
-                z = pyro.sample("z", self.prior(y))
-            param = self.decoder(z, y)
+                z = pyro.sample("z", self.prior(c))
+            param = self.decoder(z, c)
             observed = x
             x = pyro.sample("x", self.likelihood(param), obs=observed)
             if self.forward_model is not None:
@@ -121,7 +129,7 @@ class CVAE(nn.Module):
             raise ValueError("the guide q(z | x, y) needs x; to generate x from y use pyro_cvae.sample")
         with self._data_plate(x, y, num_data, batch_size):
             with _scaled(kl_weight):
-                return pyro.sample("z", self.encoder(x, y))
+                return pyro.sample("z", self.encoder(x, self.features(y)))
 
     def _data_plate(self, x, y, num_data, batch_size):
         present = x if x is not None else y
@@ -138,6 +146,13 @@ class CVAE(nn.Module):
         return pyro.plate("data", num_data, subsample=torch.arange(batch, device=device))
 
     # ------------------------------------------------------------------ helpers
+
+    def features(self, y: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """c(y): what the prior, guide and decoder are given for the condition y (y itself
+        without an embedding network)."""
+        if self.embedding is None or y is None:
+            return y
+        return self.embedding(y)
 
     def penalty_values(self, mean: torch.Tensor, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Each penalty's weighted value per data point, ``{name: (batch,)}``."""

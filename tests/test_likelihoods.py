@@ -50,3 +50,34 @@ def test_learned_scale_is_a_parameter_and_fixed_is_not():
 def test_unit_interval_likelihoods_reject_data_outside(name):
     with pytest.raises(ValueError, match=r"x must lie in \[0.0, 1.0\].*got values in \[-1"):
         make(name).check_data(torch.tensor([[[-1.0, 0.5, 0.2], [0.1, 0.1, 2.0]]]))
+
+
+def test_diagonal_normal_takes_a_location_and_a_scale_per_value():
+    lik = make("diagonal-normal")
+    loc, raw = torch.randn(4, 2, 3), torch.randn(4, 2, 3)
+    d = lik(torch.cat([loc, raw], dim=1))  # stacked along x's first dim
+    scale = torch.nn.functional.softplus(raw) + 1e-4
+    x = torch.randn(4, 2, 3)
+    assert d.event_shape == (2, 3) and d.batch_shape == (4,)
+    assert torch.allclose(d.log_prob(x), torch.distributions.Normal(loc, scale).log_prob(x).sum((-1, -2)), atol=1e-5)
+    assert torch.equal(lik.mean(torch.cat([loc, raw], dim=1)), loc)
+
+
+def test_decoders_emit_the_shape_their_likelihood_reads():
+    import pyro_cvae as pc
+
+    for name, shape in [("normal", (2, 3)), ("diagonal-normal", (4, 3))]:
+        model = pc.build(ModelConfig(x_shape=(2, 3), likelihood=name, latent_dim=2, hidden_sizes=(8,)))
+        assert model.decoder(torch.zeros(5, 2)).shape == (5, *shape)
+    model = pc.build(ModelConfig(x_shape=(3,), likelihood="flow", latent_dim=2, hidden_sizes=(8,)))
+    assert model.decoder(torch.zeros(5, 2)).shape[-1] == 64
+
+
+def test_flow_likelihood_is_a_normalized_density_over_x():
+    torch.manual_seed(0)
+    lik = LIKELIHOODS.get("flow")(ModelConfig(x_shape=(1,), likelihood="flow", hidden_sizes=(8,)))
+    grid = torch.linspace(-12, 12, 24001)[:, None]
+    density = lik(torch.randn(1, 64).expand(len(grid), 64)).log_prob(grid).exp()
+    assert abs(float(torch.trapezoid(density, grid[:, 0])) - 1) < 1e-3
+    with pytest.raises(ValueError, match="flat x"):
+        LIKELIHOODS.get("flow")(ModelConfig(x_shape=(2, 3), likelihood="flow"))

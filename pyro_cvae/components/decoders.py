@@ -11,6 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import Registry
+from .likelihoods import param_shape
 from .nets import DecoderNet
 
 DECODERS: Registry = Registry("decoder")
@@ -19,5 +20,5 @@ DECODERS: Registry = Registry("decoder")
 @DECODERS.register("network", "free decoder: an MLP or conv net (config.network) emitting every value of x")
 def _network(config) -> nn.Module:
     return DecoderNet(
-        config.latent_dim, config.y_shape, config.x_shape, config.network, config.hidden_sizes, config.channels
+        config.latent_dim, config.y_shape, param_shape(config), config.network, config.hidden_sizes, config.channels
     )

@@ -63,7 +63,10 @@ class ZukoFlow(dist.TorchDistribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if self._last is not None and value is self._last[0]:
             return self._last[1]
-        return self.flow.log_prob(value)
+        # expanded, not broadcast: zuko's MAF layers do not broadcast a value against a context
+        # of more batch dims (observed data under a particle dim, one θ scored for K draws of z)
+        shape = torch.broadcast_shapes(value.shape, self.flow.batch_shape + self.flow.event_shape)
+        return self.flow.log_prob(value.expand(shape))
 
     @property
     def mean(self) -> torch.Tensor:

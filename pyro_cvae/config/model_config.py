@@ -69,6 +69,10 @@ class ModelConfig(ConfigBase):
     #: ``classifier_weight`` (``pyro_cvae.semisupervised``; fit it with elbo="trace-enum")
     missing_labels: bool = False
     classifier_weight: float = 50.0
+    #: a network that embeds the condition y (``pyro_cvae.components.embeddings``: "mlp", "conv",
+    #: "set"), shared by the prior, the guide and the decoder; "none" hands them y itself
+    embedding: str = "none"
+    embedding_dim: int = 32
     likelihood_scale: float = 0.1
     learn_likelihood_scale: bool = False
     forward_model: Optional[str] = None
@@ -101,6 +105,11 @@ class ModelConfig(ConfigBase):
         check_positive_int(self.mixture_components, "mixture_components")
         check_positive_int(self.flow_layers, "flow_layers")
         check_positive_int(self.pseudo_inputs, "pseudo_inputs")
+        check_positive_int(self.embedding_dim, "embedding_dim")
+        if self.embedding != "none" and self.y_shape is None:
+            raise ValueError(f"embedding {self.embedding!r} embeds the condition y: set y_shape, or embedding='none'")
+        if self.embedding != "none" and self.missing_labels:
+            raise ValueError("missing_labels reads y as one-hot labels: it takes no embedding (embedding='none')")
         if self.missing_labels and (self.y_shape is None or len(self.y_shape) != 1):
             raise ValueError(f"missing_labels needs one-hot labels: y_shape = (classes,), got {self.y_shape}")
         if not self.classifier_weight >= 0:

@@ -1,5 +1,8 @@
-"""Uncertainty diagnostics: ArviZ InferenceData, calibration, scores, importance weights, collapse."""
+"""Uncertainty diagnostics: ArviZ InferenceData, calibration (of the latent z, and of a posterior
+over θ against a simulator's truths: SBC, TARP, HPD coverage, C2ST), scores, importance weights,
+collapse."""
 
+from .c2st import c2st
 from .calibration import (
     LEVELS,
     interval_coverage,
@@ -11,6 +14,17 @@ from .calibration import (
 from .collapse import latent_usage
 from .importance import importance_log_weights, iwae_log_likelihood, pareto_khat
 from .inference_data import to_inference_data
+from .posterior_checks import (
+    CoverageCurve,
+    Widened,
+    hpd_coverage,
+    ks_uniform_pvalue,
+    plot_coverage,
+    plot_sbc,
+    sbc,
+    tarp,
+    widened,
+)
 from .scores import crps, energy_score
 
 __all__ = [
@@ -26,5 +40,15 @@ __all__ = [
     "pareto_khat",
     "to_inference_data",
     "crps",
+    "c2st",
+    "CoverageCurve",
+    "Widened",
+    "hpd_coverage",
+    "ks_uniform_pvalue",
+    "plot_coverage",
+    "plot_sbc",
+    "sbc",
+    "tarp",
+    "widened",
     "energy_score",
 ]

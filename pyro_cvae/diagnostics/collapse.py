@@ -41,7 +41,8 @@ def latent_usage(
     means, per_dim, totals = [], [], []
     with eval_mode(model):
         for xb, yb in in_batches(batch_size, x, y):
-            q_full, p_full = model.encoder(xb, yb), model.prior(yb)
+            cb = model.features(yb)
+            q_full, p_full = model.encoder(xb, cb), model.prior(cb)
             means.append(point_estimate(q_full))
             totals.append(kl_to_prior(q_full, p_full).expand(xb.shape[0]))
             q, p = _diagonal_normal(q_full), _diagonal_normal(p_full)

@@ -63,7 +63,7 @@ def to_inference_data(
         groups["prior_predictive"] = {"x": _chain(prior(y=y, batch_size=batch_size)["x"])}
         if x is not None:
             replicated, z = reconstruct(model, x, y, num_samples, return_latent=True)  # (S, N, ...)
-            param = model.decoder(z, y)
+            param = model.decoder(z, model.features(y))
             groups["posterior"] = {"z": _chain(z)}
             groups["posterior_predictive"] = {"x": _chain(replicated)}
             groups["log_likelihood"] = {"x": _chain(model.likelihood(param).log_prob(x))}

@@ -21,7 +21,7 @@ def _images(t: torch.Tensor, shape) -> torch.Tensor:
 
 
 def _decode(model, z, y):
-    return model.likelihood.mean(model.decoder(z, y))
+    return model.likelihood.mean(model.decoder(z, model.features(y)))
 
 
 @torch.no_grad()
@@ -52,7 +52,7 @@ def latent_map(model, x, y, labels, path: Optional[PathLike] = None, max_points:
     x, labels = x[:max_points], labels[:max_points]
     y = None if y is None else y[:max_points]
     x, y = model.prepare_data(x, y)
-    z = point_estimate(model.encoder(x, y)).cpu()
+    z = point_estimate(model.encoder(x, model.features(y))).cpu()
     centred = z - z.mean(0)
     pca = centred @ torch.linalg.svd(centred, full_matrices=False).Vh[:2].T if z.shape[1] > 1 else centred.repeat(1, 2)
     tsne = TSNE(2, perplexity=min(30, len(z) - 1), init="pca", random_state=0).fit_transform(z.numpy())
@@ -68,7 +68,7 @@ def latent_map(model, x, y, labels, path: Optional[PathLike] = None, max_points:
 def interpolation(model, x_pair, y_pair, shape, path: Optional[PathLike] = None, steps: int = 10) -> Figure:
     """Decode the straight line between the posterior means of two inputs (and their conditions)."""
     x_pair, y_pair = model.prepare_data(x_pair, y_pair)
-    z = point_estimate(model.encoder(x_pair, y_pair))
+    z = point_estimate(model.encoder(x_pair, model.features(y_pair)))
     t = torch.linspace(0, 1, steps, device=z.device)[:, None]
     z_path = z[0] * (1 - t) + z[1] * t
     y_path = None if y_pair is None else y_pair[0] * (1 - t) + y_pair[1] * t
@@ -82,7 +82,7 @@ def class_average_samples(
 ) -> Figure:
     """Seed 001's single-class sampling: z around the average posterior mean of each class."""
     x, y = model.prepare_data(x, y)
-    z = point_estimate(model.encoder(x, y))
+    z = point_estimate(model.encoder(x, model.features(y)))
     labels = labels.to(z.device)
     rows, names = [], []
     for c in labels.unique().tolist()[:10]:

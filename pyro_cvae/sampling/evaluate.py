@@ -56,7 +56,7 @@ def known_condition_terms(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor
             parts["kl"].append(guide.nodes["z"]["log_prob"] - joint.nodes["z"]["log_prob"])
             if model.penalties:
                 z = cast(torch.Tensor, guide.nodes["z"]["value"])
-                mean = model.likelihood.mean(model.decoder(z, yb))
+                mean = model.likelihood.mean(model.decoder(z, model.features(yb)))
                 parts["penalty"].append(torch.stack(list(model.penalty_values(mean, xb).values())).sum(0))
     terms = {name: torch.cat(values).cpu() for name, values in parts.items()}
     terms["elbo"] = terms["reconstruction"] - terms["kl"]

@@ -22,7 +22,7 @@ def _decoded(model: CVAE, samples: Dict[str, torch.Tensor], y, mean: bool) -> to
     if not mean:
         return samples["x"]
     # E[x | z, y]: the noise-free output, e.g. a smooth image rather than a noisy draw
-    return model.likelihood.mean(model.decoder(samples["z"], y))
+    return model.likelihood.mean(model.decoder(samples["z"], model.features(y)))
 
 
 #: values of x drawn per chunk by default (about 4 MB of float32 x), and at most this share of

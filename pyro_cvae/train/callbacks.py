@@ -31,6 +31,7 @@ from ..config import FitConfig
 from ..data.tensors import atomic_write
 from ..model import CVAE
 from ..sampling.evaluate import pointwise_elbo_terms
+from ..seeding import seeded
 from .checkpoint import checkpoint_state, write_checkpoint, write_config_copy
 from .history import History
 from .state import Callback, Data, FitState
@@ -47,13 +48,23 @@ __all__ = [
 ]
 
 
+#: the seed of the draws every epoch's score uses
+SCORING_SEED = 0
+
+
 class Evaluate(Callback):
     """Appends the epoch to the history: the train loss, and the ELBO with its reconstruction and
     KL terms on the validation data and on a fixed sample of at most ``train_size`` training
     points (eval mode, KL weight 1, so epochs compare).
 
     Scoring all the training data every epoch cost 13% of an epoch on the digits; a fixed
-    sample of 256 points gives the same curve to within its Monte Carlo noise for a fraction."""
+    sample of 256 points gives the same curve to within its Monte Carlo noise for a fraction.
+
+    Every epoch is scored with the same random draws of z (common random numbers, from a
+    generator seeded afresh; torch's global one is left as it was): a change in the score from
+    one epoch to the next is then a change in the model, not Monte Carlo noise, so early
+    stopping follows the trend. (With one draw per point, the noise of 100 validation points
+    stopped posterior fits after 40 epochs that went on improving for 150.)"""
 
     def __init__(self, train_size: Optional[int] = 256):
         self.train_size = train_size
@@ -79,7 +90,8 @@ class Evaluate(Callback):
     def entry(self, state: FitState) -> Dict[str, Any]:
         """This epoch's history entry (the keyword arguments of ``History.append``)."""
         assert self._scored is not None, "on_fit_start picks the sample"
-        terms = pointwise_elbo_terms(state.model, *self._scored)
+        with seeded(SCORING_SEED):
+            terms = pointwise_elbo_terms(state.model, *self._scored)
         n = self._num_train
         train = {name: float(values[:n].mean()) for name, values in terms.items()}
         valid = {name: float(values[n:].mean()) for name, values in terms.items()} if state.val is not None else {}

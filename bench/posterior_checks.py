@@ -1,0 +1,166 @@
+"""Can the amortized posterior be trusted? Calibration on θ against the simulator's truths, and
+exactness where the likelihood is known, on sbibm tasks; and the power of each check against
+its negative controls.
+
+For each task: ``fit_posterior`` on ``--budget`` simulations (its defaults), then ``--truths``
+fresh (θ*, x*) pairs: SBC p-value per parameter, expected HPD coverage at 50% and 90%, TARP's
+p-value and ATC. Where the task's likelihood is known (``gaussian_linear``, ``gaussian_mixture``,
+``slcp``), the importance-corrected posterior's C2ST against the reference posterior, beside the
+uncorrected one's, with the weights' ESS and Pareto k̂. One JSON line per task.
+
+``--power`` instead measures how often each check rejects (p < 0.01) an exact posterior and
+the same posterior 1.5× too wide and 1.5× too narrow, over ``--seeds`` seeds of the
+linear-Gaussian problem of ``tests/diagnostics/test_posterior_checks.py``.
+
+    python bench/posterior_checks.py --task two_moons slcp [--budget 10000] [--truths 300]
+        [--observations 1 2 3] [--draws 10000] [--figure checks.png]
+    python bench/posterior_checks.py --power [--seeds 50]
+
+Needs the benchmark-only extras: ``pip install sbi==0.27.0 pandas autograd future && pip
+install --no-deps sbibm==1.1.0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+from pyro_cvae.diagnostics import c2st, hpd_coverage, plot_coverage, sbc, tarp, widened
+from pyro_cvae.posterior import fit_posterior, importance_corrected
+
+# bench/sbibm.py would stand in for the sbibm package: keep this folder off the import path
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
+def known_log_likelihood(task):
+    """log p(x_o | θ) ``(K,)`` for θ ``(K, D)``, for the tasks whose noise model is known."""
+    name = task.name
+    if name == "gaussian_linear":
+        precision = task.simulator_params["precision_matrix"]
+        return lambda x_o, theta: torch.distributions.MultivariateNormal(theta, precision_matrix=precision).log_prob(
+            x_o.reshape(1, -1)
+        )
+    if name == "gaussian_mixture":
+        params = task.simulator_params
+        weights, factors, scales = params["mixture_weights"], params["mixture_locs_factor"], params["mixture_scales"]
+
+        def log_mixture(x_o, theta):
+            parts = [
+                math.log(float(w)) + torch.distributions.Normal(f * theta, s).log_prob(x_o.reshape(1, -1)).sum(-1)
+                for w, f, s in zip(weights, factors, scales)
+            ]
+            return torch.logsumexp(torch.stack(parts), 0)
+
+        return log_mixture
+    if name == "slcp":
+
+        def log_slcp(x_o, theta):
+            s1, s2, rho = theta[:, 2] ** 2, theta[:, 3] ** 2, torch.tanh(theta[:, 4])
+            cov = torch.stack([s1**2 + 1e-6, rho * s1 * s2, rho * s1 * s2, s2**2 + 1e-6], -1).reshape(-1, 2, 2)
+            normal = torch.distributions.MultivariateNormal(theta[:, None, :2], cov[:, None])
+            return normal.log_prob(x_o.reshape(1, 4, 2)).sum(-1)
+
+        return log_slcp
+    return None
+
+
+def check_task(name: str, budget: int, truths: int, observations, draws: int, seed: int, figure=None):
+    import sbibm
+
+    task = sbibm.get_task(name)
+    prior = task.get_prior_dist()
+    torch.manual_seed(seed)
+    theta = task.get_prior()(num_samples=budget)
+    posterior = fit_posterior(prior, theta=theta, x=task.get_simulator()(theta), seed=seed, progress=False)
+    torch.manual_seed(seed + 1)  # fresh truths, never trained on
+    theta_true = task.get_prior()(num_samples=truths)
+    x_true = task.get_simulator()(theta_true)
+    ranks = sbc(posterior, theta_true, x_true)
+    hpd = hpd_coverage(posterior, theta_true, x_true)
+    joint = tarp(posterior, theta_true, x_true)
+    row = {
+        "task": name,
+        "budget": budget,
+        "truths": truths,
+        "sbc_p": [round(p, 4) for p in ranks["p_values"]],
+        "hpd_coverage_50": round(float(hpd.coverage[hpd.alpha.sub(0.5).abs().argmin()]), 3),
+        "hpd_coverage_90": round(float(hpd.coverage[hpd.alpha.sub(0.9).abs().argmin()]), 3),
+        "hpd_p": round(hpd.p_value, 4),
+        "tarp_p": round(joint.p_value, 4),
+        "tarp_atc": round(joint.atc, 4),
+    }
+    log_likelihood = known_log_likelihood(task)
+    if log_likelihood is not None:
+        plain, corrected, khat, ess = [], [], [], []
+        for number in observations:
+            x_o, reference = task.get_observation(number)[0], task.get_reference_posterior_samples(number)[:draws]
+            result = importance_corrected(posterior, x_o, log_likelihood, prior, num_proposals=10 * draws)
+            plain.append(c2st(posterior.sample(x_o, draws), reference))
+            corrected.append(c2st(result.theta[:draws], reference))
+            khat.append(round(result.khat, 3))
+            ess.append(round(result.ess))
+        row.update(
+            c2st_plain=round(sum(plain) / len(plain), 4),
+            c2st_corrected=round(sum(corrected) / len(corrected), 4),
+            khat=khat,
+            ess=ess,
+            observations=list(observations),
+        )
+    if figure:
+        plot_coverage({"HPD": hpd, "TARP": joint}, title=f"{name}, {budget} simulations", path=figure)
+    return row
+
+
+def power(seeds: int, truths: int = 300):
+    """How often each check rejects (p < 0.01) the exact linear-Gaussian posterior and its controls."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.diagnostics.test_posterior_checks import ExactPosterior
+    from tests.diagnostics.test_posterior_checks import truths as make_truths
+
+    checks = {"sbc": lambda p, t, x: sbc(p, t, x)["p_value"], "tarp": lambda p, t, x: tarp(p, t, x).p_value}
+    checks["hpd"] = lambda p, t, x: hpd_coverage(p, t, x).p_value
+    rows = {}
+    for label, factor in (("exact", 1.0), ("1.5x wide", 1.5), ("1.5x narrow", 1 / 1.5)):
+        for check, run in checks.items():
+            rejected = 0
+            for seed in range(seeds):
+                torch.manual_seed(1000 + seed)
+                posterior = ExactPosterior() if factor == 1.0 else widened(ExactPosterior(), factor)
+                rejected += run(posterior, *make_truths(truths, seed=seed)) < 0.01
+            rows[f"{check} rejects {label}"] = rejected / seeds
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", nargs="+", default=["two_moons", "gaussian_mixture", "gaussian_linear", "slcp"])
+    parser.add_argument("--budget", type=int, default=10000)
+    parser.add_argument("--truths", type=int, default=300)
+    parser.add_argument("--observations", nargs="+", type=int, default=list(range(1, 11)))
+    parser.add_argument("--draws", type=int, default=10000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--figure", help="a PNG of the coverage curves (the last task's)")
+    parser.add_argument("--power", action="store_true", help="measure the checks' power on exact answers")
+    parser.add_argument("--seeds", type=int, default=50, help="seeds of --power")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    if args.power:
+        print(json.dumps(power(args.seeds)), flush=True)
+        return
+    for name in args.task:
+        print(
+            json.dumps(
+                check_task(name, args.budget, args.truths, args.observations, args.draws, args.seed, args.figure)
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The amortized CVAE posterior (``pyro_cvae.posterior.fit_posterior``, its defaults) against sbi's
+NPE (its defaults), on sbibm tasks (Lueckmann et al. 2021) with their reference posteriors.
+
+Both methods train on the same simulations, in the same process; each is scored by sbibm's C2ST
+(0.5: the draws cannot be told from the reference posterior's) per observation. Prints one JSON
+line per task, budget and method: ``task``, ``budget``, ``method``, ``c2st_mean``, ``c2st`` (per
+observation), ``fit_s``, ``sample_s``, ``outside_support`` (draws outside the prior's support).
+
+    python bench/sbibm.py --task two_moons slcp --budget 1000 10000 [--observations 1 2 3]
+        [--methods cvae npe] [--draws 10000] [--seed 0] [--figure sbibm.png]
+
+Needs the benchmark-only extras (never dependencies of the package)::
+
+    pip install sbi==0.27.0 pandas autograd future && pip install --no-deps sbibm==1.1.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import torch
+
+from pyro_cvae.posterior import fit_posterior
+
+# this file is named after the benchmark; python puts its folder first on sys.path, where it would
+# stand in for the sbibm package itself
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+TASKS = ("two_moons", "gaussian_mixture", "gaussian_linear", "slcp")
+
+
+def _simulations(task, budget: int, seed: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(seed)
+    theta = task.get_prior()(num_samples=budget)
+    return theta, task.get_simulator()(theta)
+
+
+def fit_cvae(task, theta, x, seed: int):
+    posterior = fit_posterior(task.get_prior_dist(), theta=theta, x=x, seed=seed, progress=False)
+    return lambda x_o, n: posterior.sample(x_o, n)
+
+
+def fit_npe(task, theta, x, seed: int):
+    from sbi.inference import SNPE
+
+    torch.manual_seed(seed)
+    inference = SNPE(prior=task.get_prior_dist(), show_progress_bars=False)
+    estimator = inference.append_simulations(theta, x).train()
+    posterior = inference.build_posterior(estimator)
+    return lambda x_o, n: posterior.sample((n,), x=x_o, show_progress_bars=False)
+
+
+METHODS = {"cvae": fit_cvae, "npe": fit_npe}
+
+
+def _outside(task, theta: torch.Tensor) -> int:
+    support = task.get_prior_dist().support
+    return int((~support.check(theta)).sum())
+
+
+def run(task_name: str, budget: int, methods: List[str], observations: List[int], draws: int, seed: int):
+    import sbibm
+    from sbibm.metrics import c2st
+
+    task = sbibm.get_task(task_name)
+    theta, x = _simulations(task, budget, seed)
+    for method in methods:
+        start = time.perf_counter()
+        sampler = METHODS[method](task, theta, x, seed)
+        fit_s = time.perf_counter() - start
+        scores, sample_s, outside = [], 0.0, 0
+        for number in observations:
+            x_o = task.get_observation(number)
+            start = time.perf_counter()
+            draw = sampler(x_o, draws)
+            sample_s += time.perf_counter() - start
+            outside += _outside(task, draw)
+            reference = task.get_reference_posterior_samples(number)[:draws]
+            scores.append(float(c2st(reference, draw[: len(reference)])[0]))
+        yield {
+            "task": task_name,
+            "budget": budget,
+            "method": method,
+            "c2st_mean": round(sum(scores) / len(scores), 4),
+            "c2st": [round(s, 4) for s in scores],
+            "fit_s": round(fit_s, 1),
+            "sample_s": round(sample_s, 2),
+            "outside_support": outside,
+            "observations": observations,
+            "draws": draws,
+            "seed": seed,
+        }
+
+
+def figure(rows: List[Dict], path: str) -> None:
+    """C2ST against the budget, one panel per task, a line per method."""
+    from pyro_cvae.figures import finish, subplots
+
+    tasks = sorted({r["task"] for r in rows})
+    fig, axes = subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for method in sorted({r["method"] for r in rows}):
+            mine = sorted((r["budget"], r["c2st_mean"]) for r in rows if r["task"] == task and r["method"] == method)
+            ax.plot(*zip(*mine), marker="o", label=method)
+        ax.set(xscale="log", title=task, xlabel="simulations", ylabel="C2ST (0.5 best)", ylim=(0.45, 1.0))
+        ax.axhline(0.5, color="grey", lw=0.5)
+        ax.legend()
+    finish(fig, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", nargs="+", default=list(TASKS))
+    parser.add_argument("--budget", nargs="+", type=int, default=[1000, 10000, 100000])
+    parser.add_argument("--methods", nargs="+", default=["cvae", "npe"], choices=sorted(METHODS))
+    parser.add_argument("--observations", nargs="+", type=int, default=list(range(1, 11)))
+    parser.add_argument("--draws", type=int, default=10000, help="posterior draws per observation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--figure", help="write a PNG of C2ST against the budget")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")  # sbi and sklearn warn on every fit; the JSON lines are the output
+    rows = []
+    for task in args.task:
+        for budget in args.budget:
+            for row in run(task, budget, args.methods, args.observations, args.draws, args.seed):
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    if args.figure:
+        figure(rows, args.figure)
+
+
+if __name__ == "__main__":
+    main()

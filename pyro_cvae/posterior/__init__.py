@@ -1,0 +1,36 @@
+"""Posteriors for your own inverse problem: a prior over parameters θ, a simulator, an observation.
+
+``fit_posterior(prior, simulator, num_simulations)`` (or ``fit_posterior(theta=, x=)`` with your
+own pairs) trains an ``AmortizedPosterior`` p(θ | x): ``sample(x_o, n)``, ``log_prob(θ, x_o)``,
+``save``/``load``; ``importance_corrected`` makes it exact where the likelihood is known;
+``pair_plot`` and ``posterior_inference_data`` show it. Under the hood it is this package's
+CVAE with the roles renamed: the CVAE's x is θ (standardized, ``standardize``), its condition
+y is the observation.
+"""
+
+from .amortized import AmortizedPosterior, LogProb
+from .figures import pair_plot
+from .fit import POSTERIOR_FIT, POSTERIOR_MODEL, fit_posterior, posterior_model_config
+from .importance import KHAT_LIMIT, CorrectedDraws, importance_corrected
+from .inference_data import posterior_inference_data
+from .simulate import Simulations, simulate
+from .standardize import ObservationScaler, ParameterSpace, support_bounds
+
+__all__ = [
+    "AmortizedPosterior",
+    "CorrectedDraws",
+    "KHAT_LIMIT",
+    "importance_corrected",
+    "pair_plot",
+    "posterior_inference_data",
+    "LogProb",
+    "ObservationScaler",
+    "POSTERIOR_FIT",
+    "POSTERIOR_MODEL",
+    "ParameterSpace",
+    "Simulations",
+    "fit_posterior",
+    "posterior_model_config",
+    "simulate",
+    "support_bounds",
+]

@@ -1,0 +1,224 @@
+"""``AmortizedPosterior``: p(θ | x) for a user's inverse problem, as a trained CVAE.
+
+The field's vocabulary and the CVAE's meet here. An inverse problem has parameters θ and
+observations x; the CVAE generates its ``x`` given a condition ``y``. So the CVAE's x is θ (in the
+standardized unconstrained space u of ``standardize``) and its y is the observation x̃::
+
+    c = embedding(x̃)                  one network reads the observation
+    z ~ r(z | c)                      the learnable prior network (a conditional flow by default)
+    u ~ N(μ(z, c), diag σ(z, c)²)     the decoder is the likelihood of θ's image u
+    θ = g(m + s·u)                    back to the prior's support (``ParameterSpace``)
+    guide: z ~ q(z | u, c)            the recognition encoder, used in training and ``log_prob``
+
+One posterior serves every observation (it is amortized): ``sample(x_o, n)`` costs one pass of
+the prior network and decoder, with no retraining per x_o.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
+
+import torch
+
+from ..checks import as_tensor, check_positive_int, check_tensor
+from ..model import CVAE
+from ..sampling.evaluate import eval_mode
+from ..sampling.predictive import sample as predictive_sample
+from ..train.history import History
+from ..train.run import Run
+from .standardize import ObservationScaler, ParameterSpace
+
+__all__ = ["AmortizedPosterior", "LogProb"]
+
+PathLike = Union[str, Path]
+
+#: ``Run.metadata["app"]`` of a saved posterior
+APP = "posterior"
+
+
+class LogProb(NamedTuple):
+    """An importance-sampling estimate of log p(θ | x) and its Monte Carlo standard error."""
+
+    value: torch.Tensor
+    stderr: torch.Tensor
+
+
+class AmortizedPosterior:
+    """A trained posterior p(θ | x): ``sample``, ``log_prob``, ``save``/``load``, parameter names.
+
+    Made by ``pyro_cvae.posterior.fit_posterior``; ``run`` holds the CVAE, its fit config and
+    history, and (in its metadata) the standardization and parameter names, so
+    ``AmortizedPosterior.load(folder)`` gives back the same posterior.
+    """
+
+    def __init__(
+        self,
+        model: CVAE,
+        space: ParameterSpace,
+        observations: ObservationScaler,
+        parameter_names: Optional[Sequence[str]] = None,
+        run: Optional[Run] = None,
+    ):
+        self.model, self.space, self.observations = model, space, observations
+        num = space.loc.numel()
+        self.parameter_names: List[str] = list(parameter_names or [f"theta_{i}" for i in range(num)])
+        if len(self.parameter_names) != num:
+            raise ValueError(f"parameter_names must name all {num} parameters, got {self.parameter_names}")
+        self.run = run if run is not None else Run(model)
+        self.run.metadata.update(self._metadata())
+
+    # ------------------------------------------------------------------ shapes
+
+    @property
+    def num_parameters(self) -> int:
+        return len(self.parameter_names)
+
+    @property
+    def observation_shape(self) -> tuple:
+        assert self.model.y_shape is not None
+        return self.model.y_shape
+
+    @property
+    def history(self) -> History:
+        return self.run.history
+
+    def _observations(self, x: Any, name: str = "x_o") -> tuple:
+        """x̃ ``(batch, *observation_shape)`` on the model's device, and whether one was given."""
+        x = check_tensor(as_tensor(x), name, self.observation_shape, allow_batchless=True)
+        single = x.shape[0] == 1
+        return self.observations(x.float()).to(self.model.device, self.model.float_type), single
+
+    # ------------------------------------------------------------------ the posterior
+
+    @torch.no_grad()
+    def sample(self, x_o: Any, num_samples: int = 1000, chunk_size: Optional[int] = None) -> torch.Tensor:
+        """θ ~ p(θ | x_o), drawn with ``pyro.infer.Predictive`` on the CVAE.
+
+        ``x_o``: one observation shaped ``observation_shape`` (or ``(1, ...)``), giving
+        ``(num_samples, num_parameters)``; or a batch ``(B, ...)``, giving
+        ``(num_samples, B, num_parameters)``. Every draw lies in the prior's support: draws
+        outside it are rejected and drawn again (``ParameterSpace``); a ``RuntimeError`` says so
+        when fewer than 1 in 1,000 land inside.
+        """
+        check_positive_int(num_samples, "num_samples")
+        y, single = self._observations(x_o)
+        theta = self._draw_inside(y, num_samples, chunk_size)
+        return theta[:, 0] if single else theta
+
+    def _draw(self, y: torch.Tensor, num_samples: int, chunk_size: Optional[int]) -> torch.Tensor:
+        chunk = chunk_size or max(1, min(num_samples, 2_000_000 // (y.shape[0] * self.num_parameters)))
+        u = predictive_sample(self.model, y, num_samples=num_samples, chunk_size=chunk)
+        return self.space.from_network(u.cpu().float())
+
+    def _draw_inside(self, y: torch.Tensor, num_samples: int, chunk_size: Optional[int]) -> torch.Tensor:
+        if not self.space.rejects:
+            return self._draw(y, num_samples, chunk_size)
+        out = torch.empty(num_samples, y.shape[0], self.num_parameters)
+        filled = [0] * y.shape[0]
+        batch, drawn, kept = num_samples, 0, 0
+        while min(filled) < num_samples:
+            theta = self._draw(y, batch, chunk_size)
+            inside = self.space.inside(theta)  # (batch, B)
+            drawn, kept = drawn + inside.numel(), kept + int(inside.sum())
+            for b, count in enumerate(filled):
+                got = theta[inside[:, b], b][: num_samples - count]
+                out[count : count + len(got), b] = got
+                filled[b] += len(got)
+            if drawn >= 10_000 and kept < drawn / 1000:
+                raise RuntimeError(
+                    f"only {kept} of {drawn} draws fell inside the prior's support; the posterior leaks "
+                    "out of it: train it on more simulations, or fit it with support='transform'"
+                )
+            rate = max(float(inside.double().mean(0).min()), 1e-3)
+            batch = min(int((num_samples - min(filled)) / rate * 1.2) + 1, 100 * num_samples)
+        return out
+
+    @torch.no_grad()
+    def inside_share(self, x_o: Any, num_draws: int = 10_000) -> torch.Tensor:
+        """The share of the unrejected posterior's draws inside the prior's support, per
+        observation ``(B,)`` (1 where nothing is rejected): the normalizer of ``log_prob``."""
+        return self._inside_share(self._observations(x_o)[0], num_draws)
+
+    def _inside_share(self, y: torch.Tensor, num_draws: int = 10_000) -> torch.Tensor:
+        if not self.space.rejects:
+            return torch.ones(y.shape[0])
+        inside = self.space.inside(self._draw(y, num_draws, None))
+        return inside.double().mean(0).clamp_min(1 / num_draws).float()
+
+    @torch.no_grad()
+    def log_prob(self, theta: Any, x_o: Any, num_particles: int = 256) -> LogProb:
+        """log p(θ | x_o), estimated by importance sampling with the guide as proposal::
+
+            p(u | x) ≈ (1/K) Σ_k r(z_k | c) p(u | z_k, c) / q(z_k | u, c),   z_k ~ q(z | u, c)
+
+        then moved to θ's space with the change of variables. ``theta``: ``(N, num_parameters)``
+        or one θ; ``x_o``: one observation (used for every θ) or ``N`` of them. Returns
+        ``LogProb(value, stderr)``, each ``(N,)``: the estimate and its delta-method standard
+        error, sqrt(var(w) / K) / mean(w). The estimate is a lower bound in expectation (Jensen),
+        tight as K grows; θ outside the prior's support gets -inf. Where draws outside the
+        support are rejected, the density is divided by the share inside (``inside_share``, from
+        10,000 draws per observation; its error is not in ``stderr``).
+        """
+        check_positive_int(num_particles, "num_particles")
+        theta = check_tensor(as_tensor(theta), "theta", (self.num_parameters,), allow_batchless=True).float()
+        y, _ = self._observations(x_o)
+        if y.shape[0] not in (1, theta.shape[0]):
+            raise ValueError(f"x_o must hold one observation or one per theta ({theta.shape[0]}), got {y.shape[0]}")
+        inside = self.space.inside(theta)
+        safe = torch.where(inside[:, None], theta, self.space.from_network(torch.zeros_like(theta)))
+        u = self.space.to_network(safe).to(y.device, y.dtype)
+        share = self._inside_share(y)  # one per observation: computed before y is expanded
+        y = y.expand(u.shape[0], *y.shape[1:])
+        model = self.model
+        with eval_mode(model):
+            c = model.features(y)
+            guide = model.encoder(u, c)
+            z = guide.sample((num_particles,))  # (K, N, latent)
+            log_w = model.prior(c).log_prob(z) + model.likelihood(model.decoder(z, c)).log_prob(u) - guide.log_prob(z)
+        log_w = log_w.double().cpu()
+        value = torch.logsumexp(log_w, 0) - math.log(num_particles)
+        w = (log_w - log_w.max(0).values).exp()
+        stderr = w.std(0) / (w.mean(0) * math.sqrt(num_particles))
+        value = value + self.space.log_abs_det(safe).double()
+        if self.space.rejects:
+            value = value - share.double().log()
+        value = value.float()
+        value = torch.where(inside, value, torch.tensor(-math.inf))
+        return LogProb(value, torch.where(inside, stderr.float(), torch.tensor(0.0)))
+
+    # ------------------------------------------------------------------ saving
+
+    def _metadata(self) -> Dict[str, Any]:
+        return {
+            "app": APP,
+            "parameter_names": self.parameter_names,
+            "parameter_space": self.space.to_dict(),
+            "observation_scaler": self.observations.to_dict(),
+        }
+
+    def save(self, folder: PathLike, overwrite: bool = False) -> Path:
+        """Write the posterior into ``folder`` through ``Run.save`` (weights, configs, history,
+        standardization and names); refused if the folder holds a run, unless ``overwrite``."""
+        return self.run.save(folder, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, folder: PathLike, device: Union[str, torch.device] = "cpu") -> "AmortizedPosterior":
+        """The posterior saved in ``folder`` (by ``save`` or ``fit_posterior(..., checkpoint_dir=)``)."""
+        run = Run.load(folder, device=device).require_app(APP)
+        meta = run.metadata
+        return cls(
+            run.model,
+            ParameterSpace.from_dict(meta["parameter_space"]),
+            ObservationScaler.from_dict(meta["observation_scaler"]),
+            meta["parameter_names"],
+            run,
+        )
+
+    def __repr__(self) -> str:
+        config = self.model.config
+        return (
+            f"AmortizedPosterior(parameters={self.parameter_names}, observation_shape={self.observation_shape}, "
+            f"prior={config.prior!r}, likelihood={config.likelihood!r}, embedding={config.embedding!r})"
+        )

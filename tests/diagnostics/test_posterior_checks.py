@@ -1,0 +1,82 @@
+"""The checks on θ against exact answers: an exact posterior passes each, and the same posterior
+1.5× too wide or 1.5× too narrow fails each (the negative controls). The linear-Gaussian problem
+θ ~ N(0, I), x = θ + N(0, 0.5² I) has the posterior N(x / 1.25, 0.2 I).
+
+Power, measured over 50 seeds of this setting (300 truths; ``bench/posterior_checks.py``): see
+``POWER`` below; the seed used here is one of those."""
+
+import math
+
+import pytest
+import torch
+
+from pyro_cvae.diagnostics import c2st, hpd_coverage, ks_uniform_pvalue, plot_coverage, plot_sbc, sbc, tarp, widened
+
+NOISE = 0.5
+VARIANCE = NOISE**2 / (1 + NOISE**2)
+
+
+class ExactPosterior:
+    def sample(self, x, n):
+        x = torch.as_tensor(x)
+        return x / (1 + NOISE**2) + math.sqrt(VARIANCE) * torch.randn(n, *x.shape)
+
+    def log_prob(self, theta, x):
+        return torch.distributions.Normal(x / (1 + NOISE**2), math.sqrt(VARIANCE)).log_prob(theta).sum(-1)
+
+
+def truths(n=300, dims=2, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    theta = torch.randn(n, dims, generator=generator)
+    return theta, theta + NOISE * torch.randn(n, dims, generator=generator)
+
+
+@pytest.fixture
+def pairs():
+    torch.manual_seed(0)  # the draws of each test (the truths have their own generator)
+    return truths(seed=1)
+
+
+def test_sbc_passes_the_exact_posterior_and_rejects_both_controls(pairs):
+    assert sbc(ExactPosterior(), *pairs)["p_value"] > 0.01
+    for factor in (1.5, 1 / 1.5):
+        assert sbc(widened(ExactPosterior(), factor), *pairs)["p_value"] < 0.01, factor
+
+
+def test_tarp_passes_the_exact_posterior_and_rejects_both_controls(pairs):
+    exact = tarp(ExactPosterior(), *pairs)
+    assert exact.p_value > 0.01 and abs(exact.atc) < 0.03
+    wide, narrow = (tarp(widened(ExactPosterior(), f), *pairs) for f in (1.5, 1 / 1.5))
+    assert wide.p_value < 0.01 and wide.atc > 0  # too wide: covers more than it claims
+    assert narrow.p_value < 0.01 and narrow.atc < 0
+
+
+def test_hpd_coverage_passes_the_exact_posterior_and_rejects_both_controls(pairs):
+    exact = hpd_coverage(ExactPosterior(), *pairs)
+    half, ninety = (float(exact.coverage[exact.alpha.sub(a).abs().argmin()]) for a in (0.5, 0.9))
+    assert exact.p_value > 0.01 and abs(half - 0.5) < 0.06 and abs(ninety - 0.9) < 0.05
+    wide, narrow = (hpd_coverage(widened(ExactPosterior(), f), *pairs) for f in (1.5, 1 / 1.5))
+    assert wide.p_value < 0.01 and wide.atc > 0
+    assert narrow.p_value < 0.01 and narrow.atc < 0
+
+
+def test_c2st_tells_a_wrong_posterior_from_the_right_one():
+    torch.manual_seed(1)
+    x_o = torch.tensor([0.3, -0.4])
+    reference = ExactPosterior().sample(x_o, 500)
+    assert c2st(ExactPosterior().sample(x_o, 500), reference) < 0.56
+    assert c2st(widened(ExactPosterior(), 1.5).sample(x_o, 500), reference) > 0.56
+
+
+def test_the_ks_test_is_calibrated_and_has_power():
+    torch.manual_seed(2)
+    p_values = torch.tensor([ks_uniform_pvalue(torch.rand(200)) for _ in range(300)])
+    assert 0.02 < float((p_values < 0.05).double().mean()) < 0.09  # size ≈ 5%
+    assert ks_uniform_pvalue(torch.rand(200) ** 1.5) < 0.01
+
+
+def test_figures(pairs, tmp_path):
+    fig = plot_sbc(sbc(ExactPosterior(), *pairs), names=["a", "b"], path=tmp_path / "sbc.png")
+    assert len(fig.axes) == 2 and (tmp_path / "sbc.png").exists()
+    curves = {"exact": tarp(ExactPosterior(), *pairs), "1.5x wide": tarp(widened(ExactPosterior(), 1.5), *pairs)}
+    assert len(plot_coverage(curves).axes[0].lines) == 3

@@ -1,0 +1,112 @@
+"""The posterior for a user's inverse problem, tried as a user does: fit from a prior and a
+simulator, sample, score, save and load; its density checked against exact answers."""
+
+import math
+
+import pytest
+import torch
+
+from pyro_cvae.posterior import AmortizedPosterior, fit_posterior
+
+SMALL = {"model": {"hidden_sizes": (32, 32), "prior_hidden_sizes": (32, 32), "flow_layers": 1}, "epochs": 15}
+
+
+def box(low, high, n):
+    return torch.distributions.Independent(torch.distributions.Uniform(low * torch.ones(n), high * torch.ones(n)), 1)
+
+
+def noisy_identity(theta):  # x = θ + N(0, 0.1²), then a scale of units
+    return theta + 0.1 * torch.randn_like(theta)
+
+
+@pytest.fixture(scope="module")
+def posterior():
+    torch.manual_seed(0)
+    settings = {**SMALL, "epochs": 150}  # early stopping ends it sooner
+    return fit_posterior(box(0, 2, 2), noisy_identity, 3000, parameter_names=["a", "b"], progress=False, **settings)
+
+
+def test_draws_have_the_shapes_a_user_expects_and_stay_in_the_prior(posterior):
+    x_o = torch.tensor([0.02, 1.5])  # the first parameter near its bound
+    one = posterior.sample(x_o, 500)
+    many = posterior.sample(torch.tensor([[0.02, 1.5], [1.0, 1.0], [1.9, 0.1]]), 200)
+    assert one.shape == (500, 2) and many.shape == (200, 3, 2)
+    assert ((one > 0) & (one < 2)).all() and ((many > 0) & (many < 2)).all()
+    assert posterior.parameter_names == ["a", "b"]
+
+
+def test_the_posterior_is_near_the_exact_one_away_from_the_bounds(posterior):
+    # away from the box's edges the posterior is N(x_o, 0.1²) per parameter
+    x_o = torch.tensor([1.0, 0.7])
+    draws = posterior.sample(x_o, 4000)
+    assert torch.allclose(draws.mean(0), x_o, atol=0.04)
+    assert torch.allclose(draws.std(0), torch.full((2,), 0.1), rtol=0.35)
+
+
+def test_log_prob_is_a_normalized_density_over_theta():
+    # one parameter on (0, 3): the integral of the estimated density over a grid is 1, through
+    # the importance estimate and the change of variables, trained or not
+    theta = torch.rand(200, 1) * 3
+    post = fit_posterior(theta=theta, x=theta + 0.3 * torch.randn_like(theta), bounds=(0, 3), progress=False, **SMALL)
+    grid = torch.linspace(1e-3, 3 - 1e-3, 3000)[:, None]
+    estimate = post.log_prob(grid, torch.tensor([1.2]), num_particles=512)
+    assert abs(float(torch.trapezoid(estimate.value.exp(), grid[:, 0])) - 1) < 0.03
+    assert (estimate.stderr >= 0).all() and float(estimate.stderr.median()) < 0.1
+    outside = post.log_prob(torch.tensor([[-1.0], [3.5]]), torch.tensor([1.2]))
+    assert outside.value.tolist() == [-math.inf, -math.inf]
+
+
+@pytest.mark.parametrize("x_units, theta_units", [(1000.0, 1.0), (1.0, 100.0)])
+def test_the_same_problem_in_other_units_gives_the_same_posterior(x_units, theta_units):
+    # observations x1000 or parameters x100 (their prior too): the same draws, in those units
+    theta = box(-1, 1, 2).sample((600,))
+    x = theta + 0.1 * torch.randn_like(theta)
+    x_o = torch.tensor([0.3, -0.2])
+    draws = []
+    for x_scale, theta_scale in ((1.0, 1.0), (x_units, theta_units)):
+        prior = box(-theta_scale, theta_scale, 2)
+        post = fit_posterior(prior, theta=theta * theta_scale, x=x * x_scale, progress=False, seed=1, **SMALL)
+        torch.manual_seed(5)
+        draws.append(post.sample(x_o * x_scale, 300) / theta_scale)
+    assert torch.allclose(draws[0], draws[1], atol=2e-3)
+
+
+def test_saved_and_loaded_it_is_the_same_posterior(posterior, tmp_path):
+    posterior.save(tmp_path / "run")
+    again = AmortizedPosterior.load(tmp_path / "run")
+    x_o = torch.tensor([0.5, 1.5])
+    torch.manual_seed(1)
+    first = posterior.sample(x_o, 50)
+    torch.manual_seed(1)
+    assert torch.equal(again.sample(x_o, 50), first)
+    assert again.parameter_names == ["a", "b"] and len(again.history) == len(posterior.history)
+    with pytest.raises(Exception, match="refuse|exists|overwrite"):
+        posterior.save(tmp_path / "run")
+
+
+def test_sequence_observations_get_a_conv_embedding():
+    def signal(theta):
+        t = torch.linspace(0, 1, 24)
+        clean = torch.stack([torch.sin(6 * t * (1 + theta[:, :1])), theta[:, 1:] * t], dim=1)
+        return clean + 0.05 * torch.randn_like(clean)
+
+    post = fit_posterior(box(0, 1, 2), signal, 400, progress=False, **SMALL)
+    assert post.model.config.embedding == "conv" and post.observation_shape == (2, 24)
+    assert post.sample(signal(torch.tensor([[0.5, 0.5]]))[0], 10).shape == (10, 2)
+
+
+def test_bad_input_is_named():
+    theta = torch.rand(50, 2)
+    with pytest.raises(ValueError, match="give both theta= and x="):
+        fit_posterior(theta=theta)
+    with pytest.raises(ValueError, match="same number of simulations"):
+        fit_posterior(theta=theta, x=torch.rand(40, 2))
+    with pytest.raises(ValueError, match="x contains"):
+        fit_posterior(theta=theta, x=torch.full((50, 2), float("nan")))
+    with pytest.raises(ValueError, match="outside the prior's support"):
+        fit_posterior(theta=theta + 5, x=theta, prior=box(0, 1, 2))
+    with pytest.raises(ValueError, match="lower < upper"):
+        fit_posterior(theta=theta, x=theta, bounds=(1, 0))
+    post = fit_posterior(theta=theta, x=theta, progress=False, epochs=1, model=SMALL["model"])
+    with pytest.raises(ValueError, match=r"x_o must have shape \(batch, 2\)"):
+        post.sample(torch.zeros(3), 5)
