@@ -9,12 +9,12 @@ p-value and ATC. Where the task's likelihood is known (``gaussian_linear``, ``ga
 uncorrected one's, with the weights' ESS and Pareto k̂. One JSON line per task.
 
 ``--power`` instead measures how often each check rejects (p < 0.01) an exact posterior and
-the same posterior 1.5× too wide and 1.5× too narrow, over ``--seeds`` seeds of the
+the same posterior 1.5× too wide and 1.5× too narrow, over ``--repeats`` seeds of the
 linear-Gaussian problem of ``tests/diagnostics/test_posterior_checks.py``.
 
     python bench/posterior_checks.py --task two_moons slcp [--budget 10000] [--truths 300]
         [--observations 1 2 3] [--draws 10000] [--figure checks.png]
-    python bench/posterior_checks.py --power [--seeds 50]
+    python bench/posterior_checks.py --power [--repeats 50]
 
 Needs the benchmark-only extras: ``pip install sbi==0.27.0 pandas autograd future && pip
 install --no-deps sbibm==1.1.0``.
@@ -147,11 +147,11 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", help="a PNG of the coverage curves (the last task's)")
     parser.add_argument("--power", action="store_true", help="measure the checks' power on exact answers")
-    parser.add_argument("--seeds", type=int, default=50, help="seeds of --power")
+    parser.add_argument("--repeats", type=int, default=50, help="seeds of --power")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.power:
-        print(json.dumps(power(args.seeds)), flush=True)
+        print(json.dumps(power(args.repeats)), flush=True)
         return
     for name in args.task:
         print(

@@ -24,6 +24,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 SIZE_OPTIONS = {
     "--steps", "--warmup", "--epochs", "--train", "--size", "--num-samples", "--counts", "--k",
     "--num-importance", "--limit", "--conditions", "--threads", "--out", "--checkpoint",
+    "--budget", "--observations", "--draws", "--truths", "--figure",
 }  # fmt: skip
 #: repeat counts and seed lists: kept at two or more
 REPEAT_OPTIONS = {"--repeats", "--epoch-repeats", "--seeds"}
@@ -68,6 +69,9 @@ SMALL = {
     "peers.py": ["--seeds", "0,1", "--epochs", "1"],
     "cuda_check.py": ["--epochs", "1"],
     "known_answers.py": [],
+    "sbibm.py": ["--budget", "300", "--observations", "1", "--draws", "300", "--figure", "{tmp}/sbibm.png"],
+    "posterior_checks.py": ["--budget", "300", "--truths", "40", "--observations", "1", "--draws", "300"],
+    "posterior_checks.py --power": ["--power", "--repeats", "2"],
 }
 
 
@@ -75,7 +79,7 @@ def test_every_bench_script_runs_here_and_only_its_sizes_shrink():
     assert {name.split()[0] for name in SMALL} == {path.name for path in BENCH.glob("*.py")}
     for name, argv in SMALL.items():
         changed = options(argv)
-        flags = {"--memory"} if name == "sampling.py --memory" else set()
+        flags = {"--memory"} if name == "sampling.py --memory" else {"--power"} if name.endswith("--power") else set()
         assert set(changed) <= SIZE_OPTIONS | REPEAT_OPTIONS | flags, name
         for option in REPEAT_OPTIONS & set(changed):
             count = len(changed[option].split(",")) if option == "--seeds" else int(changed[option])
@@ -203,3 +207,35 @@ def test_cuda_check(capsys):
             run_bench("cuda_check.py", SMALL["cuda_check.py"], capsys)
         return
     assert run_bench("cuda_check.py", SMALL["cuda_check.py"], capsys)
+
+
+# the sbibm benchmarks need the benchmark-only extras, which .ci/run installs
+@pytest.mark.slow
+def test_sbibm(tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path) for a in SMALL["sbibm.py"]]
+    rows = [json.loads(line) for line in run_bench("sbibm.py", argv, capsys).splitlines() if line.startswith("{")]
+    assert {(r["task"], r["method"]) for r in rows} == {
+        (task, method)
+        for task in ("two_moons", "gaussian_mixture", "gaussian_linear", "slcp")
+        for method in ("cvae", "npe")
+    }
+    assert all(0.4 <= r["c2st_mean"] <= 1 and r["outside_support"] == 0 for r in rows)
+    assert (tmp_path / "sbibm.png").exists()
+
+
+@pytest.mark.slow
+def test_posterior_checks(capsys):
+    rows = [
+        json.loads(line) for line in run_bench("posterior_checks.py", SMALL["posterior_checks.py"], capsys).splitlines()
+    ]
+    assert [r["task"] for r in rows] == ["two_moons", "gaussian_mixture", "gaussian_linear", "slcp"]
+    assert all(len(r["sbc_p"]) >= 2 and 0 <= r["hpd_coverage_90"] <= 1 for r in rows)
+    assert all("c2st_corrected" in r for r in rows if r["task"] != "two_moons")
+
+
+@pytest.mark.slow
+def test_posterior_checks_power(capsys):
+    power = json.loads(run_bench("posterior_checks.py", SMALL["posterior_checks.py --power"], capsys))
+    assert set(power) == {
+        f"{c} rejects {p}" for c in ("sbc", "tarp", "hpd") for p in ("exact", "1.5x wide", "1.5x narrow")
+    }

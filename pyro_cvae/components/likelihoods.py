@@ -141,7 +141,7 @@ def _twice_first_dim(config) -> Tuple[int, ...]:
     return (2 * first, *rest)
 
 
-_diagonal_normal.param_shape = _twice_first_dim  # type: ignore[attr-defined]
+_diagonal_normal.param_shape = _twice_first_dim
 
 
 class FlowLikelihood(Likelihood):
@@ -179,7 +179,7 @@ def _flow(config) -> Likelihood:
     return FlowLikelihood(config.x_shape, config.flow_type, config.flow_layers, (config.hidden_sizes or (64,))[-1])
 
 
-_flow.param_shape = lambda config: (FLOW_CONTEXT,)  # type: ignore[attr-defined]
+_flow.param_shape = lambda config: (FLOW_CONTEXT,)
 
 
 def param_shape(config) -> Tuple[int, ...]:

@@ -69,6 +69,7 @@ def importance_corrected(
     model, space = posterior.model, posterior.space
     with seeded(seed), eval_mode(model):
         c = model.features(y)  # (1, E)
+        assert c is not None  # a posterior's model always has a condition
         z = model.prior(c).sample((num_proposals,))[:, 0]  # (K, latent)
         c = c.expand(num_proposals, *c.shape[1:])
         likelihood = model.likelihood(model.decoder(z, c))

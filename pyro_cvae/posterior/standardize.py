@@ -3,7 +3,7 @@
 The CVAE learns p(u | x̃) for u = (g⁻¹(θ) - m) / s and x̃ = (x - μ) / σ. The network's inputs
 and outputs are then O(1) whatever units the user measures in (the same signal in other units
 gives the same posterior). Densities move between the spaces with the change of variables,
-log p(θ | x) = log p(u | x̃) - Σ log s - log |dg/du|.
+``log p(θ | x) = log p(u | x̃) - Σ log s - log |dg/du|``.
 
 g handles a bounded prior's support in one of two ways (``support``):
 
@@ -40,8 +40,14 @@ def support_bounds(prior, num_parameters: int) -> Tuple[torch.Tensor, torch.Tens
         support = support.base_constraint
     lower = getattr(support, "lower_bound", -math.inf)
     upper = getattr(support, "upper_bound", math.inf)
-    known = (constraints._Real, constraints._Interval, constraints._HalfOpenInterval)
-    known += (constraints._GreaterThan, constraints._GreaterThanEq, constraints._LessThan)
+    known = (
+        constraints._Real,
+        constraints._Interval,
+        constraints._HalfOpenInterval,
+        constraints._GreaterThan,
+        constraints._GreaterThanEq,
+        constraints._LessThan,
+    )
     if not isinstance(support, known):
         raise ValueError(
             f"the prior's support {support} is not a box; pass bounds=(lower, upper) per parameter "
@@ -136,7 +142,7 @@ class ParameterSpace:
         return torch.maximum(torch.minimum(theta, self.upper), self.lower)
 
     def log_abs_det(self, theta: torch.Tensor) -> torch.Tensor:
-        """log |du/dθ| summed over parameters: add it to log p(u | x) to get log p(θ | x)."""
+        """``log |du/dθ|`` summed over parameters: add it to log p(u | x) to get log p(θ | x)."""
         if not self.transform:
             return -self.scale.log().sum().expand(theta.shape[:-1])
         both, low, high = self._kinds()

@@ -2,8 +2,9 @@
 1.5× too wide or 1.5× too narrow fails each (the negative controls). The linear-Gaussian problem
 θ ~ N(0, I), x = θ + N(0, 0.5² I) has the posterior N(x / 1.25, 0.2 I).
 
-Power, measured over 50 seeds of this setting (300 truths; ``bench/posterior_checks.py``): see
-``POWER`` below; the seed used here is one of those."""
+Power at p < 0.01, over 50 seeds of this setting (300 truths; ``python bench/posterior_checks.py
+--power``): SBC rejects the exact posterior 0% of the time, the 1.5× too wide and too narrow ones
+100%; TARP 2%, 98%, 98%; HPD coverage 2%, 100%, 100%. The seed used here is one of those."""
 
 import math
 
@@ -60,12 +61,13 @@ def test_hpd_coverage_passes_the_exact_posterior_and_rejects_both_controls(pairs
     assert narrow.p_value < 0.01 and narrow.atc < 0
 
 
+@pytest.mark.slow  # two classifiers trained with 5-fold cross-validation
 def test_c2st_tells_a_wrong_posterior_from_the_right_one():
     torch.manual_seed(1)
     x_o = torch.tensor([0.3, -0.4])
-    reference = ExactPosterior().sample(x_o, 500)
-    assert c2st(ExactPosterior().sample(x_o, 500), reference) < 0.56
-    assert c2st(widened(ExactPosterior(), 1.5).sample(x_o, 500), reference) > 0.56
+    reference = ExactPosterior().sample(x_o, 300)
+    assert c2st(ExactPosterior().sample(x_o, 300), reference) < 0.58
+    assert c2st(widened(ExactPosterior(), 1.5).sample(x_o, 300), reference) > 0.58
 
 
 def test_the_ks_test_is_calibrated_and_has_power():

@@ -8,7 +8,7 @@ import torch
 
 from pyro_cvae.posterior import AmortizedPosterior, fit_posterior
 
-SMALL = {"model": {"hidden_sizes": (32, 32), "prior_hidden_sizes": (32, 32), "flow_layers": 1}, "epochs": 15}
+SMALL = {"model": {"prior_hidden_sizes": (32, 32), "flow_layers": 2}, "epochs": 15}
 
 
 def box(low, high, n):
@@ -22,8 +22,8 @@ def noisy_identity(theta):  # x = θ + N(0, 0.1²), then a scale of units
 @pytest.fixture(scope="module")
 def posterior():
     torch.manual_seed(0)
-    settings = {**SMALL, "epochs": 150}  # early stopping ends it sooner
-    return fit_posterior(box(0, 2, 2), noisy_identity, 3000, parameter_names=["a", "b"], progress=False, **settings)
+    settings = {**SMALL, "epochs": 60}
+    return fit_posterior(box(0, 2, 2), noisy_identity, 1500, parameter_names=["a", "b"], progress=False, **settings)
 
 
 def test_draws_have_the_shapes_a_user_expects_and_stay_in_the_prior(posterior):
@@ -48,8 +48,8 @@ def test_log_prob_is_a_normalized_density_over_theta():
     # the importance estimate and the change of variables, trained or not
     theta = torch.rand(200, 1) * 3
     post = fit_posterior(theta=theta, x=theta + 0.3 * torch.randn_like(theta), bounds=(0, 3), progress=False, **SMALL)
-    grid = torch.linspace(1e-3, 3 - 1e-3, 3000)[:, None]
-    estimate = post.log_prob(grid, torch.tensor([1.2]), num_particles=512)
+    grid = torch.linspace(1e-3, 3 - 1e-3, 1500)[:, None]
+    estimate = post.log_prob(grid, torch.tensor([1.2]), num_particles=256)
     assert abs(float(torch.trapezoid(estimate.value.exp(), grid[:, 0])) - 1) < 0.03
     assert (estimate.stderr >= 0).all() and float(estimate.stderr.median()) < 0.1
     outside = post.log_prob(torch.tensor([[-1.0], [3.5]]), torch.tensor([1.2]))
@@ -110,3 +110,22 @@ def test_bad_input_is_named():
     post = fit_posterior(theta=theta, x=theta, progress=False, epochs=1, model=SMALL["model"])
     with pytest.raises(ValueError, match=r"x_o must have shape \(batch, 2\)"):
         post.sample(torch.zeros(3), 5)
+
+
+def test_draws_reach_arviz_under_the_parameter_names_from_python_and_the_command_line(posterior, tmp_path):
+    import arviz as az
+
+    from pyro_cvae.cli import main
+    from pyro_cvae.posterior import posterior_inference_data
+
+    x_o = torch.tensor([0.5, 1.5])
+    idata = posterior_inference_data(posterior, x_o, num_samples=40, chains=2)
+    assert list(idata.posterior.data_vars) == ["a", "b"] and idata.posterior["a"].shape == (2, 20)
+    assert set(az.summary(idata, kind="stats").index) == {"a", "b"}
+    posterior.save(tmp_path / "run")
+    torch.save(x_o, tmp_path / "x_o.pt")
+    argv = ["sample", "--checkpoint", str(tmp_path / "run"), "--conditions", str(tmp_path / "x_o.pt")]
+    assert main([*argv, "--num-samples", "30", "--out", str(tmp_path / "draws.nc")]) == 0
+    from_cli = az.from_netcdf(tmp_path / "draws.nc")
+    assert list(from_cli.posterior.data_vars) == ["a", "b"] and from_cli.posterior["b"].shape == (1, 30)
+    assert ((from_cli.posterior["a"] > 0) & (from_cli.posterior["a"] < 2)).all()

@@ -19,7 +19,7 @@ def space(lower, upper, n=2000):
     )
     theta = torch.where(torch.isfinite(lower) & ~torch.isfinite(upper), lower + base.exp(), theta)
     theta = torch.where(~torch.isfinite(lower) & torch.isfinite(upper), upper - base.exp(), theta)
-    return ParameterSpace.fit(theta, lower, upper), theta
+    return ParameterSpace.fit(theta, lower, upper, transform=True), theta
 
 
 def test_round_trip_and_standardized_training_values():
@@ -55,6 +55,16 @@ def test_bounds_come_from_the_prior_support():
 def test_theta_outside_the_bounds_is_refused():
     with pytest.raises(ValueError, match="outside the prior's support"):
         ParameterSpace.fit(torch.tensor([[0.5], [2.0]]), torch.tensor([0.0]), torch.tensor([1.0]))
+
+
+def test_without_the_transform_theta_is_only_standardized_and_draws_outside_are_flagged():
+    theta = torch.rand(500, 2) * 2
+    plain = ParameterSpace.fit(theta, torch.zeros(2), 2 * torch.ones(2))
+    assert plain.rejects and not plain.transform
+    assert torch.allclose(plain.to_network(theta) * plain.scale + plain.loc, theta, atol=1e-5)
+    assert torch.allclose(plain.log_abs_det(theta), -plain.scale.log().sum().expand(500))
+    assert plain.inside(torch.tensor([[1.0, 1.0], [2.5, 1.0]])).tolist() == [True, False]
+    assert not ParameterSpace.fit(theta, torch.full((2,), -INF), torch.full((2,), INF)).rejects
 
 
 def test_saved_and_restored_exactly():
