@@ -21,16 +21,19 @@ def traces(model, x, y):
     return guide_trace, poutine.trace(poutine.replay(model.raw_model, trace=guide_trace)).get_trace(x, y)
 
 
-def batch(y=True):
-    x = torch.rand(BATCH, *X_SHAPE)  # in [0, 1], valid for every likelihood
+def batch(y=True, x_shape=X_SHAPE):
+    x = torch.rand(BATCH, *x_shape)  # in [0, 1], valid for every likelihood
     return x, (torch.randn(BATCH, *Y_SHAPE) if y else None)
 
 
 @pytest.mark.parametrize("variant, prior, guide, likelihood", COMBOS)
 def test_every_combination_traces_and_learns(variant, prior, guide, likelihood):
     conditional = variant != "vae"
+    # the flow likelihood is a density over a flat x, which the conv variants cannot read: each says so
+    conv = pc.VARIANTS.get(variant).get("network", "mlp") != "mlp"
+    x_shape = (16,) if likelihood == "flow" and not conv else X_SHAPE
     spec = dict(
-        x_shape=X_SHAPE,
+        x_shape=x_shape,
         y_shape=Y_SHAPE if conditional else None,
         prior=prior,
         guide=guide,
@@ -42,13 +45,17 @@ def test_every_combination_traces_and_learns(variant, prior, guide, likelihood):
         with pytest.raises(ValueError, match="set y_shape"):
             pc.build(variant, **spec)
         return
+    if likelihood == "flow" and conv:
+        with pytest.raises(ValueError, match="flat x|needs x_shape"):
+            pc.build(variant, **spec)
+        return
     model = pc.build(variant, **spec)
-    x, y = batch(conditional)
+    x, y = batch(conditional, x_shape)
 
     guide_trace, trace = traces(model, x, y)
     z_site, x_site = trace.nodes["z"], trace.nodes["x"]
     assert z_site["fn"].batch_shape == (BATCH,) and z_site["fn"].event_shape == (3,)
-    assert x_site["fn"].batch_shape == (BATCH,) and x_site["fn"].event_shape == X_SHAPE
+    assert x_site["fn"].batch_shape == (BATCH,) and x_site["fn"].event_shape == x_shape
     assert x_site["is_observed"] and torch.equal(x_site["value"], x)
     assert guide_trace.nodes["z"]["fn"].event_shape == (3,)
 

@@ -117,19 +117,21 @@ class AmortizedPosterior:
             return self._draw(y, num_samples, chunk_size)
         out = torch.empty(num_samples, y.shape[0], self.num_parameters)
         filled = [0] * y.shape[0]
-        batch, drawn, kept = num_samples, 0, 0
+        batch, drawn, kept = num_samples, 0, torch.zeros(y.shape[0])  # drawn per observation
         while min(filled) < num_samples:
             theta = self._draw(y, batch, chunk_size)
             inside = self.space.inside(theta)  # (batch, B)
-            drawn, kept = drawn + inside.numel(), kept + int(inside.sum())
+            drawn, kept = drawn + batch, kept + inside.sum(0)
             for b, count in enumerate(filled):
                 got = theta[inside[:, b], b][: num_samples - count]
                 out[count : count + len(got), b] = got
                 filled[b] += len(got)
-            if drawn >= 10_000 and kept < drawn / 1000:
+            worst = int(kept.argmin())
+            if drawn >= 10_000 and kept[worst] < drawn / 1000:
                 raise RuntimeError(
-                    f"only {kept} of {drawn} draws fell inside the prior's support; the posterior leaks "
-                    "out of it: train it on more simulations, or fit it with support='transform'"
+                    f"only {int(kept[worst])} of {drawn} draws for observation {worst} fell inside the prior's "
+                    "support; the posterior leaks out of it: train it on more simulations, or fit it with "
+                    "support='transform'"
                 )
             rate = max(float(inside.double().mean(0).min()), 1e-3)
             batch = min(int((num_samples - min(filled)) / rate * 1.2) + 1, 100 * num_samples)

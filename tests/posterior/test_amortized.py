@@ -129,3 +129,14 @@ def test_draws_reach_arviz_under_the_parameter_names_from_python_and_the_command
     from_cli = az.from_netcdf(tmp_path / "draws.nc")
     assert list(from_cli.posterior.data_vars) == ["a", "b"] and from_cli.posterior["b"].shape == (1, 30)
     assert ((from_cli.posterior["a"] > 0) & (from_cli.posterior["a"] < 2)).all()
+
+
+def test_a_posterior_that_leaks_out_of_its_support_says_so_instead_of_looping(posterior):
+    from pyro_cvae.posterior import AmortizedPosterior, ParameterSpace
+
+    space = posterior.space
+    # the same network, told that the support is a sliver at the edge of where it puts its mass
+    sliver = ParameterSpace(torch.tensor([-5.0, 0.0]), torch.tensor([-4.999, 2.0]), space.loc, space.scale)
+    leaky = AmortizedPosterior(posterior.model, sliver, posterior.observations, ["a", "b"])
+    with pytest.raises(RuntimeError, match="fell inside the prior's support"):
+        leaky.sample(torch.tensor([[1.0, 1.0], [0.5, 0.5]]), 100)
