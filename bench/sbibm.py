@@ -17,6 +17,8 @@ Needs the benchmark-only extras (never dependencies of the package)::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 import time
@@ -51,7 +53,8 @@ def fit_npe(task, theta, x, seed: int):
 
     torch.manual_seed(seed)
     inference = SNPE(prior=task.get_prior_dist(), show_progress_bars=False)
-    estimator = inference.append_simulations(theta, x).train()
+    with contextlib.redirect_stdout(io.StringIO()):  # sbi prints its epoch count without a newline
+        estimator = inference.append_simulations(theta, x).train()
     posterior = inference.build_posterior(estimator)
     return lambda x_o, n: posterior.sample((n,), x=x_o, show_progress_bars=False)
 
