@@ -26,6 +26,7 @@ from .posterior_checks import (
     widened,
 )
 from .scores import crps, energy_score
+from .weights import KHAT_LIMIT, ImportanceWeights
 
 __all__ = [
     "LEVELS",
@@ -35,6 +36,8 @@ __all__ = [
     "rank_uniformity",
     "sbc_ranks",
     "latent_usage",
+    "ImportanceWeights",
+    "KHAT_LIMIT",
     "importance_log_weights",
     "iwae_log_likelihood",
     "pareto_khat",

@@ -84,6 +84,11 @@ class AmortizedPosterior:
     def history(self) -> History:
         return self.run.history
 
+    def condition(self, x_o: Any) -> torch.Tensor:
+        """The CVAE's condition for observations ``x_o`` (one, or a batch ``(B, ...)``): x̃, the
+        standardized observations ``(B, *observation_shape)`` on the model's device, in its float type."""
+        return self._observations(x_o)[0]
+
     def _observations(self, x: Any, name: str = "x_o") -> tuple:
         """x̃ ``(batch, *observation_shape)`` on the model's device, and whether one was given."""
         x = check_tensor(as_tensor(x), name, self.observation_shape, allow_batchless=True)

@@ -21,7 +21,7 @@ from ..train.loop import fit as fit_model
 from ..train.run import Run
 from .amortized import AmortizedPosterior
 from .simulate import Simulations, simulate
-from .standardize import ObservationScaler, ParameterSpace, support_bounds
+from .standardize import ObservationScaler, ParameterSpace, bound_vector, support_bounds
 
 __all__ = ["FLOW_BY_SPACE", "POSTERIOR_FIT", "POSTERIOR_MODEL", "fit_posterior", "posterior_model_config"]
 
@@ -82,8 +82,8 @@ def _pairs(theta, x) -> Tuple[torch.Tensor, torch.Tensor]:
 
 def _bounds(prior, bounds, num_parameters: int) -> Tuple[torch.Tensor, torch.Tensor]:
     if bounds is not None:
-        lower = _bound_vector(bounds[0], -math.inf, num_parameters)
-        upper = _bound_vector(bounds[1], math.inf, num_parameters)
+        lower = bound_vector(bounds[0], -math.inf, num_parameters)
+        upper = bound_vector(bounds[1], math.inf, num_parameters)
         if not (lower < upper).all():
             raise ValueError(f"bounds must have lower < upper for every parameter, got {bounds}")
         return lower, upper
@@ -91,16 +91,6 @@ def _bounds(prior, bounds, num_parameters: int) -> Tuple[torch.Tensor, torch.Ten
         inf = torch.full((num_parameters,), float("inf"))
         return -inf, inf
     return support_bounds(prior, num_parameters)
-
-
-def _bound_vector(values, open_side: float, n: int) -> torch.Tensor:
-    """One bound per parameter from a number, None (open), or a sequence of them."""
-    if values is None or isinstance(values, (int, float)):
-        values = [values] * n
-    values = [v.item() if isinstance(v, torch.Tensor) else v for v in values]
-    if len(values) != n:
-        raise ValueError(f"bounds must give one value per parameter ({n}), got {values}")
-    return torch.tensor([open_side if v is None else float(v) for v in values], dtype=torch.float32)
 
 
 def fit_posterior(

@@ -15,27 +15,24 @@ problem, with a Laplace proposal in place of the guide.
 
 Trust the result only as far as the weights allow: the effective sample size and the Pareto k̂
 of the weights' tail (Vehtari et al.; above 0.7 the estimate is unreliable) come with it, and a
-warning is given for k̂ > 0.7.
+warning is given for k̂ > 0.7. The weighting, its diagnostics and the resampling are
+``diagnostics.weights.ImportanceWeights``, which the Two Birds posterior uses too.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Callable, NamedTuple, Optional
 
 import torch
 
 from ..checks import check_positive_int
-from ..diagnostics.importance import pareto_khat
+from ..diagnostics.weights import KHAT_LIMIT, ImportanceWeights
 from ..sampling.evaluate import eval_mode
 from ..seeding import seeded
 from .amortized import AmortizedPosterior
 
 __all__ = ["CorrectedDraws", "importance_corrected", "KHAT_LIMIT"]
-
-#: above this Pareto k̂ an importance-sampling estimate is not to be trusted (Vehtari et al. 2024)
-KHAT_LIMIT = 0.7
 
 LogLikelihood = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -65,7 +62,9 @@ def importance_corrected(
     theta)`` (``theta`` ``(K, D)`` in, log p(x_o | θ) ``(K,)`` out) and the ``prior``.
     ``num_samples`` draws (default: as many as proposals) are resampled by weight."""
     check_positive_int(num_proposals, "num_proposals")
-    y, _ = posterior._observations(x_o)
+    y = posterior.condition(x_o)
+    if y.shape[0] != 1:
+        raise ValueError(f"x_o must be one observation (the correction is made per observation), got {y.shape[0]}")
     model, space = posterior.model, posterior.space
     with seeded(seed), eval_mode(model):
         c = model.features(y)  # (1, E)
@@ -83,15 +82,12 @@ def importance_corrected(
         log_target = prior.log_prob(safe).double() + log_likelihood(torch.as_tensor(x_o), safe).double()
         log_w = log_target - space.log_abs_det(safe).double() + (log_auxiliary - log_proposal).double().cpu()
         log_w = torch.where(inside & torch.isfinite(log_w), log_w, torch.tensor(-math.inf, dtype=log_w.dtype))
-        normalized = torch.softmax(log_w, 0)
-        ess = float(1 / (normalized**2).sum())
-        khat = float(pareto_khat(log_w[:, None])[0])
-        picks = torch.multinomial(normalized, num_samples or num_proposals, replacement=True)
-    if khat > KHAT_LIMIT:
-        warnings.warn(
-            f"Pareto k̂ = {khat:.2f} > {KHAT_LIMIT}: the proposal misses mass of the exact posterior and the "
-            f"corrected draws are unreliable (ESS {ess:.0f} of {num_proposals}); train the posterior longer or on "
-            "more simulations, or use more proposals",
-            stacklevel=2,
-        )
-    return CorrectedDraws(theta[picks], log_w, ess, khat)
+        if not torch.isfinite(log_w).any():
+            raise ValueError(
+                "no proposal of the posterior has a finite weight: log_likelihood(x_o, theta) is -inf or NaN "
+                "at every draw, or the prior's log_prob is -inf there (is x_o from this simulator?)"
+            )
+        weights = ImportanceWeights(log_w)
+        picks = weights.resample(num_samples or num_proposals)
+    weights.warn_if_unreliable()
+    return CorrectedDraws(theta[picks], log_w, weights.ess, weights.khat)

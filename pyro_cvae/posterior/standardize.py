@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch.distributions import constraints
 from torch.nn.functional import logsigmoid
 
-__all__ = ["ObservationScaler", "ParameterSpace", "support_bounds"]
+__all__ = ["ObservationScaler", "ParameterSpace", "bound_vector", "support_bounds"]
 
 
 def support_bounds(prior, num_parameters: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -60,10 +60,15 @@ def support_bounds(prior, num_parameters: int) -> Tuple[torch.Tensor, torch.Tens
     return full(lower), full(upper)
 
 
-def _vector(values: Optional[Sequence[Optional[float]]], fill: float, n: int) -> torch.Tensor:
-    if values is None:
-        return torch.full((n,), fill)
-    return torch.tensor([fill if v is None else float(v) for v in values], dtype=torch.float32)
+def bound_vector(values: Any, open_side: float, n: int, name: str = "bounds") -> torch.Tensor:
+    """One bound per parameter ``(n,)`` from a number, None (the open side, ``open_side``: ±inf),
+    or a sequence of them (as ``bounds=`` takes them and ``ParameterSpace.to_dict`` saves them)."""
+    if values is None or isinstance(values, (int, float)):
+        values = [values] * n
+    values = [v.item() if isinstance(v, torch.Tensor) else v for v in values]
+    if len(values) != n:
+        raise ValueError(f"{name} must give one value per parameter ({n}), got {values}")
+    return torch.tensor([open_side if v is None else float(v) for v in values], dtype=torch.float32)
 
 
 @dataclass
@@ -173,8 +178,8 @@ class ParameterSpace:
     def from_dict(cls, values: Dict[str, Any]) -> "ParameterSpace":
         n = len(values["loc"])
         return cls(
-            _vector(values["lower"], -math.inf, n),
-            _vector(values["upper"], math.inf, n),
+            bound_vector(values["lower"], -math.inf, n),
+            bound_vector(values["upper"], math.inf, n),
             torch.tensor(values["loc"], dtype=torch.float32),
             torch.tensor(values["scale"], dtype=torch.float32),
             bool(values["transform"]),

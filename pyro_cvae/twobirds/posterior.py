@@ -34,7 +34,10 @@ separated solutions. The sampler builds a mixture with one component per mode:
 5. **Correct (σ > 0).** The mixture q(e) = Σ w_m N(e; e_m, H_m⁻¹) / Z_m is a proposal whose
    density is known, so importance weights p(e | y) / q(e) of 16,384 of its draws move each
    mode's probability to the posterior mass of its basin (the draws nearest to e_m). This
-   removes the Laplace error where a mode is not Gaussian (wide modes, low-frequency F).
+   removes the Laplace error where a mode is not Gaussian (wide modes, low-frequency F). The
+   weights are the suite's general ``diagnostics.weights.ImportanceWeights`` (the same as
+   ``pyro_cvae.posterior.importance_corrected`` for any known likelihood); their ESS and
+   Pareto k̂ are kept in ``Modes.correction``.
 6. **Draw.** σ = 0: m ~ Categorical(w), e = e_m. σ > 0: sampling-importance-resampling from
    q with each Gaussian twice as wide (``PROPOSAL_WIDTH``: the tails must be covered), 20
    proposals per sample resampled by the same weights, so the draws follow the posterior within
@@ -57,6 +60,7 @@ from typing import Callable, List, Optional
 import torch
 
 from ..checks import check_positive_int
+from ..diagnostics.weights import ImportanceWeights
 from ..model import CVAE
 from ..sampling.predictive import sample
 from .lines import HIGH, LOW, endpoints_from_lines, lines_from_endpoints, log_prior_density, sample_endpoints
@@ -88,6 +92,8 @@ class Modes:
     log_target: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
     #: the Laplace weights before that correction (``probabilities`` after it)
     laplace_probabilities: Optional[torch.Tensor] = None
+    #: with noise: the correction's importance weights, with their ESS and Pareto k̂
+    correction: Optional[ImportanceWeights] = None
 
     @property
     def spreads(self) -> torch.Tensor:
@@ -194,8 +200,9 @@ def _weigh(points, y, forward, noise_scale, merge_tol, solution_tol, num_proposa
     # the Laplace mixture is a proposal whose density is known: importance weights from 16,384
     # of its draws move each mode's probability to the posterior's (exact as draws grow)
     e, _ = _draw_mixture(mixture, CORRECTION_DRAWS, torch.Generator().manual_seed(0))
-    weights = torch.softmax(torch.nan_to_num(log_target(e) - log_mixture_density(mixture, e), neginf=-1e30), 0)
-    mixture.probabilities = torch.zeros_like(laplace).index_add_(0, nearest_mode(mixture, e), weights)
+    weights = ImportanceWeights.from_densities(log_target(e), log_mixture_density(mixture, e))
+    mixture.probabilities = torch.zeros_like(laplace).index_add_(0, nearest_mode(mixture, e), weights.normalized)
+    mixture.correction = weights
     return mixture
 
 
@@ -236,9 +243,10 @@ def sample_modes(
             e = mixture.endpoints[pick]
         else:
             proposals, _ = _draw_mixture(mixture, oversample * num_samples, generator)
-            log_w = mixture.log_target(proposals) - log_mixture_density(mixture, proposals)
-            weights = torch.softmax(torch.nan_to_num(log_w, neginf=-1e30), 0)
-            e = proposals[torch.multinomial(weights, num_samples, replacement=True, generator=generator)]
+            weights = ImportanceWeights.from_densities(
+                mixture.log_target(proposals), log_mixture_density(mixture, proposals)
+            )
+            e = proposals[weights.resample(num_samples, generator)]
         draws.append(lines_from_endpoints(e, n_points))
     return torch.stack(draws, dim=1).float()
 

@@ -1,13 +1,15 @@
 """The calibrated posterior against exact answers: the exact solution set and its weights
-(noise-free), and importance sampling from the mixture (noisy)."""
+(noise-free), and importance sampling from the mixture (noisy): mode shares, and the draws'
+mean and spread within each mode."""
 
 import pytest
 import torch
 
+from pyro_cvae.diagnostics.weights import ImportanceWeights
 from pyro_cvae.twobirds.data import generate
 from pyro_cvae.twobirds.exact import exact_solutions, solution_weights
 from pyro_cvae.twobirds.functions import ForwardFunctions
-from pyro_cvae.twobirds.lines import lines_from_endpoints, log_prior_density
+from pyro_cvae.twobirds.lines import endpoints_from_lines, lines_from_endpoints, log_prior_density
 from pyro_cvae.twobirds.posterior import (
     log_mixture_density,
     mode_probabilities_against,
@@ -130,3 +132,64 @@ def test_a_direction_the_signals_do_not_see_gets_a_proper_covariance(proposer):
         assert (mixture.spreads[:, 2:] <= 0.9 + 1e-9).all() and (mixture.spreads[:, 2:] > 0.1).all()
     draws = sample_modes(modes, 50, 50)
     assert torch.isfinite(draws).all()
+
+
+def _moments_per_mode(e, weights, mixture, modes):
+    """Weighted mean ``(M, 4)`` and standard deviation ``(M, 4)`` of draws ``e`` in each basin."""
+    basin = nearest_mode(mixture, e)
+    means, sds = [], []
+    for m in modes:
+        w = weights * (basin == m)
+        w = w / w.sum()
+        mean = (w[:, None] * e).sum(0)
+        means.append(mean)
+        sds.append((w[:, None] * (e - mean) ** 2).sum(0).sqrt())
+    return torch.stack(means), torch.stack(sds)
+
+
+def _within_mode_errors(draws, mixture, reference_mean, reference_sd, modes):
+    """Per mode: the largest |mean shift| in reference standard deviations, and the largest
+    |log| of the spread ratio (sampler over reference)."""
+    mean, sd = _moments_per_mode(draws, torch.ones(len(draws), dtype=draws.dtype), mixture, modes)
+    shift = ((mean - reference_mean) / reference_sd).abs().max()
+    spread = (sd / reference_sd).log().abs().max()
+    return float(shift), float(spread)
+
+
+@pytest.mark.slow  # 200,000 forward evaluations for the reference
+def test_noisy_draws_follow_the_posterior_within_each_mode(proposer):
+    """Mode shares are not enough: draws 1.5× too wide or narrow inside each mode keep them. The
+    sampler's per-mode mean and spread are checked against self-normalized importance sampling
+    from a proposal of its own (the Laplace mixture three times wider, untruncated, 200,000 draws),
+    and the same check must reject the draws widened or narrowed 1.5× about each mode's mean."""
+    noise_scale = 0.05
+    _, y = generate(1, FORWARD, seed=9, noise_scale=noise_scale)
+    (mixture,) = posterior_modes(proposer, y, FORWARD, noise_scale=noise_scale, num_proposals=512, prior_fraction=0.5)
+    generator = torch.Generator().manual_seed(3)
+    component = torch.multinomial(mixture.probabilities, 200_000, replacement=True, generator=generator)
+    chol = 3.0 * torch.linalg.cholesky(mixture.covariances)
+    noise = torch.randn(200_000, 4, 1, generator=generator, dtype=torch.float64)
+    e = mixture.endpoints[component] + (chol[component] @ noise).squeeze(-1)
+    proposal = log_mixture_density(mixture, e, truncated=False, width=3.0)
+    weights = ImportanceWeights.from_densities(mixture.log_target(e), proposal)
+    assert weights.khat < 0.7 and weights.ess > 5_000  # the reference itself can be trusted
+    basin = nearest_mode(mixture, e)
+    reference = torch.zeros(len(mixture), dtype=torch.float64).index_add_(0, basin, weights.normalized)
+    modes = (reference > 0.1).nonzero().squeeze(-1).tolist()  # modes with enough draws to judge
+    assert modes
+    ref_mean, ref_sd = _moments_per_mode(e, weights.normalized, mixture, modes)
+
+    lines = sample_modes([mixture], 4000, 50, generator=torch.Generator().manual_seed(4))[:, 0]
+    draws = endpoints_from_lines(lines.double())
+    shift, spread = _within_mode_errors(draws, mixture, ref_mean, ref_sd, modes)
+    assert shift < 0.15 and spread < 0.12, (shift, spread)
+
+    # negative controls: each draw moved away from (or towards) its mode's mean by 1.5×
+    basin = nearest_mode(mixture, draws)
+    centre = torch.zeros_like(draws)
+    for m in basin.unique():
+        centre[basin == m] = draws[basin == m].mean(0)
+    for factor in (1.5, 1 / 1.5):
+        wrong = centre + factor * (draws - centre)
+        _, spread = _within_mode_errors(wrong, mixture, ref_mean, ref_sd, modes)
+        assert spread > 0.3, (factor, spread)
