@@ -13,7 +13,7 @@ the same posterior 1.5× too wide and 1.5× too narrow, over ``--repeats`` seeds
 linear-Gaussian problem of ``tests/diagnostics/test_posterior_checks.py``.
 
     python bench/posterior_checks.py --task two_moons slcp [--budget 10000] [--truths 300]
-        [--observations 1 2 3] [--draws 10000] [--figure checks.png]
+        [--observations 1 2 3] [--draws 10000] [--figure checks.png: checks_two_moons.png, ...]
     python bench/posterior_checks.py --power [--repeats 50]
 
 Needs the benchmark-only extras: ``pip install sbi==0.27.0 pandas autograd future && pip
@@ -145,7 +145,7 @@ def main(argv=None):
     parser.add_argument("--observations", nargs="+", type=int, default=list(range(1, 11)))
     parser.add_argument("--draws", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--figure", help="a PNG of the coverage curves (the last task's)")
+    parser.add_argument("--figure", help="a PNG of each task's coverage curves: FIGURE with the task's name added")
     parser.add_argument("--power", action="store_true", help="measure the checks' power on exact answers")
     parser.add_argument("--repeats", type=int, default=50, help="seeds of --power")
     args = parser.parse_args(argv)
@@ -154,12 +154,9 @@ def main(argv=None):
         print(json.dumps(power(args.repeats)), flush=True)
         return
     for name in args.task:
-        print(
-            json.dumps(
-                check_task(name, args.budget, args.truths, args.observations, args.draws, args.seed, args.figure)
-            ),
-            flush=True,
-        )
+        figure = None if args.figure is None else Path(args.figure).with_name(f"{Path(args.figure).stem}_{name}.png")
+        row = check_task(name, args.budget, args.truths, args.observations, args.draws, args.seed, figure)
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ observation), ``fit_s``, ``sample_s``, ``outside_support`` (draws outside the pr
 
     python bench/sbibm.py --task two_moons slcp --budget 1000 10000 [--observations 1 2 3]
         [--methods cvae npe] [--draws 10000] [--seed 0] [--figure sbibm.png]
+    python bench/sbibm.py --rows run1.jsonl run2.jsonl --figure sbibm.png      # redraw, run nothing
 
 Needs the benchmark-only extras (never dependencies of the package)::
 
@@ -126,7 +127,15 @@ def main(argv=None):
     parser.add_argument("--draws", type=int, default=10000, help="posterior draws per observation")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--figure", help="write a PNG of C2ST against the budget")
+    parser.add_argument("--rows", nargs="+", help="draw --figure from the JSON lines of earlier runs; run nothing")
     args = parser.parse_args(argv)
+    if args.rows:
+        if not args.figure:
+            parser.error("--rows draws a figure: give --figure")
+        lines = [line for path in args.rows for line in Path(path).read_text().splitlines() if "{" in line]
+        rows = [json.loads(line[line.index("{") :]) for line in lines]  # older runs let sbi print before a row
+        figure(rows, args.figure)
+        return
     warnings.filterwarnings("ignore")  # sbi and sklearn warn on every fit; the JSON lines are the output
     rows = []
     for task in args.task:

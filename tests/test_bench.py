@@ -70,7 +70,7 @@ SMALL = {
     "cuda_check.py": ["--epochs", "1"],
     "known_answers.py": [],
     "sbibm.py": ["--budget", "300", "--observations", "1", "--draws", "300", "--figure", "{tmp}/sbibm.png"],
-    "posterior_checks.py": ["--budget", "300", "--truths", "40", "--observations", "1", "--draws", "300"],
+    "posterior_checks.py": "--budget 300 --truths 40 --observations 1 --draws 300 --figure {tmp}/checks.png".split(),
     "posterior_checks.py --power": ["--power", "--repeats", "2"],
 }
 
@@ -221,16 +221,21 @@ def test_sbibm(tmp_path, capsys):
     }
     assert all(0.4 <= r["c2st_mean"] <= 1 and r["outside_support"] == 0 for r in rows)
     assert (tmp_path / "sbibm.png").exists()
+    # the figure again from the saved lines, without running anything
+    (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    run_bench("sbibm.py", ["--rows", str(tmp_path / "rows.jsonl"), "--figure", str(tmp_path / "again.png")], capsys)
+    assert (tmp_path / "again.png").stat().st_size > 0
 
 
 @pytest.mark.slow
-def test_posterior_checks(capsys):
-    rows = [
-        json.loads(line) for line in run_bench("posterior_checks.py", SMALL["posterior_checks.py"], capsys).splitlines()
-    ]
-    assert [r["task"] for r in rows] == ["two_moons", "gaussian_mixture", "gaussian_linear", "slcp"]
+def test_posterior_checks(tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path) for a in SMALL["posterior_checks.py"]]
+    rows = [json.loads(line) for line in run_bench("posterior_checks.py", argv, capsys).splitlines()]
+    tasks = ["two_moons", "gaussian_mixture", "gaussian_linear", "slcp"]
+    assert [r["task"] for r in rows] == tasks
     assert all(len(r["sbc_p"]) >= 2 and 0 <= r["hpd_coverage_90"] <= 1 for r in rows)
     assert all("c2st_corrected" in r for r in rows if r["task"] != "two_moons")
+    assert all((tmp_path / f"checks_{task}.png").stat().st_size > 0 for task in tasks)
 
 
 @pytest.mark.slow
