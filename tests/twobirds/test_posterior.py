@@ -71,6 +71,16 @@ def test_samples_follow_the_mode_probabilities():
     assert (share - weights).abs().max() < 0.015
 
 
+def _untruncated_draws(mixture, num, width, generator):
+    """``num`` draws of the mixture with each Gaussian ``width`` times wider, not truncated to the
+    box (a reference proposal of the tests' own), and their log density."""
+    component = torch.multinomial(mixture.probabilities, num, replacement=True, generator=generator)
+    chol = width * torch.linalg.cholesky(mixture.covariances)
+    noise = torch.randn(num, 4, 1, generator=generator, dtype=torch.float64)
+    e = mixture.endpoints[component] + (chol[component] @ noise).squeeze(-1)
+    return e, log_mixture_density(mixture, e, truncated=False, width=width)
+
+
 @pytest.mark.slow  # many simulated conditions: over 10 s each on 2 cores
 @pytest.mark.parametrize("noise_scale", [0.02, 0.05])
 def test_noisy_laplace_weights_match_importance_sampling(proposer, noise_scale):
@@ -84,14 +94,10 @@ def test_noisy_laplace_weights_match_importance_sampling(proposer, noise_scale):
         kept = mixture.probabilities > 1e-6  # modes the mixture draws from at all
         mixture.endpoints, mixture.covariances = mixture.endpoints[kept], mixture.covariances[kept]
         mixture.probabilities = mixture.probabilities[kept] / mixture.probabilities[kept].sum()
-        component = torch.multinomial(mixture.probabilities, 200_000, replacement=True, generator=generator)
-        chol = torch.linalg.cholesky(mixture.covariances)
-        noise = torch.randn(200_000, 4, 1, generator=generator, dtype=torch.float64)
-        e = mixture.endpoints[component] + (chol[component] @ noise).squeeze(-1)
+        e, log_proposal = _untruncated_draws(mixture, 200_000, 1.0, generator)
         residual = FORWARD(lines_from_endpoints(e, 50)) - condition
         log_target = log_prior_density(e) - residual.pow(2).sum((-2, -1)) / (2 * noise_scale**2)
-        log_w = log_target - log_mixture_density(mixture, e, truncated=False, width=1.0)  # as drawn
-        weights = torch.softmax(torch.nan_to_num(log_w, neginf=-1e30), 0)
+        weights = ImportanceWeights.from_densities(log_target, log_proposal).normalized
         basin = nearest_mode(mixture, e)
         reference = torch.zeros(len(mixture.probabilities), dtype=torch.float64).index_add_(0, basin, weights)
         assert 0.5 * (reference - mixture.probabilities).abs().sum() < 0.03
@@ -165,13 +171,8 @@ def test_noisy_draws_follow_the_posterior_within_each_mode(proposer):
     noise_scale = 0.05
     _, y = generate(1, FORWARD, seed=9, noise_scale=noise_scale)
     (mixture,) = posterior_modes(proposer, y, FORWARD, noise_scale=noise_scale, num_proposals=512, prior_fraction=0.5)
-    generator = torch.Generator().manual_seed(3)
-    component = torch.multinomial(mixture.probabilities, 200_000, replacement=True, generator=generator)
-    chol = 3.0 * torch.linalg.cholesky(mixture.covariances)
-    noise = torch.randn(200_000, 4, 1, generator=generator, dtype=torch.float64)
-    e = mixture.endpoints[component] + (chol[component] @ noise).squeeze(-1)
-    proposal = log_mixture_density(mixture, e, truncated=False, width=3.0)
-    weights = ImportanceWeights.from_densities(mixture.log_target(e), proposal)
+    e, log_proposal = _untruncated_draws(mixture, 200_000, 3.0, torch.Generator().manual_seed(3))
+    weights = ImportanceWeights.from_densities(mixture.log_target(e), log_proposal)
     assert weights.khat < 0.7 and weights.ess > 5_000  # the reference itself can be trusted
     basin = nearest_mode(mixture, e)
     reference = torch.zeros(len(mixture), dtype=torch.float64).index_add_(0, basin, weights.normalized)
