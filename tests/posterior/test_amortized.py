@@ -140,3 +140,23 @@ def test_a_posterior_that_leaks_out_of_its_support_says_so_instead_of_looping(po
     leaky = AmortizedPosterior(posterior.model, sliver, posterior.observations, ["a", "b"])
     with pytest.raises(RuntimeError, match="fell inside the prior's support"):
         leaky.sample(torch.tensor([[1.0, 1.0], [0.5, 0.5]]), 100)
+
+
+def test_the_known_likelihood_correction_recovers_the_exact_posterior_and_refuses_bad_input(posterior):
+    from pyro_cvae.posterior import importance_corrected
+
+    # x = θ + N(0, 0.1²) on the box [0, 2]²: away from the bounds the exact posterior is N(x_o, 0.1²)
+    prior = box(0, 2, 2)
+    x_o = torch.tensor([1.0, 0.7])
+
+    def log_likelihood(x, theta):
+        return torch.distributions.Normal(theta, 0.1).log_prob(x).sum(-1)
+
+    corrected = importance_corrected(posterior, x_o, log_likelihood, prior, num_proposals=20_000)
+    assert corrected.theta.shape == (20_000, 2) and corrected.khat < 0.7 and corrected.ess > 1000
+    torch.testing.assert_close(corrected.theta.mean(0), x_o, atol=0.01, rtol=0)
+    torch.testing.assert_close(corrected.theta.std(0), torch.full((2,), 0.1), atol=0.01, rtol=0)
+    with pytest.raises(ValueError, match="x_o must be one observation"):
+        importance_corrected(posterior, torch.stack([x_o, x_o]), log_likelihood, prior)
+    with pytest.raises(ValueError, match="no proposal of the posterior has a finite weight"):
+        importance_corrected(posterior, x_o, lambda x, theta: torch.full(theta.shape[:1], -math.inf), prior)
