@@ -80,6 +80,46 @@ def test_early_stopping_stops_and_restores_the_best_weights(monkeypatch, tmp_pat
     assert all(torch.equal(v, states[1][k].cpu()) for k, v in saved.items())
 
 
+def test_a_fit_on_the_iwae_bound_stops_on_that_bound_not_on_the_elbo(monkeypatch):
+    # training on IWAE loosens the plain ELBO: scripted here as an ELBO that falls every epoch
+    # while the bound rises until epoch 3; watching the ELBO would stop after epoch 2
+    elbos, bounds = iter([5.0, 4.0, 3.0, 2.0, 1.0, 0.0, -1.0]), iter([1.0, 2.0, 3.0, 4.0, 3.5, 3.9, 0.0])
+    real_bound = callbacks_module.pointwise_iwae_bound
+    seen_particles = []
+
+    def scripted_terms(m, x, y=None):
+        elbo = torch.zeros(x.shape[0])
+        elbo[-16:] = next(elbos)
+        return {"elbo": elbo, "reconstruction": elbo, "kl": torch.zeros(x.shape[0])}
+
+    def scripted_bound(m, x, y, num_samples):
+        seen_particles.append(num_samples)
+        bound = real_bound(m, x, y, num_samples)  # runs: the real one takes these arguments
+        bound[-16:] = next(bounds)
+        return bound
+
+    monkeypatch.setattr(callbacks_module, "pointwise_elbo_terms", scripted_terms)
+    monkeypatch.setattr(callbacks_module, "pointwise_iwae_bound", scripted_bound)
+    x, y = linear_data()
+    history = pc.fit(
+        model(), (x, y), val_data=(x[:16], y[:16]), epochs=10, patience=2, elbo="iwae", num_particles=3, progress=False
+    )
+    assert history.val_iwae == pytest.approx([1.0, 2.0, 3.0, 4.0, 3.5, 3.9]) and len(history) == 6
+    assert seen_particles == [3] * 6  # scored with as many particles as it trains with
+
+
+def test_the_iwae_bound_is_recorded_only_for_iwae_fits_and_lies_above_the_elbo():
+    x, y = linear_data()
+    plain = pc.fit(model(), (x, y), epochs=2, progress=False)
+    assert plain.train_iwae == [] and plain.val_iwae == []
+    history = pc.fit(
+        model(), (x, y), val_data=(x[:16], y[:16]), epochs=3, elbo="iwae", num_particles=50, progress=False
+    )
+    assert len(history.train_iwae) == len(history.val_iwae) == 3
+    # 50 particles against one: above the ELBO for an untrained guide, by far more than the noise
+    assert all(b > e for b, e in zip(history.train_iwae, history.train_elbo))
+
+
 def test_gradient_clipping_and_mean_field_and_particles_run():
     x, y = linear_data()
     history = pc.fit(model(), (x, y), epochs=2, elbo="mean-field", num_particles=4, clip_norm=1.0, progress=False)

@@ -12,6 +12,8 @@ plate (so every observed site counts, the forward-consistency term included). Th
 
 and the Pareto k̂ of the weights' tail (Vehtari et al., 2015) says whether the estimate is to be
 trusted: k̂ < 0.5 good, 0.5-0.7 usable, > 0.7 the guide misses mass the posterior has.
+The weights themselves come from ``sampling.evaluate.importance_log_weights`` (training
+watches the IWAE bound through it too), re-exported here.
 """
 
 from __future__ import annotations
@@ -19,41 +21,13 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import pyro
 import torch
-from pyro import poutine
 from pyro.ops.stats import fit_generalized_pareto
-from pyro.poutine.util import site_is_subsample
 
 from ..checks import check_positive_int
 from ..model import CVAE
-from ..sampling.evaluate import eval_mode
+from ..sampling.evaluate import importance_log_weights
 from ..train.batches import in_batches
-
-
-def _site_log_probs(trace, num_data: int) -> torch.Tensor:
-    parts = []
-    for site in trace.nodes.values():
-        # plates with a subsample (the mini-batch "data" plate) leave a site scored 0 on the CPU
-        if site["type"] != "sample" or site_is_subsample(site) or site["name"] == "particles":
-            continue
-        log_p = site["fn"].log_prob(site["value"])
-        parts.append(log_p.expand(log_p.shape[:-1] + (num_data,)))
-    total = parts[0]
-    for part in parts[1:]:  # sites differ in their particle dims: add with broadcasting
-        total = total + part
-    return total
-
-
-@torch.no_grad()
-def importance_log_weights(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor], num_samples: int) -> torch.Tensor:
-    """``(num_samples, N)`` log importance weights of the guide for each data point, on the CPU."""
-    check_positive_int(num_samples, "num_samples")
-    x, y = model.prepare_data(x, y)
-    with eval_mode(model), pyro.plate("particles", num_samples, dim=-2):
-        guide_trace = poutine.trace(model.raw_guide).get_trace(x, y)
-        model_trace = poutine.trace(poutine.replay(model.raw_model, trace=guide_trace)).get_trace(x, y)
-    return (_site_log_probs(model_trace, x.shape[0]) - _site_log_probs(guide_trace, x.shape[0])).cpu()
 
 
 def iwae_log_likelihood(

@@ -82,8 +82,8 @@ def _pairs(theta, x) -> Tuple[torch.Tensor, torch.Tensor]:
 
 def _bounds(prior, bounds, num_parameters: int) -> Tuple[torch.Tensor, torch.Tensor]:
     if bounds is not None:
-        lower = bound_vector(bounds[0], -math.inf, num_parameters)
-        upper = bound_vector(bounds[1], math.inf, num_parameters)
+        lower = bound_vector(bounds[0], -math.inf, num_parameters, "bounds[0] (the lower bounds)")
+        upper = bound_vector(bounds[1], math.inf, num_parameters, "bounds[1] (the upper bounds)")
         if not (lower < upper).all():
             raise ValueError(f"bounds must have lower < upper for every parameter, got {bounds}")
         return lower, upper

@@ -81,13 +81,14 @@ def importance_corrected(
         safe = torch.where(inside[:, None], theta, theta[inside][:1] if inside.any() else theta)
         log_target = prior.log_prob(safe).double() + log_likelihood(torch.as_tensor(x_o), safe).double()
         log_w = log_target - space.log_abs_det(safe).double() + (log_auxiliary - log_proposal).double().cpu()
-        log_w = torch.where(inside & torch.isfinite(log_w), log_w, torch.tensor(-math.inf, dtype=log_w.dtype))
-        if not torch.isfinite(log_w).any():
+        log_w = torch.where(inside, log_w, torch.tensor(-math.inf, dtype=log_w.dtype))
+        try:  # NaN and -inf weights carry no weight; only none finite at all is refused
+            weights = ImportanceWeights(log_w)
+        except ValueError as error:
             raise ValueError(
                 "no proposal of the posterior has a finite weight: log_likelihood(x_o, theta) is -inf or NaN "
                 "at every draw, or the prior's log_prob is -inf there (is x_o from this simulator?)"
-            )
-        weights = ImportanceWeights(log_w)
+            ) from error
         picks = weights.resample(num_samples or num_proposals)
     weights.warn_if_unreliable()
-    return CorrectedDraws(theta[picks], log_w, weights.ess, weights.khat)
+    return CorrectedDraws(theta[picks], weights.log_weights, weights.ess, weights.khat)

@@ -178,8 +178,8 @@ class ParameterSpace:
     def from_dict(cls, values: Dict[str, Any]) -> "ParameterSpace":
         n = len(values["loc"])
         return cls(
-            bound_vector(values["lower"], -math.inf, n),
-            bound_vector(values["upper"], math.inf, n),
+            bound_vector(values["lower"], -math.inf, n, "the saved lower bounds"),
+            bound_vector(values["upper"], math.inf, n, "the saved upper bounds"),
             torch.tensor(values["loc"], dtype=torch.float32),
             torch.tensor(values["scale"], dtype=torch.float32),
             bool(values["transform"]),

@@ -1,13 +1,19 @@
-"""Evaluation of a fitted model on data: the ELBO and its reconstruction and KL terms."""
+"""Evaluation of a fitted model on data: the ELBO and its reconstruction and KL terms, and the
+guide's importance weights, whose log-mean-exp over K draws is the IWAE bound (Burda et al.
+2016; ``pyro_cvae.diagnostics.importance`` says more)."""
 
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Dict, List, Optional, cast
 
+import pyro
 import torch
 from pyro import poutine
+from pyro.poutine.util import site_is_subsample
 
+from ..checks import check_positive_int
 from ..model import CVAE
 from ..train.batches import in_batches
 
@@ -72,3 +78,41 @@ def elbo_terms(
     also gets ``"penalty"``, their weighted sum at the same z: not part of the ELBO, but what
     training subtracts from it."""
     return {name: float(values.mean()) for name, values in pointwise_elbo_terms(model, x, y, batch_size).items()}
+
+
+def _site_log_probs(trace, num_data: int) -> torch.Tensor:
+    parts = []
+    for site in trace.nodes.values():
+        # plates with a subsample (the mini-batch "data" plate) leave a site scored 0 on the CPU
+        if site["type"] != "sample" or site_is_subsample(site) or site["name"] == "particles":
+            continue
+        log_p = site["fn"].log_prob(site["value"])
+        parts.append(log_p.expand(log_p.shape[:-1] + (num_data,)))
+    total = parts[0]
+    for part in parts[1:]:  # sites differ in their particle dims: add with broadcasting
+        total = total + part
+    return total
+
+
+@torch.no_grad()
+def importance_log_weights(model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor], num_samples: int) -> torch.Tensor:
+    """``(num_samples, N)`` log importance weights of the guide for each data point, on the CPU."""
+    check_positive_int(num_samples, "num_samples")
+    x, y = model.prepare_data(x, y)
+    with eval_mode(model), pyro.plate("particles", num_samples, dim=-2):
+        guide_trace = poutine.trace(model.raw_guide).get_trace(x, y)
+        model_trace = poutine.trace(poutine.replay(model.raw_model, trace=guide_trace)).get_trace(x, y)
+    return (_site_log_probs(model_trace, x.shape[0]) - _site_log_probs(guide_trace, x.shape[0])).cpu()
+
+
+def pointwise_iwae_bound(
+    model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor], num_samples: int, batch_size: int = 512
+) -> torch.Tensor:
+    """The IWAE bound with ``num_samples`` draws of the guide, one per data point ``(N,)`` on the
+    CPU: what ``elbo="iwae"`` trains on, so what early stopping watches in such a fit."""
+    x, y = model.prepare_data(x, y)
+    bounds = [
+        torch.logsumexp(importance_log_weights(model, xb, yb, num_samples), dim=0) - math.log(num_samples)
+        for xb, yb in in_batches(batch_size, x, y)
+    ]
+    return torch.cat(bounds)

@@ -5,7 +5,8 @@ Both engines (the built-in loop and Lightning) take SVI steps and hand their ``F
 (``on_epoch_end``):
 
 - ``Evaluate`` scores the epoch into the ``History`` (first, so the others can read it);
-- ``EarlyStopping`` watches the validation ELBO and restores the best weights at the end;
+- ``EarlyStopping`` watches the validation ELBO (the IWAE bound in an IWAE fit) and restores the
+  best weights at the end;
 - ``Checkpoint`` writes the run folder after every epoch;
 - ``TensorBoard`` logs the history's scalars, ``CSVLog`` writes them to a CSV file (under the
   built-in loop; the Lightning engine writes the same with Lightning's own loggers);
@@ -30,7 +31,7 @@ import torch
 from ..config import FitConfig
 from ..data.tensors import atomic_write
 from ..model import CVAE
-from ..sampling.evaluate import pointwise_elbo_terms
+from ..sampling.evaluate import pointwise_elbo_terms, pointwise_iwae_bound
 from ..seeding import seeded
 from .checkpoint import checkpoint_state, write_checkpoint, write_config_copy
 from .history import History
@@ -66,8 +67,10 @@ class Evaluate(Callback):
     stopping follows the trend. (With one draw per point, the noise of 100 validation points
     stopped posterior fits after 40 epochs that went on improving for 150.)"""
 
-    def __init__(self, train_size: Optional[int] = 256):
+    def __init__(self, train_size: Optional[int] = 256, iwae_particles: Optional[int] = None):
         self.train_size = train_size
+        #: a fit on the IWAE bound is scored on it too, with as many particles as it trains with
+        self.iwae_particles = iwae_particles
         #: the training sample followed by the validation data: one pass scores both
         self._scored: Optional[Data] = None
         self._num_train = 0
@@ -92,6 +95,8 @@ class Evaluate(Callback):
         assert self._scored is not None, "on_fit_start picks the sample"
         with seeded(SCORING_SEED):
             terms = pointwise_elbo_terms(state.model, *self._scored)
+            if self.iwae_particles is not None:
+                terms["iwae"] = pointwise_iwae_bound(state.model, *self._scored, self.iwae_particles)
         n = self._num_train
         train = {name: float(values[:n].mean()) for name, values in terms.items()}
         valid = {name: float(values[n:].mean()) for name, values in terms.items()} if state.val is not None else {}
@@ -107,6 +112,8 @@ class Evaluate(Callback):
             val_kl=valid.get("kl"),
             train_penalty=train.get("penalty"),
             val_penalty=valid.get("penalty"),
+            train_iwae=train.get("iwae"),
+            val_iwae=valid.get("iwae"),
             seconds=time.perf_counter() - state.epoch_started,
         )
 
@@ -121,7 +128,9 @@ class Evaluate(Callback):
 
 class EarlyStopping(Callback):
     """Stops once the validation ELBO (the train ELBO without validation data) has not improved
-    for ``patience`` epochs, and puts the best weights back at the end of the fit.
+    for ``patience`` epochs, and puts the best weights back at the end of the fit. A fit on the
+    IWAE bound watches that bound instead: training on it loosens the plain ELBO (the guide
+    becomes a broader proposal), which would stop such a fit within its first epochs.
 
     The decision (``stale_epochs_after``) is apart from its effect (``on_epoch_end``), as in
     Lightning's early stopping; the scores are the history's, averaged over processes, so every
@@ -143,8 +152,12 @@ class EarlyStopping(Callback):
 
     @staticmethod
     def monitored(state: FitState) -> float:
-        """The score watched: this epoch's validation ELBO, or the train ELBO without val data."""
-        return state.history.val_elbo[-1] if state.val is not None else state.history.train_elbo[-1]
+        """The score watched: this epoch's validation ELBO (or IWAE bound, where the fit trains on
+        it), or the train one without val data."""
+        history = state.history
+        if history.train_iwae:
+            return history.val_iwae[-1] if state.val is not None else history.train_iwae[-1]
+        return history.val_elbo[-1] if state.val is not None else history.train_elbo[-1]
 
     def improved(self, score: float) -> bool:
         return score > self.best_score
@@ -249,7 +262,8 @@ class OnEpochEnd(Callback):
 def default_callbacks(config: FitConfig, file_loggers: bool = True) -> List[Callback]:
     """The callbacks a ``FitConfig`` asks for, in the order they run. ``file_loggers=False``
     leaves out TensorBoard and CSV, which Lightning's own loggers write under that engine."""
-    callbacks: List[Callback] = [Evaluate(config.eval_train_size)]
+    iwae_particles = config.num_particles if config.elbo == "iwae" else None
+    callbacks: List[Callback] = [Evaluate(config.eval_train_size, iwae_particles)]
     if config.patience is not None:
         callbacks.append(EarlyStopping(config.patience))
     if config.checkpoint_dir is not None:

@@ -107,6 +107,8 @@ def test_bad_input_is_named():
         fit_posterior(theta=theta + 5, x=theta, prior=box(0, 1, 2))
     with pytest.raises(ValueError, match="lower < upper"):
         fit_posterior(theta=theta, x=theta, bounds=(1, 0))
+    with pytest.raises(ValueError, match=r"bounds\[1\] \(the upper bounds\) must give one value per parameter \(2\)"):
+        fit_posterior(theta=theta, x=theta, bounds=(0, [1, 2, 3]))
     post = fit_posterior(theta=theta, x=theta, progress=False, epochs=1, model=SMALL["model"])
     with pytest.raises(ValueError, match=r"x_o must have shape \(batch, 2\)"):
         post.sample(torch.zeros(3), 5)
