@@ -72,6 +72,7 @@ SMALL = {
     "sbibm.py": ["--budget", "300", "--observations", "1", "--draws", "300", "--figure", "{tmp}/sbibm.png"],
     "posterior_checks.py": "--budget 300 --truths 40 --observations 1 --draws 300 --figure {tmp}/checks.png".split(),
     "posterior_checks.py --power": ["--power", "--repeats", "2"],
+    "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200"],
 }
 
 
@@ -225,6 +226,42 @@ def test_sbibm(tmp_path, capsys):
     (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     run_bench("sbibm.py", ["--rows", str(tmp_path / "rows.jsonl"), "--figure", str(tmp_path / "again.png")], capsys)
     assert (tmp_path / "again.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_posterior_defaults(capsys):
+    rows = [
+        json.loads(line)
+        for line in run_bench("posterior_defaults.py", SMALL["posterior_defaults.py"], capsys).splitlines()
+    ]
+    candidates = set(runpy.run_path(str(BENCH / "posterior_defaults.py"))["CANDIDATES"]) | {"npe"}
+    assert {(r["task"], r["candidate"]) for r in rows} == {
+        (task, c) for task in ("two_scale", "slcp_distractors") for c in candidates
+    }
+    assert all(0.4 <= r["c2st_mean"] <= 1 and r["fit_s"] > 0 for r in rows)
+
+
+def test_the_two_scale_reference_is_the_exact_posterior():
+    # the held-out task's reference draws against self-normalized importance sampling from a
+    # two-scale Gaussian wider than each component (ESS > 10⁵); mean to 0.01 (draws that ignored
+    # the box's truncation of each component would be 0.09 off in the first parameter here)
+    task = runpy.run_path(str(BENCH / "posterior_defaults.py"))["TwoScale"]()
+    x_o = torch.tensor([4.6, -1.0, 0.3])  # near an edge of the box: the truncation matters
+    torch.manual_seed(0)
+    draws = task.reference(x_o, 200_000)
+    D = torch.distributions
+    scales = torch.tensor([0.3, 2.0])[:, None].expand(2, 3)
+    proposal = D.MixtureSameFamily(D.Categorical(torch.ones(2)), D.Independent(D.Normal(x_o.expand(2, 3), scales), 1))
+    theta = proposal.sample((400_000,))
+    noise = [torch.distributions.Normal(theta, s).log_prob(x_o).sum(-1) for s in task.scales]
+    log_target = torch.logsumexp(torch.stack([n + torch.tensor(w).log() for n, w in zip(noise, task.weights)]), 0)
+    inside = ((theta > task.low) & (theta < task.high)).all(-1)
+    log_w = torch.where(inside, log_target - proposal.log_prob(theta), torch.tensor(-float("inf")))
+    w = torch.softmax(log_w, 0)[:, None]
+    assert 1 / w.pow(2).sum() > 100_000
+    assert torch.allclose(draws.mean(0), (w * theta).sum(0), atol=0.01)
+    assert torch.allclose(draws.pow(2).mean(0), (w * theta**2).sum(0), atol=0.05)
+    assert ((draws > task.low) & (draws < task.high)).all()
 
 
 @pytest.mark.slow

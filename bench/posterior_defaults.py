@@ -1,0 +1,188 @@
+"""Which defaults should ``fit_posterior`` have? Candidate settings side by side on tasks that the
+suite is *not* scored on, so that choosing among them cannot tune to the scored four
+(two_moons, gaussian_mixture, gaussian_linear, slcp; ``bench/sbibm.py``).
+
+The held-out tasks (fixed before any candidate was measured):
+
+- ``slcp_distractors`` (sbibm): slcp's four-mode posterior, the 8 informative values hidden
+  among 92 distractors;
+- ``two_scale`` (ours): θ ~ U([-5, 5]³), x = θ + ε with ε ~ N(0, 1.5²) or N(0, 0.2²) (weights
+  0.3 / 0.7): a sharp and a broad Gaussian on one centre, whose exact posterior we sample
+  (truncated Gaussians on the box, each weighted by its mass inside);
+- ``bernoulli_glm`` and ``gaussian_linear_uniform`` (sbibm), where the current defaults were chosen:
+  a new default must not lose there.
+
+Each candidate is scored by sbibm's C2ST against reference draws (0.5: cannot be told apart),
+per observation, and by its fit time. One JSON line per task, candidate and seed::
+
+    python bench/posterior_defaults.py --task two_scale slcp_distractors --candidate default flow-prior
+        [--budget 10000] [--observations 1 2] [--draws 5000] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Dict, Tuple
+
+import torch
+
+from pyro_cvae.posterior import fit_posterior
+
+# this folder holds a file named after the sbibm package; keep it off the import path
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+#: keyword arguments of ``fit_posterior`` per candidate ("default": what it does today)
+CANDIDATES: Dict[str, Dict] = {
+    "default": {},
+    "flow-prior": {"model": {"prior": "conditional-flow"}},
+    "flow-prior-normal": {
+        "model": {"prior": "conditional-flow", "likelihood": "diagonal-normal", "hidden_sizes": (128, 128)}
+    },
+    "small-batches": {"batch_size": 50, "learning_rate": 5e-4},
+    "iwae": {"elbo": "iwae", "num_particles": 8},
+    "iwae-32": {"elbo": "iwae", "num_particles": 32},
+    "flow-prior-iwae": {"model": {"prior": "conditional-flow"}, "elbo": "iwae", "num_particles": 8},
+    "flow-prior-small-batches": {"model": {"prior": "conditional-flow"}, "batch_size": 50, "learning_rate": 5e-4},
+}
+
+
+class TwoScale:
+    """x = θ + ε, ε from a two-scale Gaussian mixture, θ uniform on a box: exact posterior draws."""
+
+    low, high, scales, weights, dim = -5.0, 5.0, (1.5, 0.2), (0.3, 0.7), 3
+
+    def get_prior_dist(self):
+        box = torch.distributions.Uniform(torch.full((self.dim,), self.low), torch.full((self.dim,), self.high))
+        return torch.distributions.Independent(box, 1)
+
+    def simulate(self, theta: torch.Tensor) -> torch.Tensor:
+        wide = torch.rand(len(theta)) < self.weights[0]
+        scale = torch.where(wide, self.scales[0], self.scales[1])[:, None]
+        return theta + scale * torch.randn_like(theta)
+
+    def observation(self, number: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(1000 + number)  # observations: their own seeds
+        theta = self.low + (self.high - self.low) * torch.rand(1, self.dim, generator=generator)
+        wide = torch.rand(1, generator=generator) < self.weights[0]
+        return theta + (self.scales[0] if wide else self.scales[1]) * torch.randn(1, self.dim, generator=generator)
+
+    def reference(self, x_o: torch.Tensor, n: int) -> torch.Tensor:
+        """p(θ | x_o) ∝ Σ_k w_k N(θ; x_o, s_k² I) on the box: component k with probability ∝ w_k
+        times its mass inside the box, then a truncated Gaussian drawn by rejection."""
+        normal = torch.distributions.Normal(0.0, 1.0)
+        mass = []
+        for s in self.scales:
+            inside = normal.cdf((self.high - x_o) / s) - normal.cdf((self.low - x_o) / s)
+            mass.append(inside.prod())
+        probs = torch.tensor([w * m for w, m in zip(self.weights, mass)])
+        picks = torch.multinomial(probs / probs.sum(), n, replacement=True)
+        draws = []
+        for k, s in enumerate(self.scales):
+            need = int((picks == k).sum())
+            kept = torch.empty(0, self.dim)
+            while len(kept) < need:
+                proposal = x_o + s * torch.randn(4 * need + 100, self.dim)
+                ok = ((proposal > self.low) & (proposal < self.high)).all(-1)
+                kept = torch.cat([kept, proposal[ok]])
+            draws.append(kept[:need])
+        return torch.cat(draws)[torch.randperm(n)]
+
+
+def _distractor_safe(simulator: Callable) -> Callable:
+    """slcp_distractors' simulator reads its distractors' mixture with ``torch.load``, which loads
+    only weights since torch 2.6: allow the five distribution classes that file holds, no more."""
+    import pyro.distributions as pd
+
+    classes = [pd.MixtureSameFamily, pd.Categorical, pd.Independent, pd.MultivariateStudentT, pd.Chi2]
+
+    def simulate(theta: torch.Tensor) -> torch.Tensor:
+        with torch.serialization.safe_globals(classes):
+            return simulator(theta)
+
+    return simulate
+
+
+def _task(name: str) -> Tuple[object, Callable, Callable, Callable]:
+    """(task, simulator, observation(number), reference(number, n))."""
+    if name == "two_scale":
+        task = TwoScale()
+        return task, task.simulate, task.observation, lambda k, n: task.reference(task.observation(k), n)
+    import sbibm
+
+    task = sbibm.get_task(name)
+    return (
+        task,
+        _distractor_safe(task.get_simulator()),
+        task.get_observation,
+        lambda k, n: task.get_reference_posterior_samples(k)[:n],
+    )
+
+
+def _npe(task, theta: torch.Tensor, x: torch.Tensor, seed: int) -> Callable:
+    """sbi's NPE with its defaults, the yardstick, run as ``bench/sbibm.py`` runs it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("sbibm_bench", Path(__file__).with_name("sbibm.py"))
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench.fit_npe(task, theta, x, seed)
+
+
+def run(task_name: str, candidate: str, budget: int, observations, draws: int, seed: int) -> Dict:
+    from sbibm.metrics import c2st
+
+    task, simulator, observation, reference = _task(task_name)
+    torch.manual_seed(seed)
+    theta = task.get_prior_dist().sample((budget,))
+    x = simulator(theta)
+    start = time.perf_counter()
+    if candidate == "npe":
+        sample, epochs = _npe(task, theta, x, seed), None
+    else:
+        posterior = fit_posterior(
+            task.get_prior_dist(), theta=theta, x=x, seed=seed, progress=False, **CANDIDATES[candidate]
+        )
+        sample, epochs = posterior.sample, len(posterior.history.train_loss)
+    fit_s = time.perf_counter() - start
+    scores = []
+    for number in observations:
+        truth = reference(number, draws)
+        scores.append(float(c2st(truth, sample(observation(number), len(truth)))[0]))
+    return {
+        "task": task_name,
+        "candidate": candidate,
+        "budget": budget,
+        "seed": seed,
+        "c2st_mean": round(sum(scores) / len(scores), 4),
+        "c2st": [round(s, 4) for s in scores],
+        "fit_s": round(fit_s, 1),
+        "epochs": epochs,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", nargs="+", default=["two_scale", "slcp_distractors"])
+    names = sorted(CANDIDATES) + ["npe"]
+    parser.add_argument("--candidate", nargs="+", default=names, choices=names, help="npe: sbi's, the yardstick")
+    parser.add_argument("--budget", type=int, default=10000)
+    parser.add_argument("--observations", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--draws", type=int, default=5000)
+    parser.add_argument("--seed", nargs="+", type=int, default=[0])
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    for task in args.task:
+        for candidate in args.candidate:
+            for seed in args.seed:
+                row = run(task, candidate, args.budget, args.observations, args.draws, seed)
+                print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
