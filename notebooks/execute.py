@@ -55,7 +55,7 @@ def execute(path: Path) -> float:
     notebook = nbformat.read(path, as_version=4)
     started = time.perf_counter()
     NotebookClient(
-        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(HERE.parent)}}
+        notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(HERE.parent)}}
     ).execute()
     seconds = time.perf_counter() - started
     for cell in notebook.cells:
