@@ -84,7 +84,7 @@ def test_a_fit_on_the_iwae_bound_stops_on_that_bound_not_on_the_elbo(monkeypatch
     # training on IWAE loosens the plain ELBO: scripted here as an ELBO that falls every epoch
     # while the bound rises until epoch 3; watching the ELBO would stop after epoch 2
     elbos, bounds = iter([5.0, 4.0, 3.0, 2.0, 1.0, 0.0, -1.0]), iter([1.0, 2.0, 3.0, 4.0, 3.5, 3.9, 0.0])
-    real_bound = callbacks_module.pointwise_iwae_bound
+    real_bound = callbacks_module.iwae_log_likelihood
     seen_particles = []
 
     def scripted_terms(m, x, y=None):
@@ -99,7 +99,7 @@ def test_a_fit_on_the_iwae_bound_stops_on_that_bound_not_on_the_elbo(monkeypatch
         return bound
 
     monkeypatch.setattr(callbacks_module, "pointwise_elbo_terms", scripted_terms)
-    monkeypatch.setattr(callbacks_module, "pointwise_iwae_bound", scripted_bound)
+    monkeypatch.setattr(callbacks_module, "iwae_log_likelihood", scripted_bound)
     x, y = linear_data()
     history = pc.fit(
         model(), (x, y), val_data=(x[:16], y[:16]), epochs=10, patience=2, elbo="iwae", num_particles=3, progress=False

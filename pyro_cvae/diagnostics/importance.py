@@ -12,50 +12,20 @@ plate (so every observed site counts, the forward-consistency term included). Th
 
 and the Pareto k̂ of the weights' tail (Vehtari et al., 2015) says whether the estimate is to be
 trusted: k̂ < 0.5 good, 0.5-0.7 usable, > 0.7 the guide misses mass the posterior has.
-The weights themselves come from ``sampling.evaluate.importance_log_weights`` (training
-watches the IWAE bound through it too), re-exported here.
+The weights and the bound come from ``sampling.evaluate`` (``importance_log_weights``,
+``iwae_log_likelihood``: training watches the bound through them too), re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 from pyro.ops.stats import fit_generalized_pareto
 
-from ..checks import check_positive_int
-from ..model import CVAE
-from ..sampling.evaluate import importance_log_weights
-from ..train.batches import in_batches
+from ..sampling.evaluate import importance_log_weights, iwae_log_likelihood
 
-
-def iwae_log_likelihood(
-    model: CVAE,
-    x: torch.Tensor,
-    y: Optional[torch.Tensor] = None,
-    num_samples: int = 1000,
-    batch_size: int = 100,
-    chunk: Optional[int] = None,
-) -> torch.Tensor:
-    """Per data point, the importance-weighted estimate of log p(x | y) (log p(x) for a VAE),
-    on the CPU whatever the model's device.
-
-    Data go through in batches of ``batch_size``, and particles in chunks of ``chunk``
-    (default: all at once), combined exactly with logsumexp.
-    """
-    check_positive_int(num_samples, "num_samples")
-    x, y = model.prepare_data(x, y)
-    chunk = chunk or num_samples
-    out = []
-    for xb, yb in in_batches(batch_size, x, y):
-        parts, drawn = [], 0
-        while drawn < num_samples:
-            k = min(chunk, num_samples - drawn)
-            parts.append(torch.logsumexp(importance_log_weights(model, xb, yb, k), dim=0))
-            drawn += k
-        out.append(torch.logsumexp(torch.stack(parts), dim=0) - math.log(num_samples))
-    return torch.cat(out)
+__all__ = ["importance_log_weights", "iwae_log_likelihood", "pareto_khat"]
 
 
 def pareto_khat(log_weights: torch.Tensor) -> torch.Tensor:

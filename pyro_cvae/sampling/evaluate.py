@@ -105,14 +105,30 @@ def importance_log_weights(model: CVAE, x: torch.Tensor, y: Optional[torch.Tenso
     return (_site_log_probs(model_trace, x.shape[0]) - _site_log_probs(guide_trace, x.shape[0])).cpu()
 
 
-def pointwise_iwae_bound(
-    model: CVAE, x: torch.Tensor, y: Optional[torch.Tensor], num_samples: int, batch_size: int = 512
+def iwae_log_likelihood(
+    model: CVAE,
+    x: torch.Tensor,
+    y: Optional[torch.Tensor] = None,
+    num_samples: int = 1000,
+    batch_size: int = 100,
+    chunk: Optional[int] = None,
 ) -> torch.Tensor:
-    """The IWAE bound with ``num_samples`` draws of the guide, one per data point ``(N,)`` on the
-    CPU: what ``elbo="iwae"`` trains on, so what early stopping watches in such a fit."""
+    """Per data point, the importance-weighted estimate of log p(x | y) (log p(x) for a VAE),
+    on the CPU whatever the model's device: the IWAE bound with ``num_samples`` draws, what
+    ``elbo="iwae"`` trains on, so what early stopping watches in such a fit.
+
+    Data go through in batches of ``batch_size``, and particles in chunks of ``chunk``
+    (default: all at once), combined exactly with logsumexp.
+    """
+    check_positive_int(num_samples, "num_samples")
     x, y = model.prepare_data(x, y)
-    bounds = [
-        torch.logsumexp(importance_log_weights(model, xb, yb, num_samples), dim=0) - math.log(num_samples)
-        for xb, yb in in_batches(batch_size, x, y)
-    ]
-    return torch.cat(bounds)
+    chunk = chunk or num_samples
+    out = []
+    for xb, yb in in_batches(batch_size, x, y):
+        parts, drawn = [], 0
+        while drawn < num_samples:
+            k = min(chunk, num_samples - drawn)
+            parts.append(torch.logsumexp(importance_log_weights(model, xb, yb, k), dim=0))
+            drawn += k
+        out.append(torch.logsumexp(torch.stack(parts), dim=0) - math.log(num_samples))
+    return torch.cat(out)

@@ -31,7 +31,7 @@ import torch
 from ..config import FitConfig
 from ..data.tensors import atomic_write
 from ..model import CVAE
-from ..sampling.evaluate import pointwise_elbo_terms, pointwise_iwae_bound
+from ..sampling.evaluate import iwae_log_likelihood, pointwise_elbo_terms
 from ..seeding import seeded
 from .checkpoint import checkpoint_state, write_checkpoint, write_config_copy
 from .history import History
@@ -96,7 +96,7 @@ class Evaluate(Callback):
         with seeded(SCORING_SEED):
             terms = pointwise_elbo_terms(state.model, *self._scored)
             if self.iwae_particles is not None:
-                terms["iwae"] = pointwise_iwae_bound(state.model, *self._scored, self.iwae_particles)
+                terms["iwae"] = iwae_log_likelihood(state.model, *self._scored, self.iwae_particles)
         n = self._num_train
         train = {name: float(values[:n].mean()) for name, values in terms.items()}
         valid = {name: float(values[n:].mean()) for name, values in terms.items()} if state.val is not None else {}
