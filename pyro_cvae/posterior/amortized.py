@@ -121,25 +121,35 @@ class AmortizedPosterior:
         if not self.space.rejects:
             return self._draw(y, num_samples, chunk_size)
         out = torch.empty(num_samples, y.shape[0], self.num_parameters)
-        filled = [0] * y.shape[0]
-        batch, drawn, kept = num_samples, 0, torch.zeros(y.shape[0])  # drawn per observation
-        while min(filled) < num_samples:
-            theta = self._draw(y, batch, chunk_size)
-            inside = self.space.inside(theta)  # (batch, B)
-            drawn, kept = drawn + batch, kept + inside.sum(0)
-            for b, count in enumerate(filled):
-                got = theta[inside[:, b], b][: num_samples - count]
-                out[count : count + len(got), b] = got
+        filled = torch.zeros(y.shape[0], dtype=torch.long)
+        drawn, kept = torch.zeros(y.shape[0]), torch.zeros(y.shape[0])  # per observation
+        short = torch.arange(y.shape[0])
+        batch = num_samples
+        while len(short):
+            # only the observations still short of draws are drawn again: one observation near
+            # the support's edge must not make every other one draw its large batch too
+            theta = self._draw(y[short], batch, chunk_size)  # (batch, len(short), D)
+            inside = self.space.inside(theta)
+            drawn[short] += batch
+            kept[short] += inside.sum(0).float()
+            for j, b in enumerate(short.tolist()):
+                got = theta[inside[:, j], j][: num_samples - int(filled[b])]
+                out[filled[b] : filled[b] + len(got), b] = got
                 filled[b] += len(got)
-            worst = int(kept.argmin())
-            if drawn >= 10_000 and kept[worst] < drawn / 1000:
+            short = short[filled[short] < num_samples]
+            if not len(short):
+                break
+            leaking = short[(drawn[short] >= 10_000) & (kept[short] < drawn[short] / 1000)]
+            if len(leaking):
+                worst = int(leaking[0])
                 raise RuntimeError(
-                    f"only {int(kept[worst])} of {drawn} draws for observation {worst} fell inside the prior's "
-                    "support; the posterior leaks out of it: train it on more simulations, or fit it with "
+                    f"only {int(kept[worst])} of {int(drawn[worst])} draws for observation {worst} fell inside the "
+                    "prior's support; the posterior leaks out of it: train it on more simulations, or fit it with "
                     "support='transform'"
                 )
-            rate = max(float(inside.double().mean(0).min()), 1e-3)
-            batch = min(int((num_samples - min(filled)) / rate * 1.2) + 1, 100 * num_samples)
+            rate = (kept[short] / drawn[short]).clamp(min=1e-3)
+            needed = (num_samples - filled[short]).float()
+            batch = min(int(float((needed / rate).max()) * 1.2) + 1, 100 * num_samples)
         return out
 
     @torch.no_grad()

@@ -144,6 +144,27 @@ def test_a_posterior_that_leaks_out_of_its_support_says_so_instead_of_looping(po
         leaky.sample(torch.tensor([[1.0, 1.0], [0.5, 0.5]]), 100)
 
 
+def test_an_observation_near_the_support_edge_does_not_make_the_others_draw_again(posterior, monkeypatch):
+    # x_o = (-0.08, 1): most of its posterior mass lies below the bound 0, so it needs many more
+    # rounds of draws than the nine central observations beside it, which one round fills
+    central = torch.stack([torch.linspace(0.8, 1.2, 9), torch.full((9,), 1.0)], -1)
+    observations = torch.cat([torch.tensor([[-0.08, 1.0]]), central])
+    drawn_for = torch.zeros(10)
+    draw = posterior._draw
+
+    def counting_draw(y, num_samples, chunk_size):
+        rows = [int((observations_y == y_row).all(-1).nonzero()[0]) for y_row in y]
+        drawn_for[rows] += num_samples
+        return draw(y, num_samples, chunk_size)
+
+    observations_y, _ = posterior._observations(observations)
+    monkeypatch.setattr(posterior, "_draw", counting_draw)
+    theta = posterior.sample(observations, 200)
+    assert theta.shape == (200, 10, 2) and (theta > 0).all()
+    assert drawn_for[0] > 200, "the edge observation needed a second round"
+    assert (drawn_for[1:] == 200).all(), f"central observations were drawn again: {drawn_for[1:].tolist()}"
+
+
 def test_the_known_likelihood_correction_recovers_the_exact_posterior_and_refuses_bad_input(posterior):
     from pyro_cvae.posterior import importance_corrected
 
