@@ -104,7 +104,8 @@ class AmortizedPosterior:
         ``x_o``: one observation shaped ``observation_shape`` (or ``(1, ...)``), giving
         ``(num_samples, num_parameters)``; or a batch ``(B, ...)``, giving
         ``(num_samples, B, num_parameters)``. Every draw lies in the prior's support: draws
-        outside it are rejected and drawn again (``ParameterSpace``); a ``RuntimeError`` says so
+        outside it are rejected and drawn again (``ParameterSpace``), for the observations of a
+        batch still short of draws only; a ``RuntimeError`` says so
         when fewer than 1 in 1,000 land inside.
         """
         check_positive_int(num_samples, "num_samples")
