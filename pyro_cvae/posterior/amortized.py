@@ -124,33 +124,34 @@ class AmortizedPosterior:
         out = torch.empty(num_samples, y.shape[0], self.num_parameters)
         filled = torch.zeros(y.shape[0], dtype=torch.long)
         drawn, kept = torch.zeros(y.shape[0]), torch.zeros(y.shape[0])  # per observation
+        round_size = torch.full((y.shape[0],), num_samples)  # draws each observation gets this round
         short = torch.arange(y.shape[0])
-        batch = num_samples
         while len(short):
-            # only the observations still short of draws are drawn again: one observation near
-            # the support's edge must not make every other one draw its large batch too
-            theta = self._draw(y[short], batch, chunk_size)  # (batch, len(short), D)
-            inside = self.space.inside(theta)
-            drawn[short] += batch
-            kept[short] += inside.sum(0).float()
-            for j, b in enumerate(short.tolist()):
-                got = theta[inside[:, j], j][: num_samples - int(filled[b])]
-                out[filled[b] : filled[b] + len(got), b] = got
-                filled[b] += len(got)
+            # observations are drawn in groups of equal round size (powers of two after the first
+            # round): one observation near the support's edge, which needs many draws, costs its
+            # own draws and not every other observation's
+            for size in round_size[short].unique().tolist():
+                group = short[round_size[short] == size]
+                theta = self._draw(y[group], size, chunk_size)  # (size, len(group), D)
+                inside = self.space.inside(theta)
+                drawn[group] += size
+                kept[group] += inside.sum(0).float()
+                for j, b in enumerate(group.tolist()):
+                    got = theta[inside[:, j], j][: num_samples - int(filled[b])]
+                    out[filled[b] : filled[b] + len(got), b] = got
+                    filled[b] += len(got)
             short = short[filled[short] < num_samples]
-            if not len(short):
-                break
             leaking = short[(drawn[short] >= 10_000) & (kept[short] < drawn[short] / 1000)]
             if len(leaking):
-                worst = int(leaking[0])
+                b = int(leaking[0])
                 raise RuntimeError(
-                    f"only {int(kept[worst])} of {int(drawn[worst])} draws for observation {worst} fell inside the "
+                    f"only {int(kept[b])} of {int(drawn[b])} draws for observation {b} fell inside the "
                     "prior's support; the posterior leaks out of it: train it on more simulations, or fit it with "
                     "support='transform'"
                 )
             rate = (kept[short] / drawn[short]).clamp(min=1e-3)
-            needed = (num_samples - filled[short]).float()
-            batch = min(int(float((needed / rate).max()) * 1.2) + 1, 100 * num_samples)
+            needed = (num_samples - filled[short]).float() / rate * 1.2
+            round_size[short] = (2 ** needed.log2().ceil()).clamp(max=100 * num_samples).long()
         return out
 
     @torch.no_grad()
