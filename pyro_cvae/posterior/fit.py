@@ -1,9 +1,11 @@
 """``fit_posterior``: from a prior and a simulator (or from (θ, x) pairs) to an ``AmortizedPosterior``.
 
 The defaults of this path (``POSTERIOR_MODEL``, ``POSTERIOR_FIT``) were chosen by measurement on
-sbibm tasks kept apart from the ones the suite is scored on (``bench/sbibm.py``; the closing
-note of the issue that added this path gives the figures). Every one can be overridden by a
-keyword: a ``ModelConfig`` field through ``model={...}``, a ``FitConfig`` field directly.
+tasks kept apart from the four the suite is scored on (``bench/posterior_defaults.py``:
+two_scale, slcp_distractors, gaussian_linear_uniform, bernoulli_glm; the README's "How the
+defaults were chosen" gives the figures). Every one can be overridden by a keyword: a
+``ModelConfig`` field through ``model={...}``, a ``FitConfig`` field directly (the previous
+defaults: ``model={"prior": "conditional-gaussian"}, elbo="analytic-kl", num_particles=1``).
 """
 
 from __future__ import annotations
