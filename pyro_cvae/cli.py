@@ -117,12 +117,16 @@ def _fit(args) -> None:
 def _sample(args) -> None:
     from .data import load_tensors
     from .data.tensors import atomic_save
+    from .posterior.ensemble import MANIFEST as ENSEMBLE_MANIFEST
     from .sampling.draw_file import sample_to_netcdf, save_netcdf
     from .sampling.predictive import sample
     from .train.distributed import is_main_process
     from .train.run import Run
 
     check_output_free(args.out, args.overwrite)
+    if (Path(args.checkpoint) / ENSEMBLE_MANIFEST).is_file():  # fit_posterior(..., ensemble=M)
+        _sample_posterior(args)
+        return
     run = Run.load(args.checkpoint)
     if run.app == "posterior":
         _sample_posterior(args)
@@ -167,9 +171,9 @@ def _sample_posterior(args) -> None:
     ``.nc`` holds θ in the posterior group under the parameter names (as from Python)."""
     from .data import load_tensors
     from .data.tensors import atomic_save
-    from .posterior import AmortizedPosterior, posterior_inference_data
+    from .posterior import load_posterior, posterior_inference_data
 
-    posterior = AmortizedPosterior.load(args.checkpoint)
+    posterior = load_posterior(args.checkpoint)
     if args.conditions is None:
         raise ValueError("a posterior needs observations: give --conditions FILE holding x_o")
     first, second = load_tensors(args.conditions)

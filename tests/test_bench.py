@@ -24,7 +24,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 SIZE_OPTIONS = {
     "--steps", "--warmup", "--epochs", "--train", "--size", "--num-samples", "--counts", "--k",
     "--num-importance", "--limit", "--conditions", "--threads", "--out", "--checkpoint",
-    "--budget", "--observations", "--draws", "--truths", "--figure",
+    "--budget", "--observations", "--draws", "--truths", "--figure", "--cache",
 }  # fmt: skip
 #: repeat counts and seed lists: kept at two or more
 REPEAT_OPTIONS = {"--repeats", "--epoch-repeats", "--seeds"}
@@ -73,6 +73,7 @@ SMALL = {
     "posterior_checks.py": "--budget 300 --truths 40 --observations 1 --draws 300 --figure {tmp}/checks.png".split(),
     "posterior_checks.py --power": ["--power", "--repeats", "2"],
     "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200"],
+    "calibration_candidates.py": "--budget 300 --truths 40 --draws 200 --cache {tmp}".split(),
 }
 
 
@@ -273,6 +274,16 @@ def test_posterior_checks(tmp_path, capsys):
     assert all(len(r["sbc_p"]) >= 2 and 0 <= r["hpd_coverage_90"] <= 1 for r in rows)
     assert all("c2st_corrected" in r for r in rows if r["task"] != "two_moons")
     assert all((tmp_path / f"checks_{task}.png").stat().st_size > 0 for task in tasks)
+
+
+@pytest.mark.slow
+def test_calibration_candidates(tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path) for a in SMALL["calibration_candidates.py"]]
+    rows = [json.loads(line) for line in run_bench("calibration_candidates.py", argv, capsys).splitlines()]
+    assert [r["candidate"] for r in rows] == ["default", "ensemble-3", "npe"]
+    assert all(r["task"] == "slcp_distractors" and len(r["sbc_p"]) == 5 for r in rows)
+    assert all(0 <= r["hpd_coverage_50"] <= r["hpd_coverage_90"] <= 1 and 0.4 <= r["c2st_mean"] <= 1 for r in rows)
+    assert len(list(tmp_path.glob("*.pt"))) == 1  # simulated once, read back by the other candidates
 
 
 @pytest.mark.slow

@@ -2,13 +2,15 @@
 
 ``fit_posterior(prior, simulator, num_simulations)`` (or ``fit_posterior(theta=, x=)`` with your
 own pairs) trains an ``AmortizedPosterior`` p(θ | x): ``sample(x_o, n)``, ``log_prob(θ, x_o)``,
-``save``/``load``; ``importance_corrected`` makes it exact where the likelihood is known;
-``pair_plot`` and ``posterior_inference_data`` show it. Under the hood it is this package's
-CVAE with the roles renamed: the CVAE's x is θ (standardized, ``standardize``), its condition
-y is the observation.
+``save``/``load`` (``fit_posterior(..., ensemble=M)``: an ``EnsemblePosterior``, the mixture
+of M fits; ``load_posterior`` reads either back); ``importance_corrected`` makes it exact where
+the likelihood is known; ``pair_plot`` and ``posterior_inference_data`` show it. Under the hood
+it is this package's CVAE with the roles renamed: the CVAE's x is θ (standardized,
+``standardize``), its condition y is the observation.
 """
 
 from .amortized import AmortizedPosterior, LogProb
+from .ensemble import EnsemblePosterior, load_posterior
 from .figures import pair_plot
 from .fit import POSTERIOR_FIT, POSTERIOR_MODEL, fit_posterior, posterior_model_config
 from .importance import KHAT_LIMIT, CorrectedDraws, importance_corrected
@@ -19,8 +21,10 @@ from .standardize import ObservationScaler, ParameterSpace, support_bounds
 __all__ = [
     "AmortizedPosterior",
     "CorrectedDraws",
+    "EnsemblePosterior",
     "KHAT_LIMIT",
     "importance_corrected",
+    "load_posterior",
     "pair_plot",
     "posterior_inference_data",
     "LogProb",

@@ -11,17 +11,19 @@ defaults: ``model={"prior": "conditional-gaussian"}, elbo="analytic-kl", num_par
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 
 from ..build import build
-from ..checks import as_tensor, check_tensor
+from ..checks import as_tensor, check_positive_int, check_tensor
 from ..config import FitConfig, ModelConfig
 from ..seeding import seeded
 from ..train.loop import fit as fit_model
 from ..train.run import Run
 from .amortized import AmortizedPosterior
+from .ensemble import EnsemblePosterior, member_folder, write_manifest
 from .simulate import Simulations, simulate
 from .standardize import ObservationScaler, ParameterSpace, bound_vector, support_bounds
 
@@ -114,10 +116,11 @@ def fit_posterior(
     num_workers: int = 1,
     simulation_batch_size: int = 1000,
     seed: int = 0,
+    ensemble: int = 1,
     progress: bool = True,
     overwrite: bool = False,
     **fit_overrides,
-) -> AmortizedPosterior:
+) -> Union[AmortizedPosterior, EnsemblePosterior]:
     """Fit an amortized posterior p(θ | x) by SVI on simulated pairs.
 
     Either ``prior``, ``simulator`` and ``num_simulations`` (the budget is simulated with
@@ -134,6 +137,11 @@ def fit_posterior(
     keywords fields of the ``FitConfig`` (``POSTERIOR_FIT``), e.g. ``learning_rate=5e-4``,
     ``checkpoint_dir="runs/posterior"``.
 
+    ``ensemble=M`` fits M posteriors on the same pairs, member m from seed ``seed + m`` (its own
+    initial weights and validation split), and returns their equal-weight mixture, an
+    ``EnsemblePosterior``: M times the fit, wider where the members disagree (README, "Can it be
+    trusted?", for what it bought). A ``checkpoint_dir`` then gets one subfolder per member.
+
     >>> posterior = fit_posterior(prior, simulator, 10_000, parameter_names=["a", "b"])
     >>> theta = posterior.sample(x_o, 1000)                    # (1000, 2), inside the prior
     >>> posterior.log_prob(theta[:5], x_o).value               # (5,)
@@ -149,6 +157,25 @@ def fit_posterior(
     elif simulator is not None or num_simulations is not None:
         raise ValueError("give either the pairs (theta=, x=) or a simulator and num_simulations, not both")
     theta, x = _pairs(theta, x)
+    check_positive_int(ensemble, "ensemble")
+    if ensemble > 1:
+        checkpoint_dir = fit_overrides.pop("checkpoint_dir", None)
+        members = []
+        for m in range(ensemble):
+            if checkpoint_dir is not None:
+                fit_overrides["checkpoint_dir"] = str(Path(checkpoint_dir) / member_folder(m))
+            member = fit_posterior(
+                prior, theta=theta, x=x, parameter_names=parameter_names, bounds=bounds, support=support,
+                model=model, validation_fraction=validation_fraction, seed=seed + m, progress=progress,
+                overwrite=overwrite, **fit_overrides,
+            )  # fmt: skip
+            assert isinstance(member, AmortizedPosterior)  # ensemble=1: one fit
+            if simulations is not None:
+                member.run.metadata["failed_simulations"] = simulations.failed
+            members.append(member)
+        if checkpoint_dir is not None:
+            write_manifest(checkpoint_dir, ensemble)
+        return EnsemblePosterior(members)
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}")
     num_val = max(1, int(round(validation_fraction * len(theta))))

@@ -62,6 +62,11 @@ def importance_corrected(
     theta)`` (``theta`` ``(K, D)`` in, log p(x_o | θ) ``(K,)`` out) and the ``prior``.
     ``num_samples`` draws (default: as many as proposals) are resampled by weight."""
     check_positive_int(num_proposals, "num_proposals")
+    if not isinstance(posterior, AmortizedPosterior):
+        raise TypeError(
+            f"importance_corrected needs one AmortizedPosterior (its CVAE is the proposal), got "
+            f"{type(posterior).__name__}; for an ensemble, correct one member: posterior.members[0]"
+        )
     y = posterior.condition(x_o)
     if y.shape[0] != 1:
         raise ValueError(f"x_o must be one observation (the correction is made per observation), got {y.shape[0]}")
