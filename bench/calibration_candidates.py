@@ -4,7 +4,8 @@ suite is never scored on it).
 
 Per candidate: fit on ``--budget`` simulations, C2ST over observations 1 and 2 (``--draws``),
 then SBC per parameter, HPD coverage at 50% / 90% and TARP on ``--truths`` fresh (θ*, x*) pairs,
-as ``bench/posterior_checks.py`` measures them. One JSON line per candidate. The simulations are
+as ``bench/posterior_checks.py`` measures them. One JSON line per candidate (with ``error`` in
+place of the figures when a check stopped, e.g. a posterior that leaks out of the prior's support). The simulations are
 made once per task, budget and seed and kept in ``--cache`` (slcp_distractors' simulator peaks
 at about 14 GB while it runs: two at once exhaust a 24 GB machine).
 
@@ -151,7 +152,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     for candidate in args.candidate:
-        row = run(args.task, candidate, args.budget, args.truths, args.seed, Path(args.cache), args.draws)
+        try:
+            row = run(args.task, candidate, args.budget, args.truths, args.seed, Path(args.cache), args.draws)
+        except RuntimeError as error:  # e.g. a posterior that leaks out of the prior for some truth
+            row = {"task": args.task, "candidate": candidate, "budget": args.budget, "error": str(error)}
         print(json.dumps(row), flush=True)
 
 
