@@ -8,7 +8,9 @@ own validation split), and the ensemble is their average density::
 A member that over-fits its training pairs is confident in its own way; the average spreads the
 mass where members disagree, so an ensemble is wider where a single fit is too sure of itself
 (Hermans et al. 2022 saw NPE ensembles turn over-confident posteriors conservative). It costs M
-fits and M passes per ``log_prob``; ``sample`` costs what one member's does.
+fits and M passes per ``log_prob``; ``sample`` costs what one member's does. Under rejection
+(``support="reject"``) every member must keep its draws inside the prior's support for every
+observation: one member that leaks out of it stops ``sample`` with the error that says so.
 """
 
 from __future__ import annotations
