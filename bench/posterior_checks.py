@@ -71,6 +71,24 @@ def known_log_likelihood(task):
     return None
 
 
+def calibration(posterior, theta_true, x_true):
+    """SBC, HPD coverage and TARP of ``posterior`` on the truths: the rounded figures of a JSON
+    row (``sbc_p``, ``hpd_coverage_50``/``_90``, ``hpd_p``, ``tarp_p``, ``tarp_atc``), and the
+    HPD and TARP curves for a figure."""
+    ranks = sbc(posterior, theta_true, x_true)
+    hpd = hpd_coverage(posterior, theta_true, x_true)
+    joint = tarp(posterior, theta_true, x_true)
+    figures = {
+        "sbc_p": [round(p, 4) for p in ranks["p_values"]],
+        "hpd_coverage_50": round(float(hpd.coverage[hpd.alpha.sub(0.5).abs().argmin()]), 3),
+        "hpd_coverage_90": round(float(hpd.coverage[hpd.alpha.sub(0.9).abs().argmin()]), 3),
+        "hpd_p": round(hpd.p_value, 4),
+        "tarp_p": round(joint.p_value, 4),
+        "tarp_atc": round(joint.atc, 4),
+    }
+    return figures, hpd, joint
+
+
 def check_task(
     name: str, budget: int, truths: int, observations, draws: int, seed: int, figure=None, ensemble: int = 1
 ):
@@ -86,21 +104,8 @@ def check_task(
     torch.manual_seed(seed + 1)  # fresh truths, never trained on
     theta_true = task.get_prior()(num_samples=truths)
     x_true = task.get_simulator()(theta_true)
-    ranks = sbc(posterior, theta_true, x_true)
-    hpd = hpd_coverage(posterior, theta_true, x_true)
-    joint = tarp(posterior, theta_true, x_true)
-    row = {
-        "task": name,
-        "budget": budget,
-        "ensemble": ensemble,
-        "truths": truths,
-        "sbc_p": [round(p, 4) for p in ranks["p_values"]],
-        "hpd_coverage_50": round(float(hpd.coverage[hpd.alpha.sub(0.5).abs().argmin()]), 3),
-        "hpd_coverage_90": round(float(hpd.coverage[hpd.alpha.sub(0.9).abs().argmin()]), 3),
-        "hpd_p": round(hpd.p_value, 4),
-        "tarp_p": round(joint.p_value, 4),
-        "tarp_atc": round(joint.atc, 4),
-    }
+    figures, hpd, joint = calibration(posterior, theta_true, x_true)
+    row = {"task": name, "budget": budget, "ensemble": ensemble, "truths": truths, **figures}
     log_likelihood = known_log_likelihood(task)
     if log_likelihood is not None:
         plain, corrected, khat, ess = [], [], [], []

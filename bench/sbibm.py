@@ -49,14 +49,19 @@ def fit_cvae(task, theta, x, seed: int):
     return lambda x_o, n: posterior.sample(x_o, n)
 
 
-def fit_npe(task, theta, x, seed: int):
+def train_npe(prior, theta, x, seed: int):
+    """sbi's NPE with its defaults on the pairs (θ, x): sbi's posterior object."""
     from sbi.inference import SNPE
 
     torch.manual_seed(seed)
-    inference = SNPE(prior=task.get_prior_dist(), show_progress_bars=False)
+    inference = SNPE(prior=prior, show_progress_bars=False)
     with contextlib.redirect_stdout(io.StringIO()):  # sbi prints its epoch count without a newline
         estimator = inference.append_simulations(theta, x).train()
-    posterior = inference.build_posterior(estimator)
+    return inference.build_posterior(estimator)
+
+
+def fit_npe(task, theta, x, seed: int):
+    posterior = train_npe(task.get_prior_dist(), theta, x, seed)
     return lambda x_o, n: posterior.sample((n,), x=x_o, show_progress_bars=False)
 
 
