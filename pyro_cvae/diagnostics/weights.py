@@ -72,12 +72,16 @@ class ImportanceWeights:
         """Indices of ``num_samples`` proposals drawn with replacement by weight."""
         return torch.multinomial(self.normalized, num_samples, replacement=True, generator=generator)
 
-    def warn_if_unreliable(self, what: str = "the corrected draws", stacklevel: int = 3) -> None:
-        """A warning naming k̂ and the ESS when k̂ exceeds ``KHAT_LIMIT``."""
+    def warn_if_unreliable(
+        self,
+        what: str = "the corrected draws",
+        stacklevel: int = 3,
+        remedy: str = "train the proposal longer or on more simulations, or use more proposals",
+    ) -> None:
+        """A warning naming k̂, the ESS and the ``remedy`` when k̂ exceeds ``KHAT_LIMIT``."""
         if self.khat > KHAT_LIMIT:
             warnings.warn(
                 f"Pareto k̂ = {self.khat:.2f} > {KHAT_LIMIT}: the proposal misses mass of the exact posterior and "
-                f"{what} are unreliable (ESS {self.ess:.0f} of {len(self)}); train the proposal longer or on more "
-                "simulations, or use more proposals",
+                f"{what} are unreliable (ESS {self.ess:.0f} of {len(self)}); {remedy}",
                 stacklevel=stacklevel,
             )

@@ -4,9 +4,10 @@
 own pairs) trains an ``AmortizedPosterior`` p(θ | x): ``sample(x_o, n)``, ``log_prob(θ, x_o)``,
 ``save``/``load`` (``fit_posterior(..., ensemble=M)``: an ``EnsemblePosterior``, the mixture
 of M fits; ``load_posterior`` reads either back); ``importance_corrected`` makes it exact where
-the likelihood is known; ``pair_plot`` and ``posterior_inference_data`` show it. Under the hood
-it is this package's CVAE with the roles renamed: the CVAE's x is θ (standardized,
-``standardize``), its condition y is the observation.
+the likelihood is known (with ``mcmc_steps``, its draws then move by Metropolis–Hastings);
+``pair_plot`` and ``posterior_inference_data`` show it. Under the hood it is this package's CVAE
+with the roles renamed: the CVAE's x is θ (standardized, ``standardize``), its condition y is the
+observation.
 """
 
 from .amortized import AmortizedPosterior, LogProb
@@ -15,6 +16,7 @@ from .figures import pair_plot
 from .fit import POSTERIOR_FIT, POSTERIOR_MODEL, fit_posterior, posterior_model_config
 from .importance import KHAT_LIMIT, CorrectedDraws, importance_corrected
 from .inference_data import posterior_inference_data
+from .mcmc import MoveSummary
 from .simulate import Simulations, simulate
 from .standardize import ObservationScaler, ParameterSpace, support_bounds
 
@@ -28,6 +30,7 @@ __all__ = [
     "pair_plot",
     "posterior_inference_data",
     "LogProb",
+    "MoveSummary",
     "ObservationScaler",
     "POSTERIOR_FIT",
     "POSTERIOR_MODEL",

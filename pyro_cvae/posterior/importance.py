@@ -13,16 +13,22 @@ self-normalized weights target p(θ | x_o) exactly as the number of proposals gr
 guide. The Two Birds posterior (``pyro_cvae.twobirds.posterior``) does the same for its one
 problem, with a Laplace proposal in place of the guide.
 
-Trust the result only as far as the weights allow: the effective sample size and the Pareto k̂
-of the weights' tail (Vehtari et al.; above 0.7 the estimate is unreliable) come with it, and a
-warning is given for k̂ > 0.7. The weighting, its diagnostics and the resampling are
+Trust the weighted draws only as far as the weights allow: the effective sample size and the
+Pareto k̂ of the weights' tail (Vehtari et al.; above 0.7 the estimate is unreliable) come with
+them, and a warning is given for k̂ > 0.7. The weighting, its diagnostics and the resampling are
 ``diagnostics.weights.ImportanceWeights``, which the Two Birds posterior uses too.
+
+Where the proposal misses mass (an over-confident CVAE: k̂ near 1), no weight can put it back;
+``mcmc_steps`` then starts a Metropolis–Hastings chain at each resampled draw (``mcmc``), whose
+moves leave the exact posterior invariant and spread the repeated draws out. On sbibm's slcp at
+10⁴ simulations this took C2ST against the reference from 0.80 (weights alone, k̂ ≈ 1) to 0.53
+with 150 steps (README, "Can it be trusted?").
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -31,6 +37,7 @@ from ..diagnostics.weights import KHAT_LIMIT, ImportanceWeights
 from ..sampling.evaluate import eval_mode
 from ..seeding import seeded
 from .amortized import AmortizedPosterior
+from .mcmc import MoveSummary, metropolis_moves
 
 __all__ = ["CorrectedDraws", "importance_corrected", "KHAT_LIMIT"]
 
@@ -38,14 +45,68 @@ LogLikelihood = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class CorrectedDraws(NamedTuple):
-    """Draws of the corrected posterior for one observation, resampled from the weighted
-    proposals (``theta`` ``(num_samples, D)``), with ``log_weights`` of the proposals, their
-    effective sample size ``ess`` and Pareto ``khat``."""
+    """Draws of the corrected posterior for one observation (``theta`` ``(num_samples, D)``):
+    resampled from the weighted proposals, then moved by ``mcmc_steps`` Metropolis–Hastings steps
+    when asked. ``log_weights`` of the proposals, their effective sample size ``ess`` and Pareto
+    ``khat`` describe the importance step; ``moves`` the Metropolis–Hastings steps (``None``
+    when none were taken)."""
 
     theta: torch.Tensor
     log_weights: torch.Tensor
     ess: float
     khat: float
+    moves: Optional[MoveSummary] = None
+
+
+class _KnownTarget:
+    """The exact posterior at one observation, in the network's space u, and the CVAE's joint
+    proposal over (z, u) there (the module's formula, split into the target's part log π(u) and
+    the auxiliary part that the proposal's density and the guide add)."""
+
+    def __init__(self, posterior: AmortizedPosterior, x_o: torch.Tensor, log_likelihood: LogLikelihood, prior):
+        y = posterior.condition(x_o)
+        if y.shape[0] != 1:
+            raise ValueError(f"x_o must be one observation (the correction is made per observation), got {y.shape[0]}")
+        self.model, self.space = posterior.model, posterior.space
+        self.x_o, self.log_likelihood, self.prior = torch.as_tensor(x_o), log_likelihood, prior
+        features = self.model.features(y)  # (1, E)
+        assert features is not None  # a posterior's model always has a condition
+        self.features = features
+
+    def log_target(self, u: torch.Tensor) -> torch.Tensor:
+        """log π(u) = log p(θ) + log p(x_o | θ) + log |dθ/du| ``(N,)`` in float64; -inf outside
+        the support (a draw rounded onto its edge has no density there)."""
+        theta = self.space.from_network(u.float().cpu())
+        inside = self.space.inside(theta)
+        if not inside.any():  # never ask the prior about values outside its support: it may refuse
+            return torch.full(inside.shape, -math.inf, dtype=torch.float64)
+        safe = torch.where(inside[:, None], theta, theta[inside][:1])
+        log_pi = self.prior.log_prob(safe).double() + self.log_likelihood(self.x_o, safe).double()
+        log_pi = log_pi - self.space.log_abs_det(safe).double()
+        return torch.where(inside, log_pi, torch.tensor(-math.inf, dtype=log_pi.dtype))
+
+    def _conditions(self, n: int) -> torch.Tensor:
+        return self.features.expand(n, *self.features.shape[1:])
+
+    def propose(self, n: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """n fresh draws u of the CVAE, their log π(u), and log q(z | u, c) - log r(z | c) - log p(u | z, c)."""
+        c = self._conditions(n)
+        z = self.model.prior(c).sample()
+        likelihood = self.model.likelihood(self.model.decoder(z, c))
+        u = likelihood.sample()
+        log_proposal = self.model.prior(c).log_prob(z) + likelihood.log_prob(u)
+        auxiliary = (self.model.encoder(u, c).log_prob(z) - log_proposal).double().cpu()
+        u = u.float().cpu()
+        return u, self.log_target(u), auxiliary
+
+    def auxiliary(self, u: torch.Tensor) -> torch.Tensor:
+        """z ~ q(z | u, c) for chains u, and log q(z | u, c) - log r(z | c) - log p(u | z, c)."""
+        c = self._conditions(u.shape[0])
+        u = u.to(self.model.device, self.model.float_type)
+        guide = self.model.encoder(u, c)
+        z = guide.sample()
+        log_proposal = self.model.prior(c).log_prob(z) + self.model.likelihood(self.model.decoder(z, c)).log_prob(u)
+        return (guide.log_prob(z) - log_proposal).double().cpu()
 
 
 @torch.no_grad()
@@ -57,43 +118,47 @@ def importance_corrected(
     num_proposals: int = 10_000,
     num_samples: Optional[int] = None,
     seed: Optional[int] = 0,
+    mcmc_steps: int = 0,
 ) -> CorrectedDraws:
     """Correct ``posterior`` at one observation ``x_o`` with the known ``log_likelihood(x_o,
     theta)`` (``theta`` ``(K, D)`` in, log p(x_o | θ) ``(K,)`` out) and the ``prior``.
-    ``num_samples`` draws (default: as many as proposals) are resampled by weight."""
+    ``num_samples`` draws (default: as many as proposals) are resampled by weight; with
+    ``mcmc_steps`` > 0 each then starts a chain of that many Metropolis–Hastings steps that leave
+    the exact posterior invariant (``mcmc``), which repairs what the weights alone cannot when
+    k̂ > 0.7, at ``2 × mcmc_steps × num_samples`` more likelihood evaluations."""
     check_positive_int(num_proposals, "num_proposals")
+    if not isinstance(mcmc_steps, int) or isinstance(mcmc_steps, bool) or mcmc_steps < 0:
+        raise ValueError(f"mcmc_steps must be a non-negative int, got {mcmc_steps!r}")
     if not isinstance(posterior, AmortizedPosterior):
         raise TypeError(
             f"importance_corrected needs one AmortizedPosterior (its CVAE is the proposal), got "
             f"{type(posterior).__name__}; for an ensemble, correct one member: posterior.members[0]"
         )
-    y = posterior.condition(x_o)
-    if y.shape[0] != 1:
-        raise ValueError(f"x_o must be one observation (the correction is made per observation), got {y.shape[0]}")
-    model, space = posterior.model, posterior.space
-    with seeded(seed), eval_mode(model):
-        c = model.features(y)  # (1, E)
-        assert c is not None  # a posterior's model always has a condition
-        z = model.prior(c).sample((num_proposals,))[:, 0]  # (K, latent)
-        c = c.expand(num_proposals, *c.shape[1:])
-        likelihood = model.likelihood(model.decoder(z, c))
-        u = likelihood.sample()
-        log_proposal = model.prior(c).log_prob(z) + likelihood.log_prob(u)
-        log_auxiliary = model.encoder(u, c).log_prob(z)
-        theta = space.from_network(u.float().cpu())
-        # a draw rounded onto the support's edge has no density there: it gets weight 0
-        inside = space.inside(theta)
-        safe = torch.where(inside[:, None], theta, theta[inside][:1] if inside.any() else theta)
-        log_target = prior.log_prob(safe).double() + log_likelihood(torch.as_tensor(x_o), safe).double()
-        log_w = log_target - space.log_abs_det(safe).double() + (log_auxiliary - log_proposal).double().cpu()
-        log_w = torch.where(inside, log_w, torch.tensor(-math.inf, dtype=log_w.dtype))
+    with seeded(seed), eval_mode(posterior.model):
+        target = _KnownTarget(posterior, x_o, log_likelihood, prior)
+        u, log_pi, auxiliary = target.propose(num_proposals)
         try:  # NaN and -inf weights carry no weight; only none finite at all is refused
-            weights = ImportanceWeights(log_w)
+            weights = ImportanceWeights(log_pi + auxiliary)
         except ValueError as error:
             raise ValueError(
                 "no proposal of the posterior has a finite weight: log_likelihood(x_o, theta) is -inf or NaN "
                 "at every draw, or the prior's log_prob is -inf there (is x_o from this simulator?)"
             ) from error
         picks = weights.resample(num_samples or num_proposals)
-    weights.warn_if_unreliable()
-    return CorrectedDraws(theta[picks], weights.log_weights, weights.ess, weights.khat)
+        moves = None
+        if mcmc_steps:
+            generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
+            chains, moves = metropolis_moves(
+                u[picks], target.log_target, target.propose, target.auxiliary, mcmc_steps, generator
+            )
+            theta = target.space.from_network(chains)
+        else:
+            theta = target.space.from_network(u[picks])
+    if mcmc_steps:
+        weights.warn_if_unreliable(
+            "the resampled draws the chains start from",
+            remedy=f"the chains may need more than mcmc_steps={mcmc_steps} to forget them",
+        )
+    else:
+        weights.warn_if_unreliable(remedy="move the draws with mcmc_steps=150, or use more proposals")
+    return CorrectedDraws(theta, weights.log_weights, weights.ess, weights.khat, moves)

@@ -183,3 +183,27 @@ def test_the_known_likelihood_correction_recovers_the_exact_posterior_and_refuse
         importance_corrected(posterior, torch.stack([x_o, x_o]), log_likelihood, prior)
     with pytest.raises(ValueError, match="no proposal of the posterior has a finite weight"):
         importance_corrected(posterior, x_o, lambda x, theta: torch.full(theta.shape[:1], -math.inf), prior)
+
+
+def test_metropolis_moves_repair_a_correction_whose_proposal_is_too_narrow(posterior):
+    from pyro_cvae.posterior import importance_corrected
+
+    # the posterior was trained for noise 0.1; told the noise is 0.25, the exact posterior is
+    # N(x_o, 0.25²) away from the bounds, 2.5x wider than the proposals: the weights alone rest
+    # on a few heavy far proposals (ESS below 50, k̂ says so) that resampling repeats, the chains
+    # spread them into distinct draws of the exact width
+    prior = box(0, 2, 2)
+    x_o = torch.tensor([1.0, 0.9])
+
+    def log_likelihood(x, theta):
+        return torch.distributions.Normal(theta, 0.25).log_prob(x).sum(-1)
+
+    with pytest.warns(UserWarning, match="k̂"):
+        weighted = importance_corrected(posterior, x_o, log_likelihood, prior, num_proposals=4000)
+    with pytest.warns(UserWarning, match="the resampled draws the chains start from"):
+        moved = importance_corrected(posterior, x_o, log_likelihood, prior, num_proposals=4000, mcmc_steps=60)
+    assert weighted.ess < 50 and len(weighted.theta.unique(dim=0)) < 2000
+    assert len(moved.theta.unique(dim=0)) > 3500
+    torch.testing.assert_close(moved.theta.mean(0), x_o, atol=0.02, rtol=0)
+    torch.testing.assert_close(moved.theta.std(0), torch.full((2,), 0.25), atol=0.015, rtol=0)
+    assert moved.moves.steps == 60 and ((moved.theta > 0) & (moved.theta < 2)).all()

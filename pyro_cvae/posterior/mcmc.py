@@ -1,0 +1,181 @@
+"""Metropolis–Hastings moves that carry importance-resampled draws to the exact posterior.
+
+Importance resampling (``importance``) is exact only as the number of proposals grows; when the
+CVAE misses part of the posterior (Pareto k̂ > 0.7), the resampled draws are few distinct points
+repeated. Each chain here starts at one resampled draw and takes moves that leave the exact
+posterior invariant, so the draws only get closer to it, whatever the proposal's faults.
+
+The chains live in the network's space u (θ = g(m + s·u), ``ParameterSpace``), where the target is::
+
+    log π(u) = log p(θ) + log p(x_o | θ) + log |dθ/du|
+
+and each step makes two moves:
+
+1. **random walk**: u' = u + h·L·ξ, ξ ~ N(0, I), where L is the Cholesky factor of the
+   covariance of the chains' cluster nearest to u (k-means on the chains, ``CLUSTERS`` of them:
+   each mode of a multimodal posterior gets its own shape), accepted with probability
+   min(1, π(u') q(u | u') / (π(u) q(u' | u))), the Hastings term making up for the shape that
+   depends on where the chain is. During the first half of the steps only, h (from
+   2.38 / √D) grows or shrinks towards an acceptance of ``TARGET_ACCEPTANCE`` and the clusters
+   are found again every ten steps as the chains spread; the second half moves with both fixed.
+2. **independence**: a fresh draw (z', u') of the CVAE, accepted with probability
+   min(1, w' / w), where w is the importance weight of the joint over (z, u) of ``importance``.
+   The chain's own z is first drawn from the guide q(z | u, c), which is exact: q is z's
+   conditional under the joint target π(u)·q(z | u, c). This move jumps between modes the random
+   walk cannot cross, at the rate the proposal allows.
+
+Both moves leave the exact posterior invariant for any h, clusters and proposal; a poor choice
+only slows the mixing. h and the clusters are read off all chains together (as sequential Monte
+Carlo samplers tune their moves): with thousands of chains one chain's pull on them is
+negligible, and the second half of the steps tunes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple, Tuple
+
+import torch
+
+__all__ = ["MoveSummary", "metropolis_moves", "TARGET_ACCEPTANCE"]
+
+#: the random walk's acceptance rate the step size is tuned towards (Roberts et al. 1997: 0.234
+#: is optimal for many dimensions, a little higher for few)
+TARGET_ACCEPTANCE = 0.3
+
+#: the clusters of the population whose covariances shape the random walk (``_LocalWalk``)
+CLUSTERS = 8
+
+
+class MoveSummary(NamedTuple):
+    """How the chains moved: ``steps`` taken, the share of random-walk and of independence
+    proposals accepted over all steps, and the random walk's final step size h."""
+
+    steps: int
+    random_walk_acceptance: float
+    independence_acceptance: float
+    step_size: float
+
+
+# log π(u) (N,), in float64, for chains u (N, D)
+LogTarget = Callable[[torch.Tensor], torch.Tensor]
+# N fresh proposals of the CVAE: u (N, D), log π(u) and the rest of their joint importance log weight
+Propose = Callable[[int], Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+# for chains u: z drawn from the guide q(z | u, c), and the rest of the joint importance log weight
+# log w - log π(u) = log q(z | u, c) - log r(z | c) - log p(u | z, c)  (N,)
+Auxiliary = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _covariance_factor(u: torch.Tensor) -> torch.Tensor:
+    """The Cholesky factor of the draws' covariance, with a little jitter so that a
+    population of few distinct points still gives a usable direction in every parameter (and
+    one point alone, 0.1 in every direction of the standardized space: the step size adapts)."""
+    centred = u - u.mean(0)
+    covariance = centred.T @ centred / max(1, u.shape[0] - 1)
+    eye = torch.eye(u.shape[1], dtype=u.dtype)
+    spread = covariance.diagonal().mean()
+    if not spread > 1e-12:
+        return 0.1 * eye
+    return torch.linalg.cholesky(covariance + 1e-6 * spread * eye)
+
+
+def _kmeans(u: torch.Tensor, clusters: int, generator: torch.Generator, iterations: int = 25) -> torch.Tensor:
+    """Centroids ``(clusters, D)`` of the draws by Lloyd's iterations from a k-means++ start."""
+    centroids = u[torch.randint(len(u), (1,), generator=generator)]
+    while len(centroids) < clusters:
+        distance = torch.cdist(u, centroids).min(1).values.pow(2)
+        if float(distance.sum()) == 0:  # fewer distinct points than clusters
+            break
+        pick = torch.multinomial(distance / distance.sum(), 1, generator=generator)
+        centroids = torch.cat([centroids, u[pick]])
+    for _ in range(iterations):
+        labels = torch.cdist(u, centroids).argmin(1)
+        counts = torch.bincount(labels, minlength=len(centroids)).to(u.dtype)
+        sums = torch.zeros_like(centroids).index_add_(0, labels, u)
+        centroids = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centroids)
+    return centroids
+
+
+class _LocalWalk:
+    """A random walk shaped, at each chain, by the covariance of the population's cluster nearest
+    to it: u' = u + h·L_k(u)·ξ. Because the shape depends on where the chain is, the proposal is
+    not symmetric, and ``propose`` returns the Hastings term log q(u | u') - log q(u' | u) that
+    keeps the move exact. One shape for every chain (a single covariance) would have to be as
+    small as the narrowest direction of any mode once the population spans several modes."""
+
+    def __init__(self, u: torch.Tensor, clusters: int, generator: torch.Generator):
+        u = u.double()
+        self.centroids = _kmeans(u, clusters, generator)
+        labels = self.nearest(u)
+        whole = _covariance_factor(u)
+        factors = []
+        for k in range(len(self.centroids)):
+            members = u[labels == k]
+            # a cluster too small for a covariance borrows the population's
+            factors.append(_covariance_factor(members) if len(members) > 4 * u.shape[1] else whole)
+        self.factors = torch.stack(factors)  # (K, D, D)
+        self.log_dets = self.factors.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # (K,)
+
+    def nearest(self, u: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(u.double(), self.centroids).argmin(1)
+
+    def propose(self, u: torch.Tensor, step: float, generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Candidates u' and the Hastings term of each."""
+        here = self.nearest(u)
+        noise = torch.randn(u.shape, dtype=torch.float64, generator=generator)
+        candidate = u.double() + step * (self.factors[here] @ noise[:, :, None])[:, :, 0]
+        there = self.nearest(candidate)
+        back = torch.linalg.solve_triangular(
+            self.factors[there], ((u.double() - candidate) / step)[:, :, None], upper=False
+        )[:, :, 0]
+        log_forward = -0.5 * noise.pow(2).sum(-1) - self.log_dets[here]
+        log_backward = -0.5 * back.pow(2).sum(-1) - self.log_dets[there]
+        return candidate.to(u.dtype), log_backward - log_forward
+
+
+def _accept(log_ratio: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Whether each proposal is accepted with probability min(1, exp(log_ratio)); NaN never."""
+    uniform = torch.rand(log_ratio.shape, dtype=torch.float64, generator=generator)
+    return torch.nan_to_num(log_ratio, nan=-math.inf) > uniform.log()
+
+
+def metropolis_moves(
+    u: torch.Tensor,
+    log_target: LogTarget,
+    propose: Propose,
+    auxiliary: Auxiliary,
+    steps: int,
+    generator: torch.Generator,
+    clusters: int = CLUSTERS,
+) -> Tuple[torch.Tensor, MoveSummary]:
+    """Move the chains ``u`` ``(N, D)`` (one per resampled draw) by ``steps`` rounds of a
+    random-walk move and an independence move; the chains' states after the last step, and how
+    they moved."""
+    log_pi = log_target(u)
+    walk = _LocalWalk(u, clusters, generator)
+    log_step = math.log(2.38 / math.sqrt(u.shape[1]))
+    walk_accepted, jump_accepted = 0.0, 0.0
+    for step in range(steps):
+        # 1. random walk; during the first half of the steps only, h is tuned and the clusters
+        # are found again from the chains as they spread (the second half moves with both fixed)
+        burn_in = step < steps // 2
+        if burn_in and step and step % 10 == 0:
+            walk = _LocalWalk(u, clusters, generator)
+        candidate, hastings = walk.propose(u, math.exp(log_step), generator)
+        log_pi_candidate = log_target(candidate)
+        accepted = _accept(log_pi_candidate - log_pi + hastings, generator)
+        u = torch.where(accepted[:, None], candidate, u)
+        log_pi = torch.where(accepted, log_pi_candidate, log_pi)
+        rate = float(accepted.double().mean())
+        walk_accepted += rate
+        if burn_in:
+            log_step += rate - TARGET_ACCEPTANCE
+        # 2. independence move on the joint (z, u): the chain's z from the guide, then a fresh proposal
+        log_w = log_pi + auxiliary(u)
+        fresh_u, fresh_log_pi, fresh_auxiliary = propose(u.shape[0])
+        accepted = _accept(fresh_log_pi + fresh_auxiliary - log_w, generator)
+        u = torch.where(accepted[:, None], fresh_u, u)
+        log_pi = torch.where(accepted, fresh_log_pi, log_pi)
+        jump_accepted += float(accepted.double().mean())
+    summary = MoveSummary(steps, walk_accepted / max(steps, 1), jump_accepted / max(steps, 1), math.exp(log_step))
+    return u, summary
