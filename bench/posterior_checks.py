@@ -6,15 +6,17 @@ For each task: ``fit_posterior`` on ``--budget`` simulations (its defaults), the
 fresh (θ*, x*) pairs: SBC p-value per parameter, expected HPD coverage at 50% and 90%, TARP's
 p-value and ATC. Where the task's likelihood is known (``gaussian_linear``, ``gaussian_mixture``,
 ``slcp``), the importance-corrected posterior's C2ST against the reference posterior, beside the
-uncorrected one's, with the weights' ESS and Pareto k̂ (``--ensemble M``: the mixture of M fits,
-uncorrected only). One JSON line per task.
+uncorrected one's, with the weights' ESS and Pareto k̂, and again after ``--mcmc-steps``
+Metropolis–Hastings steps (``--ensemble M``: the mixture of M fits, uncorrected only). One JSON
+line per task.
 
 ``--power`` instead measures how often each check rejects (p < 0.01) an exact posterior and
 the same posterior 1.5× too wide and 1.5× too narrow, over ``--repeats`` seeds of the
 linear-Gaussian problem of ``tests/diagnostics/test_posterior_checks.py``.
 
     python bench/posterior_checks.py --task two_moons slcp [--budget 10000] [--truths 300]
-        [--observations 1 2 3] [--draws 10000] [--ensemble 1] [--figure checks.png: checks_two_moons.png, ...]
+        [--observations 1 2 3] [--draws 10000] [--ensemble 1] [--mcmc-steps 150] [--no-calibration]
+        [--figure checks.png: checks_two_moons.png, ..., checks_slcp_pairs.png]
     python bench/posterior_checks.py --power [--repeats 50]
 
 Needs the benchmark-only extras: ``pip install sbi==0.27.0 pandas autograd future && pip
@@ -27,13 +29,14 @@ import argparse
 import json
 import math
 import sys
+import time
 import warnings
 from pathlib import Path
 
 import torch
 
 from pyro_cvae.diagnostics import c2st, hpd_coverage, plot_coverage, sbc, tarp, widened
-from pyro_cvae.posterior import fit_posterior, importance_corrected
+from pyro_cvae.posterior import AmortizedPosterior, fit_posterior, importance_corrected, pair_plot
 
 # bench/sbibm.py would stand in for the sbibm package: keep this folder off the import path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -90,7 +93,16 @@ def calibration(posterior, theta_true, x_true):
 
 
 def check_task(
-    name: str, budget: int, truths: int, observations, draws: int, seed: int, figure=None, ensemble: int = 1
+    name: str,
+    budget: int,
+    truths: int,
+    observations,
+    draws: int,
+    seed: int,
+    figure=None,
+    ensemble: int = 1,
+    mcmc_steps: int = 150,
+    calibrate: bool = True,
 ):
     import sbibm
 
@@ -101,28 +113,62 @@ def check_task(
     posterior = fit_posterior(
         prior, theta=theta, x=task.get_simulator()(theta), seed=seed, ensemble=ensemble, progress=False
     )
-    torch.manual_seed(seed + 1)  # fresh truths, never trained on
-    theta_true = task.get_prior()(num_samples=truths)
-    x_true = task.get_simulator()(theta_true)
-    figures, hpd, joint = calibration(posterior, theta_true, x_true)
-    row = {"task": name, "budget": budget, "ensemble": ensemble, "truths": truths, **figures}
+    row = {"task": name, "budget": budget, "ensemble": ensemble}
+    if calibrate:
+        torch.manual_seed(seed + 1)  # fresh truths, never trained on
+        theta_true = task.get_prior()(num_samples=truths)
+        x_true = task.get_simulator()(theta_true)
+        figures, hpd, joint = calibration(posterior, theta_true, x_true)
+        row.update(truths=truths, **figures)
+        if figure:
+            plot_coverage({"HPD": hpd, "TARP": joint}, title=f"{name}, {budget} simulations", path=figure)
     log_likelihood = known_log_likelihood(task)
     if log_likelihood is not None:
-        plain, corrected, khat, ess = [], [], [], []
-        for number in observations:
-            x_o, reference = task.get_observation(number)[0], task.get_reference_posterior_samples(number)[:draws]
-            plain.append(c2st(posterior.sample(x_o, draws), reference))
-            if ensemble > 1:  # the correction takes one fit's proposals, not a mixture's
-                continue
-            result = importance_corrected(posterior, x_o, log_likelihood, prior, num_proposals=10 * draws)
-            corrected.append(c2st(result.theta[:draws], reference))
-            khat.append(round(result.khat, 3))
-            ess.append(round(result.ess))
-        row.update(c2st_plain=round(sum(plain) / len(plain), 4), observations=list(observations))
-        if corrected:
-            row.update(c2st_corrected=round(sum(corrected) / len(corrected), 4), khat=khat, ess=ess)
-    if figure:
-        plot_coverage({"HPD": hpd, "TARP": joint}, title=f"{name}, {budget} simulations", path=figure)
+        row.update(known_likelihood(posterior, task, log_likelihood, observations, draws, mcmc_steps, figure))
+    return row
+
+
+def known_likelihood(posterior, task, log_likelihood, observations, draws: int, mcmc_steps: int, figure=None):
+    """C2ST against the reference posterior of the posterior's own draws (``c2st_plain``), of the
+    importance-corrected draws (``c2st_corrected``, with the weights' k̂ and ESS) and of the
+    same draws after ``mcmc_steps`` Metropolis–Hastings steps (``c2st_moved``, with the moves'
+    acceptance and the seconds the moved correction took per observation). With ``figure``, a
+    pair plot of the moved draws of the first observation against its reference."""
+    plain, corrected, moved, khat, ess, acceptance, seconds = [], [], [], [], [], [], []
+    ensemble = not isinstance(posterior, AmortizedPosterior)  # the correction takes one fit's proposals
+    for number in observations:
+        x_o, reference = task.get_observation(number)[0], task.get_reference_posterior_samples(number)[:draws]
+        plain.append(c2st(posterior.sample(x_o, draws), reference))
+        if ensemble:
+            continue
+        weighted = importance_corrected(posterior, x_o, log_likelihood, task.get_prior_dist(), 10 * draws, draws)
+        corrected.append(c2st(weighted.theta, reference))
+        khat.append(round(weighted.khat, 3))
+        ess.append(round(weighted.ess))
+        if mcmc_steps:
+            start = time.perf_counter()
+            result = importance_corrected(
+                posterior, x_o, log_likelihood, task.get_prior_dist(), 10 * draws, draws, mcmc_steps=mcmc_steps
+            )
+            seconds.append(round(time.perf_counter() - start, 1))
+            moved.append(c2st(result.theta, reference))
+            acceptance.append(
+                [round(result.moves.random_walk_acceptance, 3), round(result.moves.independence_acceptance, 3)]
+            )
+            if figure and number == observations[0]:
+                path = Path(figure).with_name(f"{Path(figure).stem}_pairs.png")
+                pair_plot(result.theta, posterior.parameter_names, reference=reference, path=path)
+    row = {"c2st_plain": round(sum(plain) / len(plain), 4), "observations": list(observations)}
+    if corrected:
+        row.update(c2st_corrected=round(sum(corrected) / len(corrected), 4), khat=khat, ess=ess)
+    if moved:
+        row.update(
+            mcmc_steps=mcmc_steps,
+            c2st_moved=round(sum(moved) / len(moved), 4),
+            c2st_moved_each=[round(value, 4) for value in moved],
+            acceptance=acceptance,
+            moved_s=seconds,
+        )
     return row
 
 
@@ -155,7 +201,11 @@ def main(argv=None):
     parser.add_argument("--draws", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ensemble", type=int, default=1, help="fit_posterior(..., ensemble=M): M fits, mixed")
-    parser.add_argument("--figure", help="a PNG of each task's coverage curves: FIGURE with the task's name added")
+    parser.add_argument("--mcmc-steps", type=int, default=150, help="importance_corrected(..., mcmc_steps=)")
+    parser.add_argument("--no-calibration", action="store_true", help="the known-likelihood rows only")
+    parser.add_argument(
+        "--figure", help="a PNG of each task's coverage curves (and pair plot): FIGURE with the task's name added"
+    )
     parser.add_argument("--power", action="store_true", help="measure the checks' power on exact answers")
     parser.add_argument("--repeats", type=int, default=50, help="seeds of --power")
     args = parser.parse_args(argv)
@@ -166,7 +216,16 @@ def main(argv=None):
     for name in args.task:
         figure = None if args.figure is None else Path(args.figure).with_name(f"{Path(args.figure).stem}_{name}.png")
         row = check_task(
-            name, args.budget, args.truths, args.observations, args.draws, args.seed, figure, args.ensemble
+            name,
+            args.budget,
+            args.truths,
+            args.observations,
+            args.draws,
+            args.seed,
+            figure,
+            args.ensemble,
+            args.mcmc_steps,
+            calibrate=not args.no_calibration,
         )
         print(json.dumps(row), flush=True)
 

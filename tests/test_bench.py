@@ -70,7 +70,9 @@ SMALL = {
     "cuda_check.py": ["--epochs", "1"],
     "known_answers.py": [],
     "sbibm.py": ["--budget", "300", "--observations", "1", "--draws", "300", "--figure", "{tmp}/sbibm.png"],
-    "posterior_checks.py": "--budget 300 --truths 40 --observations 1 --draws 300 --figure {tmp}/checks.png".split(),
+    "posterior_checks.py": (
+        "--budget 300 --truths 40 --observations 1 --draws 300 --mcmc-steps 4 --figure {tmp}/checks.png".split()
+    ),
     "posterior_checks.py --power": ["--power", "--repeats", "2"],
     "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200"],
     "calibration_candidates.py": "--budget 300 --truths 40 --draws 200 --cache {tmp}".split(),
@@ -272,8 +274,11 @@ def test_posterior_checks(tmp_path, capsys):
     tasks = ["two_moons", "gaussian_mixture", "gaussian_linear", "slcp"]
     assert [r["task"] for r in rows] == tasks
     assert all(len(r["sbc_p"]) >= 2 and 0 <= r["hpd_coverage_90"] <= 1 for r in rows)
-    assert all("c2st_corrected" in r for r in rows if r["task"] != "two_moons")
+    known = [r for r in rows if r["task"] != "two_moons"]  # the tasks whose likelihood is known
+    assert all("c2st_corrected" in r and r["mcmc_steps"] == 4 and 0.4 <= r["c2st_moved"] <= 1 for r in known)
+    assert all(0 <= rate <= 1 for r in known for pair in r["acceptance"] for rate in pair)
     assert all((tmp_path / f"checks_{task}.png").stat().st_size > 0 for task in tasks)
+    assert all((tmp_path / f"checks_{r['task']}_pairs.png").stat().st_size > 0 for r in known)
 
 
 @pytest.mark.slow
