@@ -5,10 +5,10 @@ a damped cosine with Gaussian noise of 0.1. The script fits an amortized posteri
 (``pyro_cvae.posterior.fit_posterior``), draws from it for one observation (a pair plot with
 the truth marked), checks it against fresh simulations (SBC, TARP, expected HPD coverage, and
 the same checks on a posterior made 1.5× too narrow, which they must reject), and, since the
-noise model is known, corrects it by importance sampling. It writes the figures into ``--out``
-and prints a JSON summary.
+noise model is known, corrects it by importance sampling and ``--mcmc-steps`` Metropolis–Hastings
+steps. It writes the figures into ``--out`` and prints a JSON summary.
 
-    python examples/own_inverse_problem.py [--num-simulations 20000] [--epochs 2000] [--out out/]
+    python examples/own_inverse_problem.py [--num-simulations 20000] [--epochs 2000] [--mcmc-steps 50] [--out out/]
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def main(argv=None):
     parser.add_argument("--num-simulations", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=2000, help="at most; training stops early")
     parser.add_argument("--truths", type=int, default=300, help="fresh simulations for the checks")
+    parser.add_argument("--mcmc-steps", type=int, default=50, help="Metropolis-Hastings steps after the correction")
     parser.add_argument("--out", default="out/own_inverse_problem")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -74,7 +75,9 @@ def main(argv=None):
     }
     plot_coverage(curves, path=out / "coverage.png")
 
-    corrected = importance_corrected(posterior, x_o, log_likelihood, PRIOR, num_proposals=20000, num_samples=5000)
+    corrected = importance_corrected(
+        posterior, x_o, log_likelihood, PRIOR, num_proposals=20000, num_samples=5000, mcmc_steps=args.mcmc_steps
+    )
     pair_plot(
         corrected.theta, NAMES, truth=truth, reference=draws, bounds=(LOWER, UPPER), path=out / "corrected_pairs.png"
     )
@@ -84,6 +87,7 @@ def main(argv=None):
         "sbc_p_too_narrow": narrow_ranks["p_values"],
         "coverage_p": {name: curve.p_value for name, curve in curves.items()},
         "importance": {"ess": corrected.ess, "khat": corrected.khat},
+        "moves": corrected.moves._asdict() if corrected.moves else None,
         "epochs": len(posterior.history),
     }
     print(json.dumps(summary, indent=1))
