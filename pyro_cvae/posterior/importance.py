@@ -21,8 +21,8 @@ them, and a warning is given for k̂ > 0.7. The weighting, its diagnostics and t
 Where the proposal misses mass (an over-confident CVAE: k̂ near 1), no weight can put it back;
 ``mcmc_steps`` then starts a Metropolis–Hastings chain at each resampled draw (``mcmc``), whose
 moves leave the exact posterior invariant and spread the repeated draws out. On sbibm's slcp at
-10⁴ simulations this took C2ST against the reference from 0.80 (weights alone, k̂ ≈ 1) to 0.53
-with 150 steps (README, "Can it be trusted?").
+10⁴ simulations this took C2ST against the reference from 0.78 (weights alone, k̂ up to 1.06) to
+0.53 with 150 steps, the mean of five observations (README, "Can it be trusted?").
 """
 
 from __future__ import annotations
