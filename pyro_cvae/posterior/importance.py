@@ -32,7 +32,7 @@ from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 
-from ..checks import check_positive_int
+from ..checks import check_non_negative_int, check_positive_int
 from ..diagnostics.weights import KHAT_LIMIT, ImportanceWeights
 from ..sampling.evaluate import eval_mode
 from ..seeding import seeded
@@ -91,11 +91,11 @@ class _KnownTarget:
     def propose(self, n: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """n fresh draws u of the CVAE, their log π(u), and log q(z | u, c) - log r(z | c) - log p(u | z, c)."""
         c = self._conditions(n)
-        z = self.model.prior(c).sample()
+        prior = self.model.prior(c)
+        z = prior.sample()
         likelihood = self.model.likelihood(self.model.decoder(z, c))
         u = likelihood.sample()
-        log_proposal = self.model.prior(c).log_prob(z) + likelihood.log_prob(u)
-        auxiliary = (self.model.encoder(u, c).log_prob(z) - log_proposal).double().cpu()
+        auxiliary = _log_auxiliary(self.model.encoder(u, c), prior, likelihood, z, u)
         u = u.float().cpu()
         return u, self.log_target(u), auxiliary
 
@@ -105,8 +105,13 @@ class _KnownTarget:
         u = u.to(self.model.device, self.model.float_type)
         guide = self.model.encoder(u, c)
         z = guide.sample()
-        log_proposal = self.model.prior(c).log_prob(z) + self.model.likelihood(self.model.decoder(z, c)).log_prob(u)
-        return (guide.log_prob(z) - log_proposal).double().cpu()
+        return _log_auxiliary(guide, self.model.prior(c), self.model.likelihood(self.model.decoder(z, c)), z, u)
+
+
+def _log_auxiliary(guide, prior, likelihood, z: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """log q(z | u, c) - log r(z | c) - log p(u | z, c) ``(N,)`` in float64 on the CPU: what the
+    auxiliary z adds to a draw's log weight beside log π(u) (the module's formula)."""
+    return (guide.log_prob(z) - prior.log_prob(z) - likelihood.log_prob(u)).double().cpu()
 
 
 @torch.no_grad()
@@ -127,8 +132,7 @@ def importance_corrected(
     the exact posterior invariant (``mcmc``), which repairs what the weights alone cannot when
     k̂ > 0.7, at ``2 × mcmc_steps × num_samples`` more likelihood evaluations."""
     check_positive_int(num_proposals, "num_proposals")
-    if not isinstance(mcmc_steps, int) or isinstance(mcmc_steps, bool) or mcmc_steps < 0:
-        raise ValueError(f"mcmc_steps must be a non-negative int, got {mcmc_steps!r}")
+    check_non_negative_int(mcmc_steps, "mcmc_steps")
     if not isinstance(posterior, AmortizedPosterior):
         raise TypeError(
             f"importance_corrected needs one AmortizedPosterior (its CVAE is the proposal), got "
