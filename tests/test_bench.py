@@ -66,6 +66,9 @@ SMALL = {
     ],  # fmt: skip
     "twobirds.py": ["--checkpoint", "{tmp}", "--conditions", "{tmp}/conditions.pt", "--counts", "3,5"],
     "twobirds_calibration.py": ["--checkpoint", "{tmp}", "--conditions", "4"],
+    "twobirds_translation.py": (
+        "--checkpoint {tmp} --conditions {tmp}/conditions.pt --num-samples 5 --repeats 2".split()
+    ),
     "peers.py": ["--seeds", "0,1", "--epochs", "1"],
     "cuda_check.py": ["--epochs", "1"],
     "known_answers.py": [],
@@ -176,6 +179,14 @@ def test_twobirds(twobirds_run, capsys):
     names = [row.split(" | ")[0][2:] for row in rows]
     assert sorted(set(names)) == sorted(["laplace", "importance", "refine", "refine-importance", "exact posterior"])
     assert sorted({row.split(" | ")[1] for row in rows}) == ["3", "5"]
+
+
+def test_twobirds_translation(twobirds_run, capsys):
+    argv = [a.format(tmp=twobirds_run) for a in SMALL["twobirds_translation.py"]]
+    out = run_bench("twobirds_translation.py", argv, capsys)
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "repeat" not in line]
+    assert [row.split(" | ")[1] for row in rows] == ["0", "0", "1", "1"]  # both settings, interleaved
+    assert len([line for line in out.splitlines() if ": median " in line]) == 2
 
 
 @pytest.mark.slow  # a fresh interpreter or a whole command-line workflow

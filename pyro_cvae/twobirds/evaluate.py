@@ -50,7 +50,7 @@ def mode_reliability(
     functions,
     solutions: Sequence[torch.Tensor],
     noise_scale: float = 0.0,
-    num_proposals: int = 2000,
+    num_proposals: int = 1000,
 ) -> Dict[str, torch.Tensor]:
     """``{"predicted", "exact"}``: for every exact solution of every condition, the probability
     the calibrated posterior (``posterior_modes``) gives it and its exact posterior weight."""

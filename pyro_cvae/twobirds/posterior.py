@@ -14,6 +14,16 @@ separated solutions. The sampler builds a mixture with one component per mode:
    Levenberg-Marquardt (``refine.refine_endpoints``): proposals in one basin meet at its mode.
 3. **Merge.** Refined points closer than ``merge_tol`` (max-abs over the endpoints) are one
    mode e_m; the CVAE's share of proposals per mode is *not* used from here on.
+3b. **Complete by translation.** Periodic F repeat their solutions: two modes that differ by a
+   2π turn of a phase have neighbours that differ by the same vector. The shortest differences
+   between modes that fit y are added to every such mode, and the new starting points (inside
+   the box, away from known modes) are refined and merged in turn, for up to
+   ``translation_rounds`` rounds or until no new mode appears. This finds the low-weight modes
+   that no proposal reaches (on the function pair it was developed on, 44 of 1,883 exact
+   solutions were missed by 2,000 proposals, 3 by 1,000 proposals and this step, in less time;
+   README, "Completing the modes by translation"). It repeats only what was found: a class of
+   solutions none of whose members was proposed stays missing. For an F without such repeats,
+   the starts refine onto known modes or onto misfits, which the weights then discount.
 4. **Weigh (Laplace).** Around e_m, with J_m = ∂F/∂e at e_m (autograd, ``torch.func.jacfwd``)
    and the Gauss-Newton curvature H_m = J_mᵀJ_m / σ² (the prior's curvature is negligible beside
    it: log p is smooth and H grows as n/σ²),
@@ -59,7 +69,7 @@ from typing import Callable, List, Optional
 
 import torch
 
-from ..checks import check_positive_int
+from ..checks import check_non_negative_int, check_positive_int
 from ..diagnostics.weights import ImportanceWeights
 from ..model import CVAE
 from ..sampling.predictive import sample
@@ -116,15 +126,18 @@ def posterior_modes(
     solution_tol: float = 1e-5,
     chunk: int = 25,
     prior_fraction: float = 0.0625,
+    translation_rounds: int = 3,
 ) -> List[Modes]:
     """The posterior mixture (see the module docstring) for each condition of ``y (N, n, 2)``.
 
     ``prior_fraction`` of the proposals come from the prior instead of the CVAE: starting
     points spread over the whole box, so that a mode the CVAE never proposes can still be found
-    (they only find modes; the weights come from the Laplace formula either way)."""
+    (they only find modes; the weights come from the Laplace formula either way).
+    ``translation_rounds`` rounds of completion by translation (step 3b; 0: none)."""
     if not noise_scale >= 0:
         raise ValueError(f"noise_scale must be >= 0, got {noise_scale!r}")
     check_positive_int(num_proposals, "num_proposals")
+    check_non_negative_int(translation_rounds, "translation_rounds")
     modes: List[Modes] = []
     for start in range(0, y.shape[0], chunk):
         part = y[start : start + chunk]
@@ -138,10 +151,14 @@ def posterior_modes(
             proposals = torch.cat([proposals, spread.reshape(from_prior, part.shape[0], 4)])
         refined = refine_endpoints(proposals, part.to(proposals.device), forward, iterations)  # (K, n, 4)
         for i in range(part.shape[0]):
+            y_i = part[i].double().cpu()
+            points = _completed_by_translation(
+                refined[:, i].cpu(), y_i, forward, noise_scale, merge_tol, solution_tol, iterations, translation_rounds
+            )
             modes.append(
                 _weigh(
-                    refined[:, i].cpu(),
-                    part[i].double().cpu(),
+                    points,
+                    y_i,
                     forward,
                     noise_scale,
                     merge_tol,
@@ -149,6 +166,60 @@ def posterior_modes(
                     num_proposals,
                 )
             )
+    return modes
+
+
+#: translation vectors tried per round: the shortest distinct differences between fitting modes
+#: (a 2π turn of either phase, at either end, in either direction, and their sums, are the
+#: short ones; longer differences are sums of these and come from later rounds)
+TRANSLATIONS = 16
+
+
+def _misfit(points: torch.Tensor, y: torch.Tensor, forward: Forward) -> torch.Tensor:
+    """RMSE of F(lines(e)) - y for endpoints ``(B, 4)``."""
+    return (forward(lines_from_endpoints(points, y.shape[0])) - y).pow(2).mean((-2, -1)).sqrt()
+
+
+def _completed_by_translation(
+    points: torch.Tensor,
+    y: torch.Tensor,
+    forward: Forward,
+    noise_scale: float,
+    merge_tol: float,
+    solution_tol: float,
+    iterations: int,
+    rounds: int,
+) -> torch.Tensor:
+    """The modes among ``points`` (refined proposals of one condition), one point each, with
+    those that step 3b adds."""
+    # a mode "fits" y when its misfit is what the noise gives (noise-free: it reproduces y)
+    fit_limit = max(solution_tol, 1.5 * noise_scale)
+    # starts closer than this to a known mode, or to each other, would refine onto the same one
+    reach = 5 * merge_tol
+    misfit = _misfit(points, y, forward)
+    keep = _merge(points, misfit, merge_tol)
+    modes, misfit = points[keep], misfit[keep]
+    for _ in range(rounds):
+        fitting = modes[misfit <= fit_limit]
+        if len(fitting) < 2:
+            break
+        differences = (fitting[:, None, :] - fitting[None]).reshape(-1, 4)
+        differences = differences[differences.abs().amax(-1) > reach]
+        shortest = differences[_merge(differences, differences.abs().amax(-1), reach)][:TRANSLATIONS]
+        starts = (fitting[:, None, :] + shortest[None]).reshape(-1, 4)
+        starts = starts[torch.isfinite(log_prior_density(starts))]
+        starts = starts[(starts[:, None, :] - modes[None]).abs().amax(-1).amin(-1) > reach]
+        starts = starts[_merge(starts, torch.zeros(len(starts), dtype=starts.dtype), reach)]
+        if len(starts) == 0:
+            break
+        found = refine_endpoints(starts, y, forward, iterations)
+        points = torch.cat([modes, found])
+        misfit = torch.cat([misfit, _misfit(found, y, forward)])
+        keep = _merge(points, misfit, merge_tol)
+        before = len(fitting)
+        modes, misfit = points[keep], misfit[keep]
+        if int((misfit <= fit_limit).sum()) == before:  # nothing new fits: another round finds nothing
+            break
     return modes
 
 

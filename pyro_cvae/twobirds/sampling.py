@@ -119,6 +119,7 @@ def _laplace(model, y, num_samples, forward, options):
         options["iterations"],
         chunk=y.shape[0],
         prior_fraction=options["prior_fraction"],
+        translation_rounds=options["translation_rounds"],
     )
     return sample_modes(modes, num_samples, y.shape[-2]).double()
 
@@ -136,6 +137,7 @@ def draw(
     num_proposals: Optional[int] = None,
     prior_fraction: float = 0.0625,
     chunk: int = 25,
+    translation_rounds: int = 3,
 ) -> torch.Tensor:
     """``num_samples`` solutions per condition: ``(num_samples, N, n_points, 2)``, float32.
 
@@ -144,8 +146,9 @@ def draw(
     forward model. The default sharpener, ``laplace``, draws from the calibrated posterior
     (``twobirds.posterior``): ``noise_scale`` is the measurements' known σ (0: noise-free), and
     ``num_proposals`` the proposals per condition that find its modes (default
-    max(256, 2 × num_samples); ``prior_fraction`` of them from the prior, the rest from the
-    CVAE). ``oversample`` and ``forward_scale`` serve the older sharpeners.
+    max(256, num_samples); ``prior_fraction`` of them from the prior, the rest from the
+    CVAE; ``translation_rounds`` of completion by translation find the modes they miss).
+    ``oversample`` and ``forward_scale`` serve the older sharpeners.
     """
     check_positive_int(num_samples, "num_samples")
     if isinstance(oversample, bool) or not isinstance(oversample, int) or oversample < 1:
@@ -157,8 +160,9 @@ def draw(
         forward_scale=forward_scale,
         iterations=iterations,
         noise_scale=noise_scale,
-        num_proposals=num_proposals or max(256, 2 * num_samples),
+        num_proposals=num_proposals or max(256, num_samples),
         prior_fraction=prior_fraction,
+        translation_rounds=translation_rounds,
     )
     y = y.to(model.device)
     parts = [

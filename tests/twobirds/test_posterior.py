@@ -11,6 +11,8 @@ from pyro_cvae.twobirds.exact import exact_solutions, solution_weights
 from pyro_cvae.twobirds.functions import ForwardFunctions
 from pyro_cvae.twobirds.lines import endpoints_from_lines, lines_from_endpoints, log_prior_density
 from pyro_cvae.twobirds.posterior import (
+    _completed_by_translation,
+    _misfit,
     log_mixture_density,
     mode_probabilities_against,
     nearest_mode,
@@ -119,12 +121,57 @@ def test_the_default_sampler_is_calibrated_where_the_old_one_is_not(proposer):
     assert old["mode_tv"] > calibrated["mode_tv"] + 0.05  # the proposals' basin mass, not the posterior
 
 
+#: a pair with dozens of solutions per condition, in a few classes of different line shapes;
+#: within a class they repeat by 2π turns of the phases
+MANY = ForwardFunctions("cos(43*x0+13*x1), sin(17*x0+47*x1)")
+
+
+def _found(points: torch.Tensor, solutions: torch.Tensor) -> torch.Tensor:
+    """Which exact solutions have a point within 1e-4 of them."""
+    return (solutions[:, None, :].double() - points[None]).abs().amax(-1).amin(-1) < 1e-4
+
+
+def test_translation_completes_the_modes_from_a_few_of_them():
+    _, y = generate(2, MANY, seed=6)
+    y = y[1].double()
+    solutions = exact_solutions(y[None], MANY)[0].double()
+    # two classes of line shape: x0's line falls by 0.02 in one, by 0.31 in the other
+    shape = (solutions[:, 0] - solutions[:, 1]).round(decimals=2)
+    first, second = (solutions[shape == value] for value in shape.unique())
+    assert len(first) >= 5 and len(second) >= 5
+
+    def complete(points):
+        return _completed_by_translation(points, y, MANY, 0.0, 2e-3, 1e-5, 30, rounds=5)
+
+    # three modes of one class, not on one line: their differences span the class's lattice
+    within = complete(first[[0, 1, 3]])
+    assert _found(within, first).all() and not _found(within, second).any()
+    both = complete(torch.cat([first[[0, 1, 3]], second[[0, 1, 2]]]))  # three of each class: every solution
+    assert _found(both, solutions).all()
+    solved = _misfit(both, y, MANY) <= 1e-5
+    assert int(solved.sum()) == len(solutions)  # nothing that fits y but is not an exact solution
+    assert len(complete(first[:1])) == 1  # one mode alone has no difference to translate by
+
+
+def test_translation_finds_the_modes_proposals_miss(proposer):
+    _, y = generate(4, MANY, seed=6)
+    found = {}
+    for rounds in (0, 3):
+        torch.manual_seed(1)  # the same proposals for both
+        modes = posterior_modes(proposer, y, MANY, num_proposals=256, prior_fraction=0.5, translation_rounds=rounds)
+        found[rounds] = [int(_found(m.endpoints, s).sum()) for m, s in zip(modes, exact_solutions(y, MANY))]
+    assert sum(found[0]) < sum(found[3])
+    assert found[3] == [len(s) for s in exact_solutions(y, MANY)]
+
+
 def test_bad_arguments_are_refused(proposer):
     _, y = generate(1, FORWARD, seed=0)
     with pytest.raises(ValueError, match="noise_scale must be >= 0"):
         posterior_modes(proposer, y, FORWARD, noise_scale=-1.0)
     with pytest.raises(ValueError, match="num_proposals must be a positive int"):
         posterior_modes(proposer, y, FORWARD, num_proposals=0)
+    with pytest.raises(ValueError, match="translation_rounds must be a non-negative int"):
+        posterior_modes(proposer, y, FORWARD, translation_rounds=-1)
 
 
 def test_a_direction_the_signals_do_not_see_gets_a_proper_covariance(proposer):
