@@ -9,7 +9,7 @@ The chains live in the network's space u (θ = g(m + s·u), ``ParameterSpace``),
 
     log π(u) = log p(θ) + log p(x_o | θ) + log |dθ/du|
 
-and each step makes two moves:
+and each step makes three moves:
 
 1. **random walk**: u' = u + h·L·ξ, ξ ~ N(0, I), where L is the Cholesky factor of the
    covariance of the chains' cluster nearest to u (k-means on the chains, ``CLUSTERS`` of them:
@@ -18,13 +18,19 @@ and each step makes two moves:
    depends on where the chain is. During the first half of the steps only, h (from
    2.38 / √D) grows or shrinks towards an acceptance of ``TARGET_ACCEPTANCE`` and the clusters
    are found again every ten steps as the chains spread; the second half moves with both fixed.
-2. **independence**: a fresh draw (z', u') of the CVAE, accepted with probability
+2. **cluster jump**: u' = u + c_j − c_i, where c_i is the centre of the cluster nearest to u
+   and j another cluster picked uniformly; accepted with probability min(1, π(u') / π(u)) if
+   u' is nearest to c_j (then the reverse jump exists and has the same probability, and the
+   translation keeps volume), never otherwise. A chain carries its place within one mode to the
+   same place in another: mirror-image modes that neither the random walk nor the proposal
+   crosses between exchange mass at the rate their shapes overlap.
+3. **independence**: a fresh draw (z', u') of the CVAE, accepted with probability
    min(1, w' / w), where w is the importance weight of the joint over (z, u) of ``importance``.
    The chain's own z is first drawn from the guide q(z | u, c), which is exact: q is z's
    conditional under the joint target π(u)·q(z | u, c). This move jumps between modes the random
    walk cannot cross, at the rate the proposal allows.
 
-Both moves leave the exact posterior invariant for any h, clusters and proposal; a poor choice
+All three moves leave the exact posterior invariant for any h, clusters and proposal; a poor choice
 only slows the mixing. h and the clusters are read off all chains together (as sequential Monte
 Carlo samplers tune their moves): with thousands of chains one chain's pull on them is
 negligible, and the second half of the steps tunes nothing.
@@ -49,12 +55,14 @@ CLUSTERS = 8
 
 class MoveSummary(NamedTuple):
     """How the chains moved: ``steps`` taken, the share of random-walk and of independence
-    proposals accepted over all steps, and the random walk's final step size h."""
+    proposals accepted over all steps, the random walk's final step size h, and the share of
+    cluster jumps accepted."""
 
     steps: int
     random_walk_acceptance: float
     independence_acceptance: float
     step_size: float
+    jump_acceptance: float = 0.0
 
 
 # log π(u) (N,), in float64, for chains u (N, D)
@@ -132,6 +140,17 @@ class _LocalWalk:
         log_backward = -0.5 * back.pow(2).sum(-1) - self.log_dets[there]
         return candidate.to(u.dtype), log_backward - log_forward
 
+    def jump(self, u: torch.Tensor, generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Candidates u + c_j - c_i (j another cluster, uniformly) and whether each lands nearest
+        to c_j, without which its reverse jump does not exist and it must be refused."""
+        here = self.nearest(u)
+        clusters = len(self.centroids)
+        if clusters < 2:
+            return u, torch.zeros(u.shape[0], dtype=torch.bool)
+        there = (here + torch.randint(1, clusters, here.shape, generator=generator)) % clusters
+        candidate = u.double() + self.centroids[there] - self.centroids[here]
+        return candidate.to(u.dtype), self.nearest(candidate) == there
+
 
 def _accept(log_ratio: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Whether each proposal is accepted with probability min(1, exp(log_ratio)); NaN never."""
@@ -149,12 +168,12 @@ def metropolis_moves(
     clusters: int = CLUSTERS,
 ) -> Tuple[torch.Tensor, MoveSummary]:
     """Move the chains ``u`` ``(N, D)`` (one per resampled draw) by ``steps`` rounds of a
-    random-walk move and an independence move; the chains' states after the last step, and how
-    they moved."""
+    random-walk move, a cluster jump and an independence move; the chains' states after the last
+    step, and how they moved."""
     log_pi = log_target(u)
     walk = _LocalWalk(u, clusters, generator)
     log_step = math.log(2.38 / math.sqrt(u.shape[1]))
-    walk_accepted, jump_accepted = 0.0, 0.0
+    walk_accepted, jump_accepted, fresh_accepted = 0.0, 0.0, 0.0
     for step in range(steps):
         # 1. random walk; during the first half of the steps only, h is tuned and the clusters
         # are found again from the chains as they spread (the second half moves with both fixed)
@@ -170,12 +189,22 @@ def metropolis_moves(
         walk_accepted += rate
         if burn_in:
             log_step += rate - TARGET_ACCEPTANCE
-        # 2. independence move on the joint (z, u): the chain's z from the guide, then a fresh proposal
+        # 2. cluster jump: the same place in another cluster (refused where the reverse jump does not exist)
+        candidate, valid = walk.jump(u, generator)
+        log_pi_candidate = torch.where(valid, log_target(candidate), torch.tensor(-math.inf, dtype=log_pi.dtype))
+        accepted = _accept(log_pi_candidate - log_pi, generator)
+        u = torch.where(accepted[:, None], candidate, u)
+        log_pi = torch.where(accepted, log_pi_candidate, log_pi)
+        jump_accepted += float(accepted.double().mean())
+        # 3. independence move on the joint (z, u): the chain's z from the guide, then a fresh proposal
         log_w = log_pi + auxiliary(u)
         fresh_u, fresh_log_pi, fresh_auxiliary = propose(u.shape[0])
         accepted = _accept(fresh_log_pi + fresh_auxiliary - log_w, generator)
         u = torch.where(accepted[:, None], fresh_u, u)
         log_pi = torch.where(accepted, fresh_log_pi, log_pi)
-        jump_accepted += float(accepted.double().mean())
-    summary = MoveSummary(steps, walk_accepted / max(steps, 1), jump_accepted / max(steps, 1), math.exp(log_step))
+        fresh_accepted += float(accepted.double().mean())
+    per_step = 1 / max(steps, 1)
+    summary = MoveSummary(
+        steps, walk_accepted * per_step, fresh_accepted * per_step, math.exp(log_step), jump_accepted * per_step
+    )
     return u, summary

@@ -116,3 +116,28 @@ def test_chains_that_start_on_the_target_stay_on_it_across_clusters_of_different
     torch.testing.assert_close(u.mean(0), torch.zeros(2), atol=0.02, rtol=0)
     torch.testing.assert_close(u.var(0), torch.tensor([0.59, 0.34]), atol=0, rtol=0.04)
     assert moves.independence_acceptance < 0.05 and moves.random_walk_acceptance > 0.15
+
+
+def test_the_cluster_jump_evens_out_mirror_modes_no_other_move_crosses_between():
+    # slcp's situation: two mirror-image modes of equal mass (the sign of a parameter the
+    # simulator squares away), correlated the opposite way, far apart for the walk; the
+    # proposal is far too wide to be accepted; the chains start 9 to 1 between the modes
+    def correlated(mean, rho):
+        covariance = torch.tensor([[0.25, 0.25 * rho], [0.25 * rho, 0.25]])
+        return torch.distributions.MultivariateNormal(mean, covariance)
+
+    left, right = correlated(torch.tensor([-3.0, 0.0]), 0.6), correlated(torch.tensor([3.0, 0.0]), -0.6)
+
+    def mirror(u):
+        return torch.logaddexp(left.log_prob(u), right.log_prob(u)).double() + math.log(0.5)
+
+    propose, auxiliary = independent_proposal(torch.zeros(2), torch.tensor([50.0, 50.0]), mirror)
+    torch.manual_seed(4)
+    n = 10_000
+    start = torch.where((torch.rand(n) < 0.9)[:, None], left.sample((n,)), right.sample((n,)))
+    generator = torch.Generator().manual_seed(4)
+    u, moves = metropolis_moves(start, mirror, propose, auxiliary, steps=100, generator=generator)
+    assert abs(float((u[:, 0] > 0).double().mean()) - 0.5) < 0.03
+    assert moves.jump_acceptance > 0.05 and moves.independence_acceptance < 0.01
+    on_right = u[u[:, 0] > 0]  # the jumped chains took the right mode's shape, not the left's
+    assert float(torch.corrcoef(on_right.T)[0, 1]) == pytest.approx(-0.6, abs=0.05)
