@@ -7,7 +7,8 @@ fresh (θ*, x*) pairs: SBC p-value per parameter, expected HPD coverage at 50% a
 p-value and ATC. Where the task's likelihood is known (``gaussian_linear``, ``gaussian_mixture``,
 ``slcp``), the importance-corrected posterior's C2ST against the reference posterior, beside the
 uncorrected one's, with the weights' ESS and Pareto k̂, and again after ``--mcmc-steps``
-Metropolis–Hastings steps (``--ensemble M``: the mixture of M fits, uncorrected only). One JSON
+Metropolis–Hastings steps (``--ensemble M``: the mixture of M fits, uncorrected only); with
+``--calibrate-corrected``, SBC and TARP of that corrected posterior on the same truths. One JSON
 line per task.
 
 ``--power`` instead measures how often each check rejects (p < 0.01) an exact posterior and
@@ -16,6 +17,7 @@ linear-Gaussian problem of ``tests/diagnostics/test_posterior_checks.py``.
 
     python bench/posterior_checks.py --task two_moons slcp [--budget 10000] [--truths 300]
         [--observations 1 2 3] [--draws 10000] [--ensemble 1] [--mcmc-steps 150] [--no-calibration]
+        [--calibrate-corrected]
         [--figure checks.png: checks_two_moons.png, ..., checks_slcp_pairs.png]
     python bench/posterior_checks.py --power [--repeats 50]
 
@@ -92,6 +94,39 @@ def calibration(posterior, theta_true, x_true):
     return figures, hpd, joint
 
 
+class _Draws:
+    """Draws made once, handed to the checks as a posterior's ``sample(x, n)`` would (the
+    corrected posterior has no ``log_prob``: SBC and TARP only)."""
+
+    def __init__(self, draws: torch.Tensor):
+        self.draws = draws  # (S, N, D)
+
+    def sample(self, x, num_samples: int) -> torch.Tensor:
+        assert num_samples == self.draws.shape[0] and len(x) == self.draws.shape[1]
+        return self.draws
+
+
+def corrected_calibration(posterior, task, log_likelihood, theta_true, x_true, mcmc_steps: int, draws: int = 100):
+    """SBC and TARP of the known-likelihood posterior (``importance_corrected`` with
+    ``10 × draws`` proposals and ``mcmc_steps`` moves, ``draws`` per truth) on the truths:
+    exact up to the moves' mixing, so what these checks see is what the correction leaves."""
+    prior = task.get_prior_dist()
+    moved = [
+        importance_corrected(
+            posterior, x, log_likelihood, prior, 10 * draws, draws, seed=i, mcmc_steps=mcmc_steps
+        ).theta
+        for i, x in enumerate(x_true)
+    ]
+    corrected = _Draws(torch.stack(moved, 1))
+    ranks = sbc(corrected, theta_true, x_true, num_draws=draws)
+    joint = tarp(corrected, theta_true, x_true, num_draws=draws)
+    return {
+        "corrected_sbc_p": [round(p, 4) for p in ranks["p_values"]],
+        "corrected_tarp_p": round(joint.p_value, 4),
+        "corrected_tarp_atc": round(joint.atc, 4),
+    }
+
+
 def check_task(
     name: str,
     budget: int,
@@ -103,6 +138,7 @@ def check_task(
     ensemble: int = 1,
     mcmc_steps: int = 150,
     calibrate: bool = True,
+    calibrate_corrected: bool = False,
 ):
     import sbibm
 
@@ -123,6 +159,10 @@ def check_task(
         if figure:
             plot_coverage({"HPD": hpd, "TARP": joint}, title=f"{name}, {budget} simulations", path=figure)
     log_likelihood = known_log_likelihood(task)
+    if calibrate and calibrate_corrected and log_likelihood is not None and ensemble == 1:
+        start = time.perf_counter()
+        row.update(corrected_calibration(posterior, task, log_likelihood, theta_true, x_true, mcmc_steps))
+        row.update(corrected_calibration_s=round(time.perf_counter() - start, 1))
     if log_likelihood is not None:
         row.update(known_likelihood(posterior, task, log_likelihood, observations, draws, mcmc_steps, figure))
     return row
@@ -132,8 +172,9 @@ def known_likelihood(posterior, task, log_likelihood, observations, draws: int, 
     """C2ST against the reference posterior of the posterior's own draws (``c2st_plain``), of the
     importance-corrected draws (``c2st_corrected``, with the weights' k̂ and ESS) and of the
     same draws after ``mcmc_steps`` Metropolis–Hastings steps (``c2st_moved``, with the moves'
-    acceptance and the seconds the moved correction took per observation). With ``figure``, a
-    pair plot of the moved draws of the first observation against its reference."""
+    acceptance: random walk, cluster jump, fresh proposal; and the seconds the moved correction
+    took per observation). With ``figure``, a pair plot of the moved draws of the first
+    observation against its reference."""
     plain, corrected, moved, khat, ess, acceptance, seconds = [], [], [], [], [], [], []
     ensemble = not isinstance(posterior, AmortizedPosterior)  # the correction takes one fit's proposals
     for number in observations:
@@ -152,8 +193,10 @@ def known_likelihood(posterior, task, log_likelihood, observations, draws: int, 
             )
             seconds.append(round(time.perf_counter() - start, 1))
             moved.append(c2st(result.theta, reference))
+            moves = result.moves
             acceptance.append(
-                [round(result.moves.random_walk_acceptance, 3), round(result.moves.independence_acceptance, 3)]
+                [round(rate, 3) for rate in (moves.random_walk_acceptance, moves.jump_acceptance)]
+                + [round(moves.independence_acceptance, 4)]
             )
             if figure and number == observations[0]:
                 path = Path(figure).with_name(f"{Path(figure).stem}_pairs.png")
@@ -204,6 +247,11 @@ def main(argv=None):
     parser.add_argument("--mcmc-steps", type=int, default=150, help="importance_corrected(..., mcmc_steps=)")
     parser.add_argument("--no-calibration", action="store_true", help="the known-likelihood rows only")
     parser.add_argument(
+        "--calibrate-corrected",
+        action="store_true",
+        help="SBC and TARP of the known-likelihood posterior too (100 moved draws per truth)",
+    )
+    parser.add_argument(
         "--figure", help="a PNG of each task's coverage curves (and pair plot): FIGURE with the task's name added"
     )
     parser.add_argument("--power", action="store_true", help="measure the checks' power on exact answers")
@@ -226,6 +274,7 @@ def main(argv=None):
             args.ensemble,
             args.mcmc_steps,
             calibrate=not args.no_calibration,
+            calibrate_corrected=args.calibrate_corrected,
         )
         print(json.dumps(row), flush=True)
 

@@ -73,9 +73,10 @@ SMALL = {
     "cuda_check.py": ["--epochs", "1"],
     "known_answers.py": [],
     "sbibm.py": ["--budget", "300", "--observations", "1", "--draws", "300", "--figure", "{tmp}/sbibm.png"],
-    "posterior_checks.py": (
-        "--budget 300 --truths 40 --observations 1 --draws 300 --mcmc-steps 4 --figure {tmp}/checks.png".split()
-    ),
+    "posterior_checks.py --calibrate-corrected": (
+        "--budget 300 --truths 40 --observations 1 --draws 300 --mcmc-steps 4 --figure {tmp}/checks.png"
+        " --calibrate-corrected"
+    ).split(),
     "posterior_checks.py --power": ["--power", "--repeats", "2"],
     "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200"],
     "calibration_candidates.py": "--budget 300 --truths 40 --draws 200 --cache {tmp}".split(),
@@ -86,7 +87,7 @@ def test_every_bench_script_runs_here_and_only_its_sizes_shrink():
     assert {name.split()[0] for name in SMALL} == {path.name for path in BENCH.glob("*.py")}
     for name, argv in SMALL.items():
         changed = options(argv)
-        flags = {"--memory"} if name == "sampling.py --memory" else {"--power"} if name.endswith("--power") else set()
+        flags = set(name.split()[1:])  # what a named variant switches on, beside the sizes
         assert set(changed) <= SIZE_OPTIONS | REPEAT_OPTIONS | flags, name
         for option in REPEAT_OPTIONS & set(changed):
             count = len(changed[option].split(",")) if option == "--seeds" else int(changed[option])
@@ -280,7 +281,7 @@ def test_the_two_scale_reference_is_the_exact_posterior():
 
 @pytest.mark.slow
 def test_posterior_checks(tmp_path, capsys):
-    argv = [a.format(tmp=tmp_path) for a in SMALL["posterior_checks.py"]]
+    argv = [a.format(tmp=tmp_path) for a in SMALL["posterior_checks.py --calibrate-corrected"]]
     rows = [json.loads(line) for line in run_bench("posterior_checks.py", argv, capsys).splitlines()]
     tasks = ["two_moons", "gaussian_mixture", "gaussian_linear", "slcp"]
     assert [r["task"] for r in rows] == tasks
@@ -288,6 +289,8 @@ def test_posterior_checks(tmp_path, capsys):
     known = [r for r in rows if r["task"] != "two_moons"]  # the tasks whose likelihood is known
     assert all("c2st_corrected" in r and r["mcmc_steps"] == 4 and 0.4 <= r["c2st_moved"] <= 1 for r in known)
     assert all(0 <= rate <= 1 for r in known for pair in r["acceptance"] for rate in pair)
+    assert all(len(r["corrected_sbc_p"]) == len(r["sbc_p"]) and 0 <= r["corrected_tarp_p"] <= 1 for r in known)
+    assert "corrected_sbc_p" not in rows[0]  # two_moons: no likelihood to correct with
     assert all((tmp_path / f"checks_{task}.png").stat().st_size > 0 for task in tasks)
     assert all((tmp_path / f"checks_{r['task']}_pairs.png").stat().st_size > 0 for r in known)
 
