@@ -14,7 +14,7 @@ separated solutions. The sampler builds a mixture with one component per mode:
    Levenberg-Marquardt (``refine.refine_endpoints``): proposals in one basin meet at its mode.
 3. **Merge.** Refined points closer than ``merge_tol`` (max-abs over the endpoints) are one
    mode e_m; the CVAE's share of proposals per mode is *not* used from here on.
-3b. **Complete by translation.** Periodic F repeat their solutions: two modes that differ by a
+4. **Complete by translation.** Periodic F repeat their solutions: two modes that differ by a
    2π turn of a phase have neighbours that differ by the same vector. The shortest differences
    between modes that fit y are added to every such mode, and the new starting points (inside
    the box, away from known modes) are refined and merged in turn, for up to
@@ -24,7 +24,7 @@ separated solutions. The sampler builds a mixture with one component per mode:
    README, "Completing the modes by translation"). It repeats only what was found: a class of
    solutions none of whose members was proposed stays missing. For an F without such repeats,
    the starts refine onto known modes or onto misfits, which the weights then discount.
-4. **Weigh (Laplace).** Around e_m, with J_m = ∂F/∂e at e_m (autograd, ``torch.func.jacfwd``)
+5. **Weigh (Laplace).** Around e_m, with J_m = ∂F/∂e at e_m (autograd, ``torch.func.jacfwd``)
    and the Gauss-Newton curvature H_m = J_mᵀJ_m / σ² (the prior's curvature is negligible beside
    it: log p is smooth and H grows as n/σ²),
 
@@ -41,14 +41,14 @@ separated solutions. The sampler builds a mixture with one component per mode:
    fit's misfit then stands in for σ; give the real ``noise_scale`` instead.)
    Each Gaussian is truncated to the prior's box (the posterior is 0 outside), so w_m also
    carries the mass Z_m of N(e_m, H_m⁻¹) inside the box.
-5. **Correct (σ > 0).** The mixture q(e) = Σ w_m N(e; e_m, H_m⁻¹) / Z_m is a proposal whose
+6. **Correct (σ > 0).** The mixture q(e) = Σ w_m N(e; e_m, H_m⁻¹) / Z_m is a proposal whose
    density is known, so importance weights p(e | y) / q(e) of 16,384 of its draws move each
    mode's probability to the posterior mass of its basin (the draws nearest to e_m). This
    removes the Laplace error where a mode is not Gaussian (wide modes, low-frequency F). The
    weights are the suite's general ``diagnostics.weights.ImportanceWeights`` (the same as
    ``pyro_cvae.posterior.importance_corrected`` for any known likelihood); their ESS and
    Pareto k̂ are kept in ``Modes.correction``.
-6. **Draw.** σ = 0: m ~ Categorical(w), e = e_m. σ > 0: sampling-importance-resampling from
+7. **Draw.** σ = 0: m ~ Categorical(w), e = e_m. σ > 0: sampling-importance-resampling from
    q with each Gaussian twice as wide (``PROPOSAL_WIDTH``: the tails must be covered), 20
    proposals per sample resampled by the same weights, so the draws follow the posterior within
    each mode as well. A thousand samples cost about what the proposals cost.
@@ -133,7 +133,7 @@ def posterior_modes(
     ``prior_fraction`` of the proposals come from the prior instead of the CVAE: starting
     points spread over the whole box, so that a mode the CVAE never proposes can still be found
     (they only find modes; the weights come from the Laplace formula either way).
-    ``translation_rounds`` rounds of completion by translation (step 3b; 0: none)."""
+    ``translation_rounds`` rounds of completion by translation (step 4; 0: none)."""
     if not noise_scale >= 0:
         raise ValueError(f"noise_scale must be >= 0, got {noise_scale!r}")
     check_positive_int(num_proposals, "num_proposals")
@@ -191,7 +191,7 @@ def _completed_by_translation(
     rounds: int,
 ) -> torch.Tensor:
     """The modes among ``points`` (refined proposals of one condition), one point each, with
-    those that step 3b adds."""
+    those that step 4 adds."""
     # a mode "fits" y when its misfit is what the noise gives (noise-free: it reproduces y)
     fit_limit = max(solution_tol, 1.5 * noise_scale)
     # starts closer than this to a known mode, or to each other, would refine onto the same one
