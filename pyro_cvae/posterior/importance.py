@@ -131,7 +131,7 @@ def importance_corrected(
     ``num_samples`` draws (default: as many as proposals) are resampled by weight; with
     ``mcmc_steps`` > 0 each then starts a chain of that many Metropolis–Hastings steps that leave
     the exact posterior invariant (``mcmc``), which repairs what the weights alone cannot when
-    k̂ > 0.7, at ``3 × mcmc_steps × num_samples`` more likelihood evaluations."""
+    k̂ > 0.7, at up to ``3 × mcmc_steps × num_samples`` more likelihood evaluations."""
     check_positive_int(num_proposals, "num_proposals")
     check_non_negative_int(mcmc_steps, "mcmc_steps")
     if not isinstance(posterior, AmortizedPosterior):

@@ -191,7 +191,9 @@ def metropolis_moves(
             log_step += rate - TARGET_ACCEPTANCE
         # 2. cluster jump: the same place in another cluster (refused where the reverse jump does not exist)
         candidate, valid = walk.jump(u, generator)
-        log_pi_candidate = torch.where(valid, log_target(candidate), torch.tensor(-math.inf, dtype=log_pi.dtype))
+        log_pi_candidate = torch.full_like(log_pi, -math.inf)
+        if valid.any():  # the likelihood only where the jump can be accepted
+            log_pi_candidate[valid] = log_target(candidate[valid])
         accepted = _accept(log_pi_candidate - log_pi, generator)
         u = torch.where(accepted[:, None], candidate, u)
         log_pi = torch.where(accepted, log_pi_candidate, log_pi)
