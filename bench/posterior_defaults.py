@@ -57,6 +57,8 @@ CANDIDATES: Dict[str, Dict] = {
     "iwae": {**PREVIOUS_DEFAULTS, "elbo": "iwae", "num_particles": 8},
     "iwae-32": {**PREVIOUS_DEFAULTS, "elbo": "iwae", "num_particles": 32},
     "flow-prior-small-batches": {**PREVIOUS_DEFAULTS, "model": _FLOW_PRIOR, "batch_size": 50, "learning_rate": 5e-4},
+    "lr-decay": {"lr_decay_patience": 5},
+    "lr-decay-stop-10": {"lr_decay_patience": 3, "patience": 10},
 }
 
 

@@ -80,6 +80,67 @@ def test_early_stopping_stops_and_restores_the_best_weights(monkeypatch, tmp_pat
     assert all(torch.equal(v, states[1][k].cpu()) for k, v in saved.items())
 
 
+class RecordRate(pc.Callback):
+    """The learning rate each epoch ends at (after the built-in callbacks ran)."""
+
+    def __init__(self):
+        self.rates = []
+
+    def on_epoch_end(self, state):
+        self.rates.append(state.optimizer.param_groups[0]["lr"])
+
+
+def scripted_validation(scores):
+    """``pointwise_elbo_terms`` whose validation ELBO (the last 16 points) follows ``scores``."""
+
+    def terms(m, x, y=None):
+        elbo = torch.zeros(x.shape[0])
+        elbo[-16:] = next(scores)
+        return {"elbo": elbo, "reconstruction": torch.zeros(x.shape[0]), "kl": torch.zeros(x.shape[0])}
+
+    return terms
+
+
+def test_the_learning_rate_is_halved_each_time_the_validation_score_stalls(monkeypatch):
+    scores = [1.0, 3.0, 2.0, 2.5, 2.9, 2.8, 4.0, 3.5, 3.6]
+    monkeypatch.setattr(callbacks_module, "pointwise_elbo_terms", scripted_validation(iter(scores)))
+    x, y = linear_data()
+    record = RecordRate()
+    pc.fit(
+        model(), (x, y), val_data=(x[:16], y[:16]), epochs=9, learning_rate=1e-2, lr_decay_patience=2,
+        callbacks=[record], progress=False,
+    )  # fmt: skip
+    # stale after epochs 2, 3 (halved), 4, 5 (halved); 4.0 is a new best; stale 7, 8 (halved)
+    assert record.rates == pytest.approx([1e-2, 1e-2, 1e-2, 5e-3, 5e-3, 2.5e-3, 2.5e-3, 2.5e-3, 1.25e-3])
+    with pytest.raises(ValueError, match="lr_decay_factor must lie in"):
+        FitConfig(lr_decay_factor=1.0)
+    with pytest.raises(ValueError, match="lr_decay_patience"):
+        FitConfig(lr_decay_patience=0)
+
+
+def test_a_resumed_fit_continues_at_the_decayed_learning_rate(monkeypatch, tmp_path):
+    # the validation score never improves after epoch 0: the rate halves after every epoch
+    monkeypatch.setattr(callbacks_module, "pointwise_elbo_terms", scripted_validation(iter([1.0] + [0.0] * 9)))
+    x, y = linear_data()
+    settings = dict(val_data=(x[:16], y[:16]), batch_size=16, learning_rate=1e-2, lr_decay_patience=1, progress=False)
+    torch.manual_seed(0)
+    straight, record = model(), RecordRate()
+    whole = pc.fit(straight, (x, y), epochs=5, checkpoint_dir=str(tmp_path / "a"), callbacks=[record], **settings)
+    assert record.rates == pytest.approx([1e-2, 5e-3, 2.5e-3, 1.25e-3, 6.25e-4])
+
+    monkeypatch.setattr(callbacks_module, "pointwise_elbo_terms", scripted_validation(iter([1.0] + [0.0] * 9)))
+    torch.manual_seed(0)
+    pc.fit(model(), (x, y), epochs=3, checkpoint_dir=str(tmp_path / "b"), **settings)
+    resumed_model, record = model(), RecordRate()
+    resumed = pc.fit(
+        resumed_model, (x, y), epochs=5, checkpoint_dir=str(tmp_path / "b"), resume=True, callbacks=[record], **settings
+    )
+    assert record.rates == pytest.approx([1.25e-3, 6.25e-4])  # not the config's 1e-2 again
+    assert resumed.train_loss == whole.train_loss
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed_model.state_dict()[key]), key
+
+
 def test_a_fit_on_the_iwae_bound_stops_on_that_bound_not_on_the_elbo(monkeypatch):
     # training on IWAE loosens the plain ELBO: scripted here as an ELBO that falls every epoch
     # while the bound rises until epoch 3; watching the ELBO would stop after epoch 2

@@ -37,6 +37,10 @@ class FitConfig(ConfigBase):
     device: str = "auto"
     seed: int = 0
     patience: Optional[int] = None
+    #: multiply the learning rate by ``lr_decay_factor`` (0.5: halve it) each time the score early
+    #: stopping watches has gone this many epochs without improving; None: a constant rate
+    lr_decay_patience: Optional[int] = None
+    lr_decay_factor: float = 0.5
     #: how many training points (a fixed sample) the per-epoch history scores; None: all of them
     eval_train_size: Optional[int] = 256
     checkpoint_dir: Optional[str] = None
@@ -79,7 +83,9 @@ class FitConfig(ConfigBase):
             raise ValueError(f"kl_weight must be > 0, got {self.kl_weight!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm!r}")
-        for name in ("patience", "eval_train_size"):
+        if not 0 < self.lr_decay_factor < 1:
+            raise ValueError(f"lr_decay_factor must lie in (0, 1), got {self.lr_decay_factor!r}")
+        for name in ("patience", "lr_decay_patience", "eval_train_size"):
             if getattr(self, name) is not None:
                 check_positive_int(getattr(self, name), name)
         if self.device != "auto" and not self.device.startswith(("cpu", "cuda")):

@@ -7,6 +7,7 @@ Both engines (the built-in loop and Lightning) take SVI steps and hand their ``F
 - ``Evaluate`` scores the epoch into the ``History`` (first, so the others can read it);
 - ``EarlyStopping`` watches the validation ELBO (the IWAE bound in an IWAE fit) and restores the
   best weights at the end;
+- ``LearningRateDecay`` lowers the learning rate when that score stalls;
 - ``Checkpoint`` writes the run folder after every epoch;
 - ``TensorBoard`` logs the history's scalars, ``CSVLog`` writes them to a CSV file (under the
   built-in loop; the Lightning engine writes the same with Lightning's own loggers);
@@ -43,6 +44,7 @@ __all__ = [
     "Checkpoint",
     "EarlyStopping",
     "Evaluate",
+    "LearningRateDecay",
     "OnEpochEnd",
     "TensorBoard",
     "default_callbacks",
@@ -182,6 +184,46 @@ class EarlyStopping(Callback):
         self.best_score, self.stale, self.best_state = values["best_score"], values["stale"], values["best_state"]
 
 
+class LearningRateDecay(Callback):
+    """Multiplies the learning rate by ``factor`` each time the score ``EarlyStopping`` watches
+    has gone ``patience`` epochs without improving (then counts afresh), as torch's
+    ``ReduceLROnPlateau`` does. Late in a fit the steps at the first rate only jitter around the
+    optimum; smaller steps settle into it, so the early stop comes sooner and at a better score.
+
+    Its state (the best score, the stale count and the rate reached) is saved in the checkpoint;
+    a resumed fit continues at the rate reached, not the config's."""
+
+    def __init__(self, patience: int, factor: float):
+        self.patience, self.factor = patience, factor
+        self.best_score, self.stale = -float("inf"), 0
+        self.learning_rate: Optional[float] = None
+
+    def on_fit_start(self, state: FitState) -> None:
+        if self.learning_rate is not None:  # resumed: the restored optimizer is at the config's rate
+            self._set(state, self.learning_rate)
+
+    def on_epoch_end(self, state: FitState) -> None:
+        score = EarlyStopping.monitored(state)
+        if score > self.best_score:
+            self.best_score, self.stale = score, 0
+            return
+        self.stale += 1
+        if self.stale >= self.patience:
+            self.stale = 0
+            self._set(state, state.optimizer.param_groups[0]["lr"] * self.factor)
+
+    def _set(self, state: FitState, learning_rate: float) -> None:
+        self.learning_rate = learning_rate
+        for group in state.optimizer.param_groups:
+            group["lr"] = learning_rate
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {"best_score": self.best_score, "stale": self.stale, "learning_rate": self.learning_rate}
+
+    def load_state_dict(self, values: Dict[str, Any]) -> None:
+        self.best_score, self.stale, self.learning_rate = values["best_score"], values["stale"], values["learning_rate"]
+
+
 class Checkpoint(Callback):
     """Writes ``folder`` (checkpoint.pt and config.yaml) after every epoch, with the optimizer,
     RNG and callback states that an exact resume needs; at the end, once more with the weights
@@ -266,6 +308,8 @@ def default_callbacks(config: FitConfig, file_loggers: bool = True) -> List[Call
     callbacks: List[Callback] = [Evaluate(config.eval_train_size, iwae_particles)]
     if config.patience is not None:
         callbacks.append(EarlyStopping(config.patience))
+    if config.lr_decay_patience is not None:
+        callbacks.append(LearningRateDecay(config.lr_decay_patience, config.lr_decay_factor))
     if config.checkpoint_dir is not None:
         callbacks.append(Checkpoint(config.checkpoint_dir))
     if file_loggers and config.tensorboard_dir is not None:

@@ -56,7 +56,9 @@ def fit(
     batch size). Every point is used once per epoch (``batches.shuffled_batches``).
 
     With ``patience``, training stops once the validation ELBO (train ELBO without val_data;
-    the IWAE bound for ``elbo="iwae"``) has not improved for that many epochs, and the best weights are restored. With
+    the IWAE bound for ``elbo="iwae"``) has not improved for that many epochs, and the best weights are restored.
+    With ``lr_decay_patience``, the learning rate is multiplied by ``lr_decay_factor`` each time that
+    score has gone that many epochs without improving (``LearningRateDecay``). With
     ``checkpoint_dir``, the run folder is written after every epoch, with ``metadata`` (an app's
     record, see ``Run``); ``resume=True`` continues from it with the same numbers as an
     uninterrupted run. A folder that already holds a run is refused unless ``resume`` or
