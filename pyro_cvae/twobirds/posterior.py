@@ -65,7 +65,7 @@ no proposal found. ``tests/twobirds/test_posterior.py`` checks both against exac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import torch
 
@@ -152,20 +152,10 @@ def posterior_modes(
         refined = refine_endpoints(proposals, part.to(proposals.device), forward, iterations)  # (K, n, 4)
         for i in range(part.shape[0]):
             y_i = part[i].double().cpu()
-            points = _completed_by_translation(
+            points, misfit = _completed_by_translation(
                 refined[:, i].cpu(), y_i, forward, noise_scale, merge_tol, solution_tol, iterations, translation_rounds
             )
-            modes.append(
-                _weigh(
-                    points,
-                    y_i,
-                    forward,
-                    noise_scale,
-                    merge_tol,
-                    solution_tol,
-                    num_proposals,
-                )
-            )
+            modes.append(_weigh(points, misfit, y_i, forward, noise_scale, solution_tol, num_proposals))
     return modes
 
 
@@ -189,9 +179,9 @@ def _completed_by_translation(
     solution_tol: float,
     iterations: int,
     rounds: int,
-) -> torch.Tensor:
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """The modes among ``points`` (refined proposals of one condition), one point each, with
-    those that step 4 adds."""
+    those that step 4 adds, best-fitting first, and their misfits."""
     # a mode "fits" y when its misfit is what the noise gives (noise-free: it reproduces y)
     fit_limit = max(solution_tol, 1.5 * noise_scale)
     # starts closer than this to a known mode, or to each other, would refine onto the same one
@@ -220,7 +210,7 @@ def _completed_by_translation(
         modes, misfit = points[keep], misfit[keep]
         if int((misfit <= fit_limit).sum()) == before:  # nothing new fits: another round finds nothing
             break
-    return modes
+    return modes, misfit
 
 
 def _merge(points: torch.Tensor, misfit: torch.Tensor, tol: float) -> torch.Tensor:
@@ -233,12 +223,10 @@ def _merge(points: torch.Tensor, misfit: torch.Tensor, tol: float) -> torch.Tens
     return torch.tensor(keep, dtype=torch.long)
 
 
-def _weigh(points, y, forward, noise_scale, merge_tol, solution_tol, num_proposals) -> Modes:
+def _weigh(points, misfit, y, forward, noise_scale, solution_tol, num_proposals) -> Modes:
+    """The posterior mixture over the modes ``points`` (merged, with their ``misfit``): steps 5 and 6."""
     n = y.shape[0]
-    residual = forward(lines_from_endpoints(points, n)) - y
-    misfit = residual.pow(2).mean((-2, -1)).sqrt()
-    keep = _merge(points, misfit, merge_tol)
-    points, misfit, squared = points[keep], misfit[keep], residual[keep].pow(2).sum((-2, -1))
+    squared = (forward(lines_from_endpoints(points, n)) - y).pow(2).sum((-2, -1))
     misfit_scale = noise_scale
     if noise_scale == 0:
         solved = misfit <= solution_tol

@@ -141,7 +141,9 @@ def test_translation_completes_the_modes_from_a_few_of_them():
     assert len(first) >= 5 and len(second) >= 5
 
     def complete(points):
-        return _completed_by_translation(points, y, MANY, 0.0, 2e-3, 1e-5, 30, rounds=5)
+        modes, misfit = _completed_by_translation(points, y, MANY, 0.0, 2e-3, 1e-5, 30, rounds=5)
+        assert torch.allclose(misfit, _misfit(modes, y, MANY)) and (misfit.diff() >= 0).all()  # best first
+        return modes
 
     # three modes of one class, not on one line: their differences span the class's lattice
     within = complete(first[[0, 1, 3]])
