@@ -184,16 +184,16 @@ def known_likelihood(posterior, task, log_likelihood, observations, draws: int, 
         plain.append(c2st(posterior.sample(x_o, draws), reference))
         if ensemble:
             continue
-        weighted = importance_corrected(posterior, x_o, log_likelihood, task.get_prior_dist(), 10 * draws, draws)
-        corrected.append(c2st(weighted.theta, reference))
-        khat.append(round(weighted.khat, 3))
-        ess.append(round(weighted.ess))
+        start = time.perf_counter()
+        result = importance_corrected(
+            posterior, x_o, log_likelihood, task.get_prior_dist(), 10 * draws, draws, mcmc_steps=mcmc_steps
+        )
+        seconds.append(round(time.perf_counter() - start, 1))
+        # the weights alone: the resampled draws, before any move
+        corrected.append(c2st(result.theta if result.resampled is None else result.resampled, reference))
+        khat.append(round(result.khat, 3))
+        ess.append(round(result.ess))
         if mcmc_steps:
-            start = time.perf_counter()
-            result = importance_corrected(
-                posterior, x_o, log_likelihood, task.get_prior_dist(), 10 * draws, draws, mcmc_steps=mcmc_steps
-            )
-            seconds.append(round(time.perf_counter() - start, 1))
             moved.append(c2st(result.theta, reference))
             moves = result.moves
             acceptance.append(

@@ -49,14 +49,16 @@ class CorrectedDraws(NamedTuple):
     """Draws of the corrected posterior for one observation (``theta`` ``(num_samples, D)``):
     resampled from the weighted proposals, then moved by ``mcmc_steps`` Metropolis–Hastings steps
     when asked. ``log_weights`` of the proposals, their effective sample size ``ess`` and Pareto
-    ``khat`` describe the importance step; ``moves`` the Metropolis–Hastings steps (``None``
-    when none were taken)."""
+    ``khat`` describe the importance step; ``moves`` the Metropolis–Hastings steps and
+    ``resampled`` the draws the chains started from, before any move (both ``None`` when none
+    were taken: ``theta`` is then the resampled draws)."""
 
     theta: torch.Tensor
     log_weights: torch.Tensor
     ess: float
     khat: float
     moves: Optional[MoveSummary] = None
+    resampled: Optional[torch.Tensor] = None
 
 
 class _KnownTarget:
@@ -150,15 +152,14 @@ def importance_corrected(
                 "at every draw, or the prior's log_prob is -inf there (is x_o from this simulator?)"
             ) from error
         picks = weights.resample(num_samples or num_proposals)
-        moves = None
+        theta = target.space.from_network(u[picks])
+        resampled, moves = None, None
         if mcmc_steps:
             generator = torch.Generator().manual_seed(int(torch.randint(2**62, ())))
             chains, moves = metropolis_moves(
                 u[picks], target.log_target, target.propose, target.auxiliary, mcmc_steps, generator
             )
-            theta = target.space.from_network(chains)
-        else:
-            theta = target.space.from_network(u[picks])
+            resampled, theta = theta, target.space.from_network(chains)
     if mcmc_steps:
         weights.warn_if_unreliable(
             "the resampled draws the chains start from",
@@ -166,4 +167,4 @@ def importance_corrected(
         )
     else:
         weights.warn_if_unreliable(remedy="move the draws with mcmc_steps=150, or use more proposals")
-    return CorrectedDraws(theta, weights.log_weights, weights.ess, weights.khat, moves)
+    return CorrectedDraws(theta, weights.log_weights, weights.ess, weights.khat, moves, resampled)

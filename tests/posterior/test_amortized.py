@@ -207,3 +207,5 @@ def test_metropolis_moves_repair_a_correction_whose_proposal_is_too_narrow(poste
     torch.testing.assert_close(moved.theta.mean(0), x_o, atol=0.02, rtol=0)
     torch.testing.assert_close(moved.theta.std(0), torch.full((2,), 0.25), atol=0.015, rtol=0)
     assert moved.moves.steps == 60 and ((moved.theta > 0) & (moved.theta < 2)).all()
+    # the same seed, the same proposals: the moved chains started from the weights' resampled draws
+    assert weighted.resampled is None and torch.equal(moved.resampled, weighted.theta)
