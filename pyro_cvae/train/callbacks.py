@@ -187,8 +187,9 @@ class EarlyStopping(Callback):
 class LearningRateDecay(Callback):
     """Multiplies the learning rate by ``factor`` each time the score ``EarlyStopping`` watches
     has gone ``patience`` epochs without improving (then counts afresh), as torch's
-    ``ReduceLROnPlateau`` does. Late in a fit the steps at the first rate only jitter around the
-    optimum; smaller steps settle into it, so the early stop comes sooner and at a better score.
+    ``ReduceLROnPlateau`` does: smaller steps late in a fit can settle where the first rate only
+    jitters. Whether that pays depends on the model (for ``fit_posterior``'s defaults it did not:
+    README, "How the defaults were chosen").
 
     Its state (the best score, the stale count and the rate reached) is saved in the checkpoint;
     a resumed fit continues at the rate reached, not the config's."""
