@@ -24,7 +24,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 SIZE_OPTIONS = {
     "--steps", "--warmup", "--epochs", "--train", "--size", "--num-samples", "--counts", "--k",
     "--num-importance", "--limit", "--conditions", "--threads", "--out", "--checkpoint",
-    "--budget", "--observations", "--draws", "--truths", "--figure", "--cache", "--mcmc-steps",
+    "--budget", "--observations", "--draws", "--truths", "--figure", "--cache", "--mcmc-steps", "--chains",
 }  # fmt: skip
 #: repeat counts and seed lists: kept at two or more
 REPEAT_OPTIONS = {"--repeats", "--epoch-repeats", "--seeds"}
@@ -80,6 +80,7 @@ SMALL = {
     "posterior_checks.py --power": ["--power", "--repeats", "2"],
     "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200"],
     "calibration_candidates.py": "--budget 300 --truths 40 --draws 200 --cache {tmp}".split(),
+    "mcmc_population.py": "--repeats 20 --chains 50 --steps 10".split(),
 }
 
 
@@ -215,6 +216,13 @@ def test_peers():
 def test_known_answers(capsys):
     report = json.loads(run_bench("known_answers.py", SMALL["known_answers.py"], capsys))
     assert abs(report["iwae_minus_exact"]) < 0.05 and report["shrunk_guide_sbc_p_value"] < 1e-6
+
+
+def test_mcmc_population(capsys):
+    row = json.loads(run_bench("mcmc_population.py", SMALL["mcmc_population.py"], capsys))
+    assert row["repeats"] == 20 and row["chains"] == 50 and row["distinct_starts"] == 50
+    assert len(row["rank_p"]) == 3 and all(0 <= p <= 1 for p in row["rank_p"])
+    assert 0.3 < row["upper_mode_mass"] < 0.7 and all(0 < rate < 1 for rate in row["acceptance"])
 
 
 def test_cuda_check(capsys):
