@@ -163,6 +163,26 @@ def test_early_stopping_is_the_loops_and_restores_the_best_weights():
         assert torch.equal(parameters(m)[name], value), name
 
 
+def test_the_learning_rate_decays_under_lightning_as_under_the_loop():
+    x, y = linear_data()
+    rates = []
+
+    class RecordRate(pc.Callback):
+        def on_epoch_end(self, state):
+            rates.append(state.optimizer.param_groups[0]["lr"])
+
+    # the large rate makes the validation ELBO wobble: some epochs do not improve on the best
+    history = pc.fit(
+        model(), (x, y), val_data=(x[:16], y[:16]), epochs=8, batch_size=96, learning_rate=0.3,
+        lr_decay_patience=1, callbacks=[RecordRate()], **LIGHTNING,
+    )  # fmt: skip
+    expected, rate, best = [], 0.3, -float("inf")
+    for score in history.val_elbo:  # halved after every epoch that does not beat the best
+        best, rate = (score, rate) if score > best else (best, rate / 2)
+        expected.append(rate)
+    assert rates == pytest.approx(expected) and rates[-1] < 0.3
+
+
 def test_on_epoch_end_sees_each_epoch_after_it_is_scored():
     x, y = linear_data()
     seen = []
