@@ -113,19 +113,19 @@ def corrected_calibration(posterior, task, log_likelihood, theta_true, x_true, m
     population, which the moves are designed to read off thousands), so what these checks see
     is what the correction leaves."""
     prior = task.get_prior_dist()
-    moved = [
-        importance_corrected(
-            posterior, x, log_likelihood, prior, 10 * draws, draws, seed=i, mcmc_steps=mcmc_steps
-        ).theta
+    results = [
+        importance_corrected(posterior, x, log_likelihood, prior, 10 * draws, draws, seed=i, mcmc_steps=mcmc_steps)
         for i, x in enumerate(x_true)
     ]
-    corrected = _Draws(torch.stack(moved, 1))
+    corrected = _Draws(torch.stack([result.theta for result in results], 1))
     ranks = sbc(corrected, theta_true, x_true, num_draws=draws)
     joint = tarp(corrected, theta_true, x_true, num_draws=draws)
     return {
         "corrected_sbc_p": [round(p, 4) for p in ranks["p_values"]],
         "corrected_tarp_p": round(joint.p_value, 4),
         "corrected_tarp_atc": round(joint.atc, 4),
+        # truths whose chains still remembered their starts (``MoveSummary.forgot_starts``)
+        "corrected_not_forgotten": sum(not result.moves.forgot_starts for result in results if result.moves),
     }
 
 
@@ -174,10 +174,11 @@ def known_likelihood(posterior, task, log_likelihood, observations, draws: int, 
     """C2ST against the reference posterior of the posterior's own draws (``c2st_plain``), of the
     importance-corrected draws (``c2st_corrected``, with the weights' k̂ and ESS) and of the
     same draws after ``mcmc_steps`` Metropolis–Hastings steps (``c2st_moved``, with the moves'
-    acceptance: random walk, cluster jump, fresh proposal; and the seconds the moved correction
-    took per observation). With ``figure``, a pair plot of the moved draws of the first
+    acceptance: random walk, cluster jump, fresh proposal; the largest start–end correlation
+    over the parameters, which is near 0 once the chains have forgotten their starts; and the
+    seconds the moved correction took per observation). With ``figure``, a pair plot of the moved draws of the first
     observation against its reference."""
-    plain, corrected, moved, khat, ess, acceptance, seconds = [], [], [], [], [], [], []
+    plain, corrected, moved, khat, ess, acceptance, remembered, seconds = [], [], [], [], [], [], [], []
     ensemble = not isinstance(posterior, AmortizedPosterior)  # the correction takes one fit's proposals
     for number in observations:
         x_o, reference = task.get_observation(number)[0], task.get_reference_posterior_samples(number)[:draws]
@@ -200,6 +201,7 @@ def known_likelihood(posterior, task, log_likelihood, observations, draws: int, 
                 [round(rate, 3) for rate in (moves.random_walk_acceptance, moves.jump_acceptance)]
                 + [round(moves.independence_acceptance, 4)]
             )
+            remembered.append(round(max((abs(r) for r in moves.start_correlation if r == r), default=0.0), 3))
             if figure and number == observations[0]:
                 path = Path(figure).with_name(f"{Path(figure).stem}_pairs.png")
                 pair_plot(result.theta, posterior.parameter_names, reference=reference, path=path)
@@ -212,6 +214,7 @@ def known_likelihood(posterior, task, log_likelihood, observations, draws: int, 
             c2st_moved=round(sum(moved) / len(moved), 4),
             c2st_moved_each=[round(value, 4) for value in moved],
             acceptance=acceptance,
+            start_correlation=remembered,
             moved_s=seconds,
         )
     return row

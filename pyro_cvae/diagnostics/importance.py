@@ -30,12 +30,20 @@ __all__ = ["importance_log_weights", "iwae_log_likelihood", "pareto_khat"]
 
 def pareto_khat(log_weights: torch.Tensor) -> torch.Tensor:
     """Pareto k̂ of importance weights ``(K, N)``, one per column (the PSIS tail fit of
-    ``pyro.infer.importance.psis_diagnostic``, applied per data point)."""
+    ``pyro.infer.importance.psis_diagnostic``, applied per data point). ``inf`` where fewer
+    than 10 weights stand above the tail's cutoff (too few to fit, e.g. one weight dominates);
+    ``-inf`` where the largest weights are all equal: a flat tail, bounded weights (a proposal
+    equal to the target gives weights that are all equal)."""
     num = log_weights.shape[0]
     tail = int(math.ceil(min(0.2 * num, 3.0 * math.sqrt(num))))
+    if num <= tail:  # one weight: nothing to fit
+        return torch.full(log_weights.shape[1:], float("inf"))
     khat = []
     for column in log_weights.T:
         w = torch.sort(column - column.max()).values
+        if float(w[-tail - 1]) == 0.0:  # the tail's largest weights all equal the maximum
+            khat.append(float("-inf"))
+            continue
         cutoff = max(math.log(1e-15), float(w[-tail - 1]))
         top = w[w > cutoff]
         if len(top) < 10:

@@ -20,7 +20,10 @@ them, and a warning is given for k̂ > 0.7. The weighting, its diagnostics and t
 
 Where the proposal misses mass (an over-confident CVAE: k̂ near 1), no weight can put it back;
 ``mcmc_steps`` then starts a Metropolis–Hastings chain at each resampled draw (``mcmc``), whose
-moves leave the exact posterior invariant and spread the repeated draws out. On sbibm's slcp at
+moves leave the exact posterior invariant and spread the repeated draws out. Whether the
+chains have forgotten the draws they started from shows in the correlation between each chain's
+start and end (``MoveSummary.start_correlation``, near 0 once they have), and a warning says
+when it is too large for the number of chains, naming the parameter. On sbibm's slcp at
 10⁴ simulations this took C2ST against the reference from 0.78 (weights alone, k̂ up to 1.06) to
 0.50 with 150 steps, the mean of five observations, each at most 0.51 (README, "With the
 likelihood known").
@@ -29,6 +32,7 @@ likelihood known").
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
@@ -38,7 +42,7 @@ from ..diagnostics.weights import KHAT_LIMIT, ImportanceWeights
 from ..sampling.evaluate import eval_mode
 from ..seeding import seeded
 from .amortized import AmortizedPosterior
-from .mcmc import MoveSummary, metropolis_moves
+from .mcmc import MoveSummary, forgetting_limit, metropolis_moves
 
 __all__ = ["CorrectedDraws", "importance_corrected", "KHAT_LIMIT"]
 
@@ -160,11 +164,31 @@ def importance_corrected(
                 u[picks], target.log_target, target.propose, target.auxiliary, mcmc_steps, generator
             )
             resampled, theta = theta, target.space.from_network(chains)
-    if mcmc_steps:
-        weights.warn_if_unreliable(
-            "the resampled draws the chains start from",
-            remedy=f"the chains may need more than mcmc_steps={mcmc_steps} to forget them",
-        )
+    if moves is not None:
+        _warn_unless_forgotten(weights, moves, forgetting_limit(len(picks)), posterior.parameter_names)
     else:
         weights.warn_if_unreliable(remedy="move the draws with mcmc_steps=150, or use more proposals")
     return CorrectedDraws(theta, weights.log_weights, weights.ess, weights.khat, moves, resampled)
+
+
+def _warn_unless_forgotten(weights: ImportanceWeights, moves: MoveSummary, limit: float, names) -> None:
+    """After the moves: one warning when the chains' starts were unreliable (k̂) or are still
+    remembered (start–end correlation over ``limit``), saying which and what to do."""
+    correlation = torch.tensor(moves.start_correlation).abs().nan_to_num(nan=0.0)
+    worst = int(correlation.argmax())
+    measured = (
+        f"the chains' ends correlate with their starts up to {correlation[worst]:.2f} "
+        f"({names[worst]}; limit {limit:.2f})"
+    )
+    more = f"give more than mcmc_steps={moves.steps}"
+    if weights.khat > KHAT_LIMIT:
+        if moves.forgot_starts:  # needed for exact draws, not enough: chains may forget within one mode
+            verdict = f"{measured}: no sign that they remember them"
+        else:
+            verdict = f"{more}: {measured}"
+        weights.warn_if_unreliable("the resampled draws the chains start from", stacklevel=4, remedy=verdict)
+    elif not moves.forgot_starts:
+        warnings.warn(
+            f"the Metropolis–Hastings chains have not forgotten where they started: {measured}; {more}",
+            stacklevel=3,
+        )

@@ -34,6 +34,12 @@ All three moves leave the exact posterior invariant for any h, clusters and prop
 only slows the mixing. h and the clusters are read off all chains together (as sequential Monte
 Carlo samplers tune their moves): with thousands of chains one chain's pull on them is
 negligible, and the second half of the steps tunes nothing.
+
+Whether the steps were enough shows in the population too: chains that have mixed end where they
+would from any start, so the correlation across chains between each chain's start and its end
+(``start_end_correlation``, the chains' autocorrelation at the lag of the steps taken) falls to
+0, and ``MoveSummary.forgot_starts`` says whether it is under ``forgetting_limit`` in every
+parameter.
 """
 
 from __future__ import annotations
@@ -43,7 +49,14 @@ from typing import Callable, NamedTuple, Tuple
 
 import torch
 
-__all__ = ["MoveSummary", "metropolis_moves", "TARGET_ACCEPTANCE"]
+__all__ = [
+    "FORGETTING_CORRELATION",
+    "MoveSummary",
+    "TARGET_ACCEPTANCE",
+    "forgetting_limit",
+    "metropolis_moves",
+    "start_end_correlation",
+]
 
 #: the random walk's acceptance rate the step size is tuned towards (Roberts et al. 1997: 0.234
 #: is optimal for many dimensions, a little higher for few)
@@ -52,17 +65,28 @@ TARGET_ACCEPTANCE = 0.3
 #: the clusters of the population whose covariances shape the random walk (``_LocalWalk``)
 CLUSTERS = 8
 
+#: the correlation between the chains' starts and ends (any parameter) above which they are taken
+#: not to have forgotten their starts (``forgetting_limit``): at 0.1, a tenth of where a chain
+#: started still shows in where it ended
+FORGETTING_CORRELATION = 0.1
+
 
 class MoveSummary(NamedTuple):
     """How the chains moved: ``steps`` taken, the share of random-walk and of independence
-    proposals accepted over all steps, the random walk's final step size h, and the share of
-    cluster jumps accepted."""
+    proposals accepted over all steps, the random walk's final step size h, the share of cluster
+    jumps accepted; per parameter, the correlation between the chains' starts and ends
+    (``start_end_correlation``; NaN where the starts do not vary), and whether every one is under
+    ``forgetting_limit``, i.e. the chains show no sign of remembering their starts. A small
+    correlation is necessary, not sufficient: chains that all started in one mode and never left
+    it can forget where in it they started."""
 
     steps: int
     random_walk_acceptance: float
     independence_acceptance: float
     step_size: float
     jump_acceptance: float = 0.0
+    start_correlation: Tuple[float, ...] = ()
+    forgot_starts: bool = True
 
 
 # log π(u) (N,), in float64, for chains u (N, D)
@@ -169,7 +193,8 @@ def metropolis_moves(
 ) -> Tuple[torch.Tensor, MoveSummary]:
     """Move the chains ``u`` ``(N, D)`` (one per resampled draw) by ``steps`` rounds of a
     random-walk move, a cluster jump and an independence move; the chains' states after the last
-    step, and how they moved."""
+    step, and how they moved (with whether they forgot where they started)."""
+    start = u
     log_pi = log_target(u)
     walk = _LocalWalk(u, clusters, generator)
     log_step = math.log(2.38 / math.sqrt(u.shape[1]))
@@ -182,10 +207,7 @@ def metropolis_moves(
             walk = _LocalWalk(u, clusters, generator)
         candidate, hastings = walk.propose(u, math.exp(log_step), generator)
         log_pi_candidate = log_target(candidate)
-        accepted = _accept(log_pi_candidate - log_pi + hastings, generator)
-        u = torch.where(accepted[:, None], candidate, u)
-        log_pi = torch.where(accepted, log_pi_candidate, log_pi)
-        rate = float(accepted.double().mean())
+        u, log_pi, rate = _metropolis_update(u, log_pi, candidate, log_pi_candidate, hastings, generator)
         walk_accepted += rate
         if burn_in:
             log_step += rate - TARGET_ACCEPTANCE
@@ -194,19 +216,61 @@ def metropolis_moves(
         log_pi_candidate = torch.full_like(log_pi, -math.inf)
         if valid.any():  # the likelihood only where the jump can be accepted
             log_pi_candidate[valid] = log_target(candidate[valid])
-        accepted = _accept(log_pi_candidate - log_pi, generator)
-        u = torch.where(accepted[:, None], candidate, u)
-        log_pi = torch.where(accepted, log_pi_candidate, log_pi)
-        jump_accepted += float(accepted.double().mean())
-        # 3. independence move on the joint (z, u): the chain's z from the guide, then a fresh proposal
-        log_w = log_pi + auxiliary(u)
+        u, log_pi, rate = _metropolis_update(u, log_pi, candidate, log_pi_candidate, 0.0, generator)
+        jump_accepted += rate
+        # 3. independence move on the joint (z, u): the chain's z from the guide, then a fresh
+        # proposal, accepted by the ratio of joint weights: log π and the auxiliary parts
+        auxiliary_u = auxiliary(u)
         fresh_u, fresh_log_pi, fresh_auxiliary = propose(u.shape[0])
-        accepted = _accept(fresh_log_pi + fresh_auxiliary - log_w, generator)
-        u = torch.where(accepted[:, None], fresh_u, u)
-        log_pi = torch.where(accepted, fresh_log_pi, log_pi)
-        fresh_accepted += float(accepted.double().mean())
+        u, log_pi, rate = _metropolis_update(u, log_pi, fresh_u, fresh_log_pi, fresh_auxiliary - auxiliary_u, generator)
+        fresh_accepted += rate
     per_step = 1 / max(steps, 1)
+    correlation = start_end_correlation(start, u)
     summary = MoveSummary(
-        steps, walk_accepted * per_step, fresh_accepted * per_step, math.exp(log_step), jump_accepted * per_step
+        steps,
+        walk_accepted * per_step,
+        fresh_accepted * per_step,
+        math.exp(log_step),
+        jump_accepted * per_step,
+        tuple(correlation.tolist()),
+        # NaN (starts that do not vary) is no sign of remembering them
+        not bool((correlation.abs() > forgetting_limit(start.shape[0])).any()),
     )
     return u, summary
+
+
+def _metropolis_update(
+    u: torch.Tensor,
+    log_pi: torch.Tensor,
+    candidate: torch.Tensor,
+    log_pi_candidate: torch.Tensor,
+    log_correction,
+    generator: torch.Generator,
+) -> Tuple[torch.Tensor, torch.Tensor, float]:
+    """One accept/reject of every chain: accepted with probability min(1, π(u') / π(u) ·
+    exp(``log_correction``)) (the Hastings term, or the auxiliary parts of the joint weights);
+    the chains, their log π, and the share accepted."""
+    accepted = _accept(log_pi_candidate - log_pi + log_correction, generator)
+    u = torch.where(accepted[:, None], candidate, u)
+    log_pi = torch.where(accepted, log_pi_candidate, log_pi)
+    return u, log_pi, float(accepted.double().mean())
+
+
+def start_end_correlation(start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """Per parameter, the correlation across chains between where each chain started and where it
+    ended ``(D,)``; NaN for a parameter whose starts do not vary. For chains that started on the
+    target it is the chains' autocorrelation at the lag of the steps taken: near 0 once they
+    have forgotten their starts, near 1 while the starts still decide where they are."""
+    start, end = start.double(), end.double()
+    start, end = start - start.mean(0), end - end.mean(0)
+    scale = (start.pow(2).sum(0) * end.pow(2).sum(0)).sqrt()
+    correlation = (start * end).sum(0) / scale
+    return torch.where(scale > 0, correlation, torch.tensor(math.nan, dtype=correlation.dtype))
+
+
+def forgetting_limit(num_chains: int) -> float:
+    """The start–end correlation above which ``num_chains`` chains are taken not to have
+    forgotten their starts: 0.1, or four standard errors of a correlation between independent
+    variables over that many chains (1/√N each), whichever is larger. Repeated starts (resampled
+    draws) do not widen it: once the chains have forgotten them, their ends are independent."""
+    return max(FORGETTING_CORRELATION, 4 / math.sqrt(max(num_chains, 1)))

@@ -128,7 +128,24 @@ class Evaluate(Callback):
         state.history.append(**entry)
 
 
-class EarlyStopping(Callback):
+class _Plateau:
+    """The best score seen so far and the epochs since it last improved: what early stopping and
+    the learning-rate decay both count, each with its own patience (the decay counts afresh
+    after each decay, early stopping does not)."""
+
+    def __init__(self):
+        self.best_score, self.stale = -float("inf"), 0
+
+    def update(self, score: float) -> bool:
+        """Count one epoch's ``score``; whether it improved on the best."""
+        if score > self.best_score:
+            self.best_score, self.stale = score, 0
+            return True
+        self.stale += 1
+        return False
+
+
+class EarlyStopping(_Plateau, Callback):
     """Stops once the validation ELBO (the train ELBO without validation data) has not improved
     for ``patience`` epochs, and puts the best weights back at the end of the fit. A fit on the
     IWAE bound watches that bound instead: training on it loosens the plain ELBO (the guide
@@ -144,8 +161,8 @@ class EarlyStopping(Callback):
         return "EarlyStopping"
 
     def __init__(self, patience: int):
+        super().__init__()
         self.patience = patience
-        self.best_score, self.stale = -float("inf"), 0
         self.best_state: Optional[Dict[str, torch.Tensor]] = None
 
     def on_fit_start(self, state: FitState) -> None:
@@ -161,16 +178,9 @@ class EarlyStopping(Callback):
             return history.val_iwae[-1] if state.val is not None else history.train_iwae[-1]
         return history.val_elbo[-1] if state.val is not None else history.train_elbo[-1]
 
-    def improved(self, score: float) -> bool:
-        return score > self.best_score
-
     def on_epoch_end(self, state: FitState) -> None:
-        score = self.monitored(state)
-        if self.improved(score):
-            self.best_score, self.stale = score, 0
+        if self.update(self.monitored(state)):
             self.best_state = copy.deepcopy(state.model.state_dict())
-        else:
-            self.stale += 1
         state.should_stop = state.should_stop or self.stale >= self.patience
 
     def on_fit_end(self, state: FitState) -> None:
@@ -184,7 +194,7 @@ class EarlyStopping(Callback):
         self.best_score, self.stale, self.best_state = values["best_score"], values["stale"], values["best_state"]
 
 
-class LearningRateDecay(Callback):
+class LearningRateDecay(_Plateau, Callback):
     """Multiplies the learning rate by ``factor`` each time the score ``EarlyStopping`` watches
     has gone ``patience`` epochs without improving (then counts afresh), as torch's
     ``ReduceLROnPlateau`` does: smaller steps late in a fit can settle where the first rate only
@@ -195,8 +205,8 @@ class LearningRateDecay(Callback):
     a resumed fit continues at the rate reached, not the config's."""
 
     def __init__(self, patience: int, factor: float):
+        super().__init__()
         self.patience, self.factor = patience, factor
-        self.best_score, self.stale = -float("inf"), 0
         self.learning_rate: Optional[float] = None
 
     def on_fit_start(self, state: FitState) -> None:
@@ -204,12 +214,7 @@ class LearningRateDecay(Callback):
             self._set(state, self.learning_rate)
 
     def on_epoch_end(self, state: FitState) -> None:
-        score = EarlyStopping.monitored(state)
-        if score > self.best_score:
-            self.best_score, self.stale = score, 0
-            return
-        self.stale += 1
-        if self.stale >= self.patience:
+        if not self.update(EarlyStopping.monitored(state)) and self.stale >= self.patience:
             self.stale = 0
             self._set(state, state.optimizer.param_groups[0]["lr"] * self.factor)
 

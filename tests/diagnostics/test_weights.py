@@ -49,3 +49,17 @@ def test_draws_where_the_target_has_no_mass_carry_no_weight():
         ImportanceWeights(torch.full((3,), -math.inf))
     with pytest.raises(ValueError, match="log_weights must be a non-empty vector"):
         ImportanceWeights(torch.zeros(2, 2))
+
+
+def test_a_proposal_equal_to_the_target_has_a_flat_tail_and_one_dominant_weight_has_none_to_fit():
+    import warnings
+
+    equal = ImportanceWeights(torch.full((1000,), -3.2, dtype=torch.float64))
+    assert equal.khat == -math.inf and equal.ess == pytest.approx(1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        equal.warn_if_unreliable()  # an exact proposal is not unreliable
+    dominant = torch.full((1000,), -100.0, dtype=torch.float64)
+    dominant[17] = 0.0
+    assert ImportanceWeights(dominant).khat == math.inf
+    assert ImportanceWeights(torch.zeros(1, dtype=torch.float64)).khat == math.inf  # one proposal: nothing to fit

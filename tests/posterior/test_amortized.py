@@ -207,5 +207,10 @@ def test_metropolis_moves_repair_a_correction_whose_proposal_is_too_narrow(poste
     torch.testing.assert_close(moved.theta.mean(0), x_o, atol=0.02, rtol=0)
     torch.testing.assert_close(moved.theta.std(0), torch.full((2,), 0.25), atol=0.015, rtol=0)
     assert moved.moves.steps == 60 and ((moved.theta > 0) & (moved.theta < 2)).all()
+    assert moved.moves.forgot_starts and max(abs(r) for r in moved.moves.start_correlation) < 0.1
+    # one step does not spread the repeated starts: the warning names the cause and the remedy
+    with pytest.warns(UserWarning, match="give more than mcmc_steps=1: the chains' ends correlate with their starts"):
+        barely = importance_corrected(posterior, x_o, log_likelihood, prior, num_proposals=4000, mcmc_steps=1)
+    assert not barely.moves.forgot_starts
     # the same seed, the same proposals: the moved chains started from the weights' resampled draws
     assert weighted.resampled is None and torch.equal(moved.resampled, weighted.theta)

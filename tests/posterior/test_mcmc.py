@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from pyro_cvae.posterior.mcmc import metropolis_moves
+from pyro_cvae.posterior.mcmc import (
+    FORGETTING_CORRELATION,
+    MoveSummary,
+    forgetting_limit,
+    metropolis_moves,
+    start_end_correlation,
+)
 
 CHAINS = 4000
 
@@ -141,3 +147,65 @@ def test_the_cluster_jump_evens_out_mirror_modes_no_other_move_crosses_between()
     assert moves.jump_acceptance > 0.05 and moves.independence_acceptance < 0.01
     on_right = u[u[:, 0] > 0]  # the jumped chains took the right mode's shape, not the left's
     assert float(torch.corrcoef(on_right.T)[0, 1]) == pytest.approx(-0.6, abs=0.05)
+
+
+def test_start_end_correlation_is_one_for_chains_that_did_not_move_and_near_zero_for_fresh_ones():
+
+    torch.manual_seed(5)
+    start = torch.randn(CHAINS, 2)
+    torch.testing.assert_close(start_end_correlation(start, start), torch.ones(2, dtype=torch.float64))
+    assert start_end_correlation(start, torch.randn(CHAINS, 2)).abs().max() < 4 / math.sqrt(CHAINS)
+    torch.testing.assert_close(start_end_correlation(start, -2 * start + 1), -torch.ones(2, dtype=torch.float64))
+    one_point = torch.tensor([[0.5, 0.5]]).expand(CHAINS, 2)
+    assert start_end_correlation(one_point, start).isnan().all(), "starts that do not vary tell nothing"
+
+
+def test_chains_given_too_few_steps_are_told_to_remember_their_starts_and_enough_steps_forget_them():
+    # the chains start on the target; the proposal is far too wide to be accepted, so only the
+    # walk moves them: after 2 steps they sit near their starts, after 150 they have forgotten them
+    propose, auxiliary = independent_proposal(torch.zeros(2), torch.tensor([30.0, 30.0]))
+    torch.manual_seed(6)
+    start = torch.tensor([1.0, -2.0]) + torch.tensor([1.0, 0.25]) * torch.randn(CHAINS, 2)
+    _, few = metropolis_moves(start, target, propose, auxiliary, steps=2, generator=torch.Generator().manual_seed(6))
+    _, many = metropolis_moves(start, target, propose, auxiliary, steps=150, generator=torch.Generator().manual_seed(6))
+    assert not few.forgot_starts and max(few.start_correlation) > 0.3
+    assert many.forgot_starts and max(abs(r) for r in many.start_correlation) < 0.1
+    _, none = metropolis_moves(start, target, propose, auxiliary, steps=0, generator=torch.Generator())
+    assert none.start_correlation == pytest.approx((1.0, 1.0)) and not none.forgot_starts
+
+
+def test_the_forgetting_limit_allows_for_the_noise_of_few_chains():
+    assert forgetting_limit(4000) == FORGETTING_CORRELATION  # four standard errors, 4/√4000 = 0.06, are less
+    assert forgetting_limit(100) == pytest.approx(0.4)
+    # the limit's premise: independent ends correlate with starts (even starts that repeat a few
+    # points, as resampled draws do) within four standard errors
+    generator = torch.Generator().manual_seed(7)
+    starts = torch.randn(16, 3, generator=generator)[torch.randint(16, (100,), generator=generator)]
+
+    ends = torch.randn(200, 100, 3, generator=generator)
+    correlations = torch.stack([start_end_correlation(starts, end) for end in ends])
+    assert correlations.std() == pytest.approx(0.1, rel=0.15)
+    assert (correlations.abs() < forgetting_limit(100)).all()
+
+
+def test_importance_corrected_warns_when_reliable_weights_were_moved_too_little():
+    # k̂ under the limit, chains that still remember their starts: the warning says so and what to do
+    import warnings
+
+    from pyro_cvae.diagnostics.weights import ImportanceWeights
+    from pyro_cvae.posterior.importance import _warn_unless_forgotten
+
+    weights = ImportanceWeights(
+        0.1 * torch.randn(1000, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    )
+    assert weights.khat < 0.7
+    remembered = MoveSummary(3, 0.3, 0.0, 1.0, 0.0, (0.9, 0.05), False)
+    with pytest.warns(
+        UserWarning, match=r"have not forgotten .* up to 0.90 \(b; limit 0.10\); give more than mcmc_steps=3"
+    ):
+        _warn_unless_forgotten(weights, remembered, 0.1, ["b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_unless_forgotten(
+            weights, remembered._replace(start_correlation=(0.02, 0.05), forgot_starts=True), 0.1, ["b", "c"]
+        )
