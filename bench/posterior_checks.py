@@ -174,10 +174,10 @@ def known_likelihood(posterior, task, log_likelihood, observations, draws: int, 
     """C2ST against the reference posterior of the posterior's own draws (``c2st_plain``), of the
     importance-corrected draws (``c2st_corrected``, with the weights' k̂ and ESS) and of the
     same draws after ``mcmc_steps`` Metropolis–Hastings steps (``c2st_moved``, with the moves'
-    acceptance: random walk, cluster jump, fresh proposal; the largest start–end correlation
-    over the parameters, which is near 0 once the chains have forgotten their starts; and the
-    seconds the moved correction took per observation). With ``figure``, a pair plot of the moved draws of the first
-    observation against its reference."""
+    acceptance: random walk, cluster jump, fresh proposal; the largest start–end correlation and
+    change of spread over the second half of the steps, both near 0 once the chains have
+    forgotten their starts; and the seconds the moved correction took per observation). With
+    ``figure``, a pair plot of the moved draws of the first observation against its reference."""
     plain, corrected, moved, khat, ess, acceptance, remembered, seconds = [], [], [], [], [], [], [], []
     ensemble = not isinstance(posterior, AmortizedPosterior)  # the correction takes one fit's proposals
     for number in observations:
@@ -201,7 +201,10 @@ def known_likelihood(posterior, task, log_likelihood, observations, draws: int, 
                 [round(rate, 3) for rate in (moves.random_walk_acceptance, moves.jump_acceptance)]
                 + [round(moves.independence_acceptance, 4)]
             )
-            remembered.append(round(max((abs(r) for r in moves.start_correlation if r == r), default=0.0), 3))
+            remembered.append(
+                [round(max((abs(v) for v in values if v == v), default=0.0), 3)
+                 for values in (moves.start_correlation, moves.spread_change)]
+            )  # fmt: skip
             if figure and number == observations[0]:
                 path = Path(figure).with_name(f"{Path(figure).stem}_pairs.png")
                 pair_plot(result.theta, posterior.parameter_names, reference=reference, path=path)
@@ -214,7 +217,7 @@ def known_likelihood(posterior, task, log_likelihood, observations, draws: int, 
             c2st_moved=round(sum(moved) / len(moved), 4),
             c2st_moved_each=[round(value, 4) for value in moved],
             acceptance=acceptance,
-            start_correlation=remembered,
+            forgetting=remembered,  # per observation: [start-end correlation, spread change]
             moved_s=seconds,
         )
     return row

@@ -297,7 +297,7 @@ def test_posterior_checks(tmp_path, capsys):
     known = [r for r in rows if r["task"] != "two_moons"]  # the tasks whose likelihood is known
     assert all("c2st_corrected" in r and r["mcmc_steps"] == 4 and 0.4 <= r["c2st_moved"] <= 1 for r in known)
     assert all(0 <= rate <= 1 for r in known for pair in r["acceptance"] for rate in pair)
-    assert all(len(r["start_correlation"]) == len(r["observations"]) for r in known)
+    assert all(len(r["forgetting"]) == len(r["observations"]) for r in known)
     assert all(0 <= r["corrected_not_forgotten"] <= r["truths"] for r in known)
     assert all(len(r["corrected_sbc_p"]) == len(r["sbc_p"]) and 0 <= r["corrected_tarp_p"] <= 1 for r in known)
     assert "corrected_sbc_p" not in rows[0]  # two_moons: no likelihood to correct with

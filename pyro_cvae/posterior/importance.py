@@ -22,8 +22,9 @@ Where the proposal misses mass (an over-confident CVAE: k̂ near 1), no weight c
 ``mcmc_steps`` then starts a Metropolis–Hastings chain at each resampled draw (``mcmc``), whose
 moves leave the exact posterior invariant and spread the repeated draws out. Whether the
 chains have forgotten the draws they started from shows in the correlation between each chain's
-start and end (``MoveSummary.start_correlation``, near 0 once they have), and a warning says
-when it is too large for the number of chains, naming the parameter. On sbibm's slcp at
+start and end (``MoveSummary.start_correlation``, near 0 once they have) and in whether their
+spread still changes over the second half of the steps (``spread_change``); a warning says when
+either is too large for the number of chains, naming the parameter. On sbibm's slcp at
 10⁴ simulations this took C2ST against the reference from 0.78 (weights alone, k̂ up to 1.06) to
 0.50 with 150 steps, the mean of five observations, each at most 0.51 (README, "With the
 likelihood known").
@@ -42,7 +43,7 @@ from ..diagnostics.weights import KHAT_LIMIT, ImportanceWeights
 from ..sampling.evaluate import eval_mode
 from ..seeding import seeded
 from .amortized import AmortizedPosterior
-from .mcmc import MoveSummary, forgetting_limit, metropolis_moves
+from .mcmc import MoveSummary, forgetting_limit, metropolis_moves, settling_limit
 
 __all__ = ["CorrectedDraws", "importance_corrected", "KHAT_LIMIT"]
 
@@ -165,20 +166,23 @@ def importance_corrected(
             )
             resampled, theta = theta, target.space.from_network(chains)
     if moves is not None:
-        _warn_unless_forgotten(weights, moves, forgetting_limit(len(picks)), posterior.parameter_names)
+        _warn_unless_forgotten(weights, moves, len(picks), posterior.parameter_names)
     else:
         weights.warn_if_unreliable(remedy="move the draws with mcmc_steps=150, or use more proposals")
     return CorrectedDraws(theta, weights.log_weights, weights.ess, weights.khat, moves, resampled)
 
 
-def _warn_unless_forgotten(weights: ImportanceWeights, moves: MoveSummary, limit: float, names) -> None:
+def _warn_unless_forgotten(weights: ImportanceWeights, moves: MoveSummary, num_chains: int, names) -> None:
     """After the moves: one warning when the chains' starts were unreliable (k̂) or are still
-    remembered (start–end correlation over ``limit``), saying which and what to do."""
+    remembered (start–end correlation or the change of spread over the limit), saying which and
+    what to do."""
     correlation = torch.tensor(moves.start_correlation).abs().nan_to_num(nan=0.0)
-    worst = int(correlation.argmax())
+    change = torch.tensor(moves.spread_change).abs().nan_to_num(nan=0.0)
+    worst, widest = int(correlation.argmax()), int(change.argmax())
     measured = (
-        f"the chains' ends correlate with their starts up to {correlation[worst]:.2f} "
-        f"({names[worst]}; limit {limit:.2f})"
+        f"the chains' ends correlate with their starts up to {correlation[worst]:.2f} ({names[worst]}; limit "
+        f"{forgetting_limit(num_chains):.2f}) and their spread changed over the second half of the steps by up to "
+        f"{change[widest]:.2f} in log ({names[widest]}; limit {settling_limit(num_chains):.2f})"
     )
     more = f"give more than mcmc_steps={moves.steps}"
     if weights.khat > KHAT_LIMIT:

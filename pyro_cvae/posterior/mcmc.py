@@ -38,8 +38,9 @@ negligible, and the second half of the steps tunes nothing.
 Whether the steps were enough shows in the population too: chains that have mixed end where they
 would from any start, so the correlation across chains between each chain's start and its end
 (``start_end_correlation``, the chains' autocorrelation at the lag of the steps taken) falls to
-0, and ``MoveSummary.forgot_starts`` says whether it is under ``forgetting_limit`` in every
-parameter.
+0; chains that started at a few points have stopped spreading out by the second half of the
+steps (``spread_change``); and ``MoveSummary.forgot_starts`` says whether both are under their
+limits in every parameter.
 """
 
 from __future__ import annotations
@@ -52,9 +53,12 @@ import torch
 __all__ = [
     "FORGETTING_CORRELATION",
     "MoveSummary",
+    "SPREAD_CHANGE",
     "TARGET_ACCEPTANCE",
     "forgetting_limit",
     "metropolis_moves",
+    "settling_limit",
+    "spread_change",
     "start_end_correlation",
 ]
 
@@ -70,15 +74,20 @@ CLUSTERS = 8
 #: started still shows in where it ended
 FORGETTING_CORRELATION = 0.1
 
+#: the log ratio of the chains' spread at the end and halfway above which they are taken to be
+#: still spreading out (``settling_limit``): 0.1, a change of about a tenth
+SPREAD_CHANGE = 0.1
+
 
 class MoveSummary(NamedTuple):
     """How the chains moved: ``steps`` taken, the share of random-walk and of independence
     proposals accepted over all steps, the random walk's final step size h, the share of cluster
     jumps accepted; per parameter, the correlation between the chains' starts and ends
-    (``start_end_correlation``; NaN where the starts do not vary), and whether every one is under
-    ``forgetting_limit``, i.e. the chains show no sign of remembering their starts. A small
-    correlation is necessary, not sufficient: chains that all started in one mode and never left
-    it can forget where in it they started."""
+    (``start_end_correlation``; NaN where the starts do not vary) and the change of their spread
+    over the second half of the steps (``spread_change``); and whether every one is under its
+    limit (``forgetting_limit``, ``settling_limit``), i.e. the chains show no sign of remembering
+    their starts. Passing is necessary, not sufficient: chains that all started in one mode and
+    never left it can forget where in it they started."""
 
     steps: int
     random_walk_acceptance: float
@@ -86,6 +95,7 @@ class MoveSummary(NamedTuple):
     step_size: float
     jump_acceptance: float = 0.0
     start_correlation: Tuple[float, ...] = ()
+    spread_change: Tuple[float, ...] = ()
     forgot_starts: bool = True
 
 
@@ -194,12 +204,14 @@ def metropolis_moves(
     """Move the chains ``u`` ``(N, D)`` (one per resampled draw) by ``steps`` rounds of a
     random-walk move, a cluster jump and an independence move; the chains' states after the last
     step, and how they moved (with whether they forgot where they started)."""
-    start = u
+    start = middle = u
     log_pi = log_target(u)
     walk = _LocalWalk(u, clusters, generator)
     log_step = math.log(2.38 / math.sqrt(u.shape[1]))
     walk_accepted, jump_accepted, fresh_accepted = 0.0, 0.0, 0.0
     for step in range(steps):
+        if step == steps // 2:
+            middle = u  # halfway: the spread from here on should not change once the chains have mixed
         # 1. random walk; during the first half of the steps only, h is tuned and the clusters
         # are found again from the chains as they spread (the second half moves with both fixed)
         burn_in = step < steps // 2
@@ -225,7 +237,8 @@ def metropolis_moves(
         u, log_pi, rate = _metropolis_update(u, log_pi, fresh_u, fresh_log_pi, fresh_auxiliary - auxiliary_u, generator)
         fresh_accepted += rate
     per_step = 1 / max(steps, 1)
-    correlation = start_end_correlation(start, u)
+    correlation, change = start_end_correlation(start, u), spread_change(middle, u)
+    remembered = (correlation.abs() > forgetting_limit(len(u))) | (change.abs() > settling_limit(len(u)))
     summary = MoveSummary(
         steps,
         walk_accepted * per_step,
@@ -233,8 +246,9 @@ def metropolis_moves(
         math.exp(log_step),
         jump_accepted * per_step,
         tuple(correlation.tolist()),
-        # NaN (starts that do not vary) is no sign of remembering them
-        not bool((correlation.abs() > forgetting_limit(start.shape[0])).any()),
+        tuple(change.tolist()),
+        # a NaN correlation (starts that do not vary) is no sign of remembering them
+        not bool(remembered.any()),
     )
     return u, summary
 
@@ -266,6 +280,27 @@ def start_end_correlation(start: torch.Tensor, end: torch.Tensor) -> torch.Tenso
     scale = (start.pow(2).sum(0) * end.pow(2).sum(0)).sqrt()
     correlation = (start * end).sum(0) / scale
     return torch.where(scale > 0, correlation, torch.tensor(math.nan, dtype=correlation.dtype))
+
+
+def spread_change(middle: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """Per parameter, how much the chains' spread changed over the second half of the steps: the
+    log of the ratio of their interquartile ranges at the end and halfway ``(D,)`` (+inf where
+    the chains ended all at one value). Near 0 once they have mixed; above 0 while chains that
+    started at few points are still spreading out, which the start–end correlation cannot see
+    (starts that hardly vary have nothing to correlate with)."""
+    quartiles = torch.tensor([0.25, 0.75], dtype=torch.float64)
+    middle_q, end_q = torch.quantile(middle.double(), quartiles, dim=0), torch.quantile(end.double(), quartiles, dim=0)
+    middle_range, end_range = middle_q[1] - middle_q[0], end_q[1] - end_q[0]
+    change = (end_range / middle_range).log()
+    return torch.where(end_range > 0, change, torch.tensor(math.inf, dtype=change.dtype))
+
+
+def settling_limit(num_chains: int) -> float:
+    """The ``spread_change`` (either way) above which ``num_chains`` chains are taken to be still
+    spreading or contracting: ``SPREAD_CHANGE``, or four standard errors of the log ratio of two
+    independent samples' interquartile ranges (1.65/√N each, for Gaussian draws), whichever is
+    larger."""
+    return max(SPREAD_CHANGE, 4 * 1.65 / math.sqrt(max(num_chains, 1)))
 
 
 def forgetting_limit(num_chains: int) -> float:

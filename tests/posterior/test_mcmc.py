@@ -9,9 +9,12 @@ import torch
 
 from pyro_cvae.posterior.mcmc import (
     FORGETTING_CORRELATION,
+    SPREAD_CHANGE,
     MoveSummary,
     forgetting_limit,
     metropolis_moves,
+    settling_limit,
+    spread_change,
     start_end_correlation,
 )
 
@@ -199,13 +202,38 @@ def test_importance_corrected_warns_when_reliable_weights_were_moved_too_little(
         0.1 * torch.randn(1000, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
     )
     assert weights.khat < 0.7
-    remembered = MoveSummary(3, 0.3, 0.0, 1.0, 0.0, (0.9, 0.05), False)
+    remembered = MoveSummary(3, 0.3, 0.0, 1.0, 0.0, (0.9, 0.05), (0.01, 0.4), forgot_starts=False)
     with pytest.warns(
-        UserWarning, match=r"have not forgotten .* up to 0.90 \(b; limit 0.10\); give more than mcmc_steps=3"
+        UserWarning,
+        match=r"have not forgotten .* up to 0.90 \(b; limit 0.10\) .* by up to 0.40 in log \(c; limit 0.10\); "
+        r"give more than mcmc_steps=3",
     ):
-        _warn_unless_forgotten(weights, remembered, 0.1, ["b", "c"])
+        _warn_unless_forgotten(weights, remembered, 4000, ["b", "c"])
+    forgotten = remembered._replace(start_correlation=(0.02, 0.05), spread_change=(0.01, -0.03), forgot_starts=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        _warn_unless_forgotten(
-            weights, remembered._replace(start_correlation=(0.02, 0.05), forgot_starts=True), 0.1, ["b", "c"]
-        )
+        _warn_unless_forgotten(weights, forgotten, 4000, ["b", "c"])
+
+
+def test_chains_from_one_point_still_spreading_are_told_so_where_the_correlation_cannot_see():
+    # every chain starts at one point: the starts do not vary, so the correlation is NaN and
+    # says nothing; the spread, still growing over the second half of few steps, does
+    propose, auxiliary = independent_proposal(torch.zeros(2), torch.tensor([30.0, 30.0]))
+    start = torch.tensor([[1.2, -2.1]]).expand(CHAINS, 2).clone()
+    torch.manual_seed(9)
+    _, few = metropolis_moves(start, target, propose, auxiliary, steps=6, generator=torch.Generator().manual_seed(9))
+    _, many = metropolis_moves(start, target, propose, auxiliary, steps=150, generator=torch.Generator().manual_seed(9))
+    assert all(math.isnan(r) for r in few.start_correlation)
+    assert not few.forgot_starts and min(few.spread_change) > 0.1
+    assert many.forgot_starts and max(abs(c) for c in many.spread_change) < 0.1
+
+
+def test_the_settling_limit_allows_for_the_noise_of_few_chains():
+    assert settling_limit(10_000) == SPREAD_CHANGE and settling_limit(100) == pytest.approx(0.66)
+    # its premise: the log ratio of two independent samples' interquartile ranges has standard
+    # error 1.65/√N, and stays within four of them
+    generator = torch.Generator().manual_seed(10)
+    changes = torch.stack([spread_change(*torch.randn(2, 100, 3, generator=generator)) for _ in range(300)])
+    assert changes.std() == pytest.approx(0.165, rel=0.15)
+    assert (changes.abs() < settling_limit(100)).all()
+    assert spread_change(torch.randn(50, 2), torch.zeros(50, 2)).isinf().all(), "chains that ended at one value"
