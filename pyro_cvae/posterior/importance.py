@@ -176,8 +176,10 @@ def _warn_unless_forgotten(weights: ImportanceWeights, moves: MoveSummary, num_c
     """After the moves: one warning when the chains' starts were unreliable (k̂) or are still
     remembered (start–end correlation or the change of spread over the limit), saying which and
     what to do."""
-    correlation = torch.tensor(moves.start_correlation).abs().nan_to_num(nan=0.0)
-    change = torch.tensor(moves.spread_change).abs().nan_to_num(nan=0.0)
+    # NaN says nothing (starts that do not vary); an infinite change (chains all at one value
+    # halfway or at the end) is kept infinite, not clipped to the largest float as nan_to_num would
+    correlation = torch.tensor(moves.start_correlation, dtype=torch.float64).abs().nan_to_num(nan=0.0)
+    change = torch.tensor(moves.spread_change, dtype=torch.float64).abs().nan_to_num(nan=0.0, posinf=math.inf)
     worst, widest = int(correlation.argmax()), int(change.argmax())
     measured = (
         f"the chains' ends correlate with their starts up to {correlation[worst]:.2f} ({names[worst]}; limit "

@@ -285,7 +285,7 @@ def start_end_correlation(start: torch.Tensor, end: torch.Tensor) -> torch.Tenso
 def spread_change(middle: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
     """Per parameter, how much the chains' spread changed over the second half of the steps: the
     log of the ratio of their interquartile ranges at the end and halfway ``(D,)`` (+inf where
-    the chains ended all at one value). Near 0 once they have mixed; above 0 while chains that
+    the chains sat all at one value halfway or at the end). Near 0 once they have mixed; above 0 while chains that
     started at few points are still spreading out, which the start–end correlation cannot see
     (starts that hardly vary have nothing to correlate with)."""
     quartiles = torch.tensor([0.25, 0.75], dtype=torch.float64)
