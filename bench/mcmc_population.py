@@ -4,10 +4,10 @@
 chains (what ``bench/posterior_checks.py --calibrate-corrected`` gives each truth), one chain
 weighs 1% of the population and more of its cluster. Here chains start at exact draws of a known
 target (two mirror-image Gaussian modes in 3 dimensions, correlated in opposite directions,
-X
-after ``--steps`` moves the pooled chains are compared with exact draws (means, standard
-deviations, the upper mode's mass), and the rank of a further exact draw among each repeat's
-chains is tested for uniformity per coordinate (SBC: the chains and the draw share one law
+equal masses; the fresh proposal is one broad Gaussian over both), ``--repeats`` times with
+``--chains`` chains each; after ``--steps`` moves the pooled chains are compared with exact
+draws (means, standard deviations, the upper mode's mass), and the rank of a further exact draw
+among each repeat's chains is tested for uniformity per coordinate (SBC: the chains and the draw share one law
 exactly when the moves keep it). ``--distinct K`` starts every repeat from K exact draws
 resampled onto the chains, as importance resampling from an effective sample of K does::
 
