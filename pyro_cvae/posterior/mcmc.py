@@ -50,6 +50,8 @@ from typing import Callable, NamedTuple, Tuple
 
 import torch
 
+from ..checks import check_tensor
+
 __all__ = [
     "FORGETTING_CORRELATION",
     "MoveSummary",
@@ -275,11 +277,25 @@ def start_end_correlation(start: torch.Tensor, end: torch.Tensor) -> torch.Tenso
     ended ``(D,)``; NaN for a parameter whose starts do not vary. For chains that started on the
     target it is the chains' autocorrelation at the lag of the steps taken: near 0 once they
     have forgotten their starts, near 1 while the starts still decide where they are."""
-    start, end = start.double(), end.double()
+    start, end = _populations(start, end, ("start", "end"))
     start, end = start - start.mean(0), end - end.mean(0)
     scale = (start.pow(2).sum(0) * end.pow(2).sum(0)).sqrt()
     correlation = (start * end).sum(0) / scale
     return torch.where(scale > 0, correlation, torch.tensor(math.nan, dtype=correlation.dtype))
+
+
+def _populations(first: torch.Tensor, second: torch.Tensor, names: Tuple[str, str]) -> Tuple[torch.Tensor, ...]:
+    """Two states of the same chains, checked to be finite and shaped alike ``(chains,
+    parameters)``, in float64."""
+    first = check_tensor(first, names[0])
+    if first.dim() != 2:
+        raise ValueError(f"{names[0]} must have shape (chains, parameters), got {tuple(first.shape)}")
+    second = check_tensor(second, names[1], event_shape=first.shape[1:])
+    if second.shape[0] != first.shape[0]:
+        raise ValueError(
+            f"{names[1]} must hold the same chains as {names[0]}: {first.shape[0]} rows, got {second.shape[0]}"
+        )
+    return first.double(), second.double()
 
 
 def spread_change(middle: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
@@ -288,8 +304,9 @@ def spread_change(middle: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
     the chains sat all at one value halfway or at the end). Near 0 once they have mixed; above 0 while chains that
     started at few points are still spreading out, which the start–end correlation cannot see
     (starts that hardly vary have nothing to correlate with)."""
+    middle, end = _populations(middle, end, ("middle", "end"))
     quartiles = torch.tensor([0.25, 0.75], dtype=torch.float64)
-    middle_q, end_q = torch.quantile(middle.double(), quartiles, dim=0), torch.quantile(end.double(), quartiles, dim=0)
+    middle_q, end_q = torch.quantile(middle, quartiles, dim=0), torch.quantile(end, quartiles, dim=0)
     middle_range, end_range = middle_q[1] - middle_q[0], end_q[1] - end_q[0]
     change = (end_range / middle_range).log()
     return torch.where(end_range > 0, change, torch.tensor(math.inf, dtype=change.dtype))

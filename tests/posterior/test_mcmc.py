@@ -240,3 +240,18 @@ def test_the_settling_limit_allows_for_the_noise_of_few_chains():
     assert changes.std() == pytest.approx(0.165, rel=0.15)
     assert (changes.abs() < settling_limit(100)).all()
     assert spread_change(torch.randn(50, 2), torch.zeros(50, 2)).isinf().all(), "chains that ended at one value"
+
+
+@pytest.mark.parametrize("check", [start_end_correlation, spread_change])
+def test_the_forgetting_signs_refuse_populations_that_are_not_the_same_chains(check):
+    chains = torch.randn(20, 3)
+    with pytest.raises(ValueError, match=r"must have shape \(chains, parameters\), got \(20,\)"):
+        check(chains[:, 0], chains[:, 0])
+    with pytest.raises(ValueError, match=r"must have shape \(batch, 3\), got \(20, 2\)"):
+        check(chains, chains[:, :2])
+    with pytest.raises(ValueError, match="must hold the same chains .* 20 rows, got 19"):
+        check(chains, chains[:19])
+    with pytest.raises(ValueError, match="contains 1 NaN"):
+        check(chains, torch.where(torch.arange(60).reshape(20, 3) == 7, float("nan"), chains))
+    with pytest.raises(TypeError, match="floating dtype"):
+        check(chains, torch.ones(20, 3, dtype=torch.long))
