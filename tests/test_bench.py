@@ -9,6 +9,7 @@ changes nothing else, and that every script in bench/ has an entry.
 """
 
 import json
+import math
 import os
 import runpy
 import subprocess
@@ -78,6 +79,9 @@ SMALL = {
         " --calibrate-corrected"
     ).split(),
     "posterior_checks.py --power": ["--power", "--repeats", "2"],
+    "posterior_checks.py --no-reference --task": (
+        "--task gaussian_linear --budget 300 --truths 40 --no-reference".split()
+    ),
     "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200"],
     "calibration_candidates.py": "--budget 300 --truths 40 --draws 200 --cache {tmp}".split(),
     "mcmc_population.py": "--repeats 20 --chains 50 --steps 10".split(),
@@ -303,6 +307,15 @@ def test_posterior_checks(tmp_path, capsys):
     assert "corrected_sbc_p" not in rows[0]  # two_moons: no likelihood to correct with
     assert all((tmp_path / f"checks_{task}.png").stat().st_size > 0 for task in tasks)
     assert all((tmp_path / f"checks_{r['task']}_pairs.png").stat().st_size > 0 for r in known)
+    assert all(r["hpd_coverage_se"] == [round(math.sqrt(a * (1 - a) / 40), 4) for a in (0.5, 0.9)] for r in rows)
+
+
+@pytest.mark.slow
+def test_posterior_checks_without_reference_posteriors_checks_calibration_only(capsys):
+    argv = SMALL["posterior_checks.py --no-reference --task"]
+    (row,) = [json.loads(line) for line in run_bench("posterior_checks.py", argv, capsys).splitlines()]
+    assert row["task"] == "gaussian_linear" and row["truths"] == 40 and len(row["sbc_p"]) == 10
+    assert not any(key.startswith("c2st") for key in row)
 
 
 @pytest.mark.slow

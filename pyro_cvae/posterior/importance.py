@@ -176,15 +176,15 @@ def _warn_unless_forgotten(weights: ImportanceWeights, moves: MoveSummary, num_c
     """After the moves: one warning when the chains' starts were unreliable (k̂) or are still
     remembered (start–end correlation or the change of spread over the limit), saying which and
     what to do."""
-    # NaN says nothing (starts that do not vary); an infinite change (chains all at one value
-    # halfway or at the end) is kept infinite, not clipped to the largest float as nan_to_num would
+    # which parameter is worst, by the same reading as MoveSummary's largest_* (NaN says
+    # nothing: starts that do not vary; an infinite change is kept infinite, not clipped)
     correlation = torch.tensor(moves.start_correlation, dtype=torch.float64).abs().nan_to_num(nan=0.0)
     change = torch.tensor(moves.spread_change, dtype=torch.float64).abs().nan_to_num(nan=0.0, posinf=math.inf)
     worst, widest = int(correlation.argmax()), int(change.argmax())
     measured = (
-        f"the chains' ends correlate with their starts up to {correlation[worst]:.2f} ({names[worst]}; limit "
-        f"{forgetting_limit(num_chains):.2f}) and their spread changed over the second half of the steps by up to "
-        f"{change[widest]:.2f} in log ({names[widest]}; limit {settling_limit(num_chains):.2f})"
+        f"the chains' ends correlate with their starts up to {moves.largest_start_correlation:.2f} ({names[worst]}; "
+        f"limit {forgetting_limit(num_chains):.2f}) and their spread changed over the second half of the steps by up "
+        f"to {moves.largest_spread_change:.2f} in log ({names[widest]}; limit {settling_limit(num_chains):.2f})"
     )
     more = f"give more than mcmc_steps={moves.steps}"
     if weights.khat > KHAT_LIMIT:

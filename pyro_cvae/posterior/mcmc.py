@@ -100,6 +100,22 @@ class MoveSummary(NamedTuple):
     spread_change: Tuple[float, ...] = ()
     forgot_starts: bool = True
 
+    @property
+    def largest_start_correlation(self) -> float:
+        """The largest |start–end correlation| over the parameters, NaN (starts that do not vary,
+        which says nothing) read as 0."""
+        return _largest_magnitude(self.start_correlation)
+
+    @property
+    def largest_spread_change(self) -> float:
+        """The largest |change of spread| over the parameters, NaN read as 0, inf kept (chains all
+        at one value halfway or at the end)."""
+        return _largest_magnitude(self.spread_change)
+
+
+def _largest_magnitude(values: Tuple[float, ...]) -> float:
+    return max((abs(value) for value in values if not math.isnan(value)), default=0.0)
+
 
 # log π(u) (N,), in float64, for chains u (N, D)
 LogTarget = Callable[[torch.Tensor], torch.Tensor]

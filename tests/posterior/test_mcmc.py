@@ -218,6 +218,14 @@ def test_importance_corrected_warns_when_reliable_weights_were_moved_too_little(
         _warn_unless_forgotten(weights, forgotten, 4000, ["b", "c"])
 
 
+def test_the_largest_signs_of_remembering_read_nan_as_nothing_and_keep_inf():
+    moves = MoveSummary(3, 0.3, 0.0, 1.0, 0.0, (math.nan, -0.7, 0.2), (-0.5, math.nan, math.inf))
+    assert moves.largest_start_correlation == 0.7
+    assert moves.largest_spread_change == math.inf
+    blind = moves._replace(start_correlation=(math.nan, math.nan), spread_change=())
+    assert blind.largest_start_correlation == 0.0 and blind.largest_spread_change == 0.0
+
+
 def test_chains_from_one_point_still_spreading_are_told_so_where_the_correlation_cannot_see():
     # every chain starts at one point: the starts do not vary, so the correlation is NaN and
     # says nothing; the spread, still growing over the second half of few steps, does
