@@ -81,7 +81,7 @@ def calibration(posterior, theta_true, x_true):
     row (``sbc_p``, ``hpd_coverage_50``/``_90``, ``hpd_p``, ``tarp_p``, ``tarp_atc``), and the
     HPD and TARP curves for a figure. ``hpd_coverage_se`` is the binomial standard error of the
     two coverages for a calibrated posterior on this many truths, sqrt(α(1 - α) / N): with 300
-    truths 0.029 at 50% and 0.017 at 90%, so a ±0.03 band is one standard error wide at 50%."""
+    truths 0.029 at 50% and 0.017 at 90%: at 50% a ±0.03 band is about one standard error either side."""
     ranks = sbc(posterior, theta_true, x_true)
     hpd = hpd_coverage(posterior, theta_true, x_true)
     joint = tarp(posterior, theta_true, x_true)
