@@ -102,14 +102,14 @@ class MoveSummary(NamedTuple):
 
     @property
     def largest_start_correlation(self) -> float:
-        """The largest |start–end correlation| over the parameters, NaN (starts that do not vary,
-        which says nothing) read as 0."""
+        """The largest absolute start–end correlation over the parameters, NaN (starts that do
+        not vary, which says nothing) read as 0."""
         return _largest_magnitude(self.start_correlation)
 
     @property
     def largest_spread_change(self) -> float:
-        """The largest |change of spread| over the parameters, NaN read as 0, inf kept (chains all
-        at one value halfway or at the end)."""
+        """The largest absolute change of spread over the parameters, NaN read as 0, inf kept
+        (chains all at one value halfway or at the end)."""
         return _largest_magnitude(self.spread_change)
 
 
