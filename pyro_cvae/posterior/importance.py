@@ -43,7 +43,7 @@ from ..diagnostics.weights import KHAT_LIMIT, ImportanceWeights
 from ..sampling.evaluate import eval_mode
 from ..seeding import seeded
 from .amortized import AmortizedPosterior
-from .mcmc import MoveSummary, forgetting_limit, metropolis_moves, settling_limit
+from .mcmc import MoveSummary, forgetting_limit, largest_magnitude, metropolis_moves, settling_limit
 
 __all__ = ["CorrectedDraws", "importance_corrected", "KHAT_LIMIT"]
 
@@ -176,15 +176,12 @@ def _warn_unless_forgotten(weights: ImportanceWeights, moves: MoveSummary, num_c
     """After the moves: one warning when the chains' starts were unreliable (k̂) or are still
     remembered (start–end correlation or the change of spread over the limit), saying which and
     what to do."""
-    # which parameter is worst, by the same reading as MoveSummary's largest_* (NaN says
-    # nothing: starts that do not vary; an infinite change is kept infinite, not clipped)
-    correlation = torch.tensor(moves.start_correlation, dtype=torch.float64).abs().nan_to_num(nan=0.0)
-    change = torch.tensor(moves.spread_change, dtype=torch.float64).abs().nan_to_num(nan=0.0, posinf=math.inf)
-    worst, widest = int(correlation.argmax()), int(change.argmax())
+    worst, correlation = largest_magnitude(moves.start_correlation)
+    widest, change = largest_magnitude(moves.spread_change)
     measured = (
-        f"the chains' ends correlate with their starts up to {moves.largest_start_correlation:.2f} ({names[worst]}; "
-        f"limit {forgetting_limit(num_chains):.2f}) and their spread changed over the second half of the steps by up "
-        f"to {moves.largest_spread_change:.2f} in log ({names[widest]}; limit {settling_limit(num_chains):.2f})"
+        f"the chains' ends correlate with their starts up to {correlation:.2f} ({names[worst]}; limit "
+        f"{forgetting_limit(num_chains):.2f}) and their spread changed over the second half of the steps by up to "
+        f"{change:.2f} in log ({names[widest]}; limit {settling_limit(num_chains):.2f})"
     )
     more = f"give more than mcmc_steps={moves.steps}"
     if weights.khat > KHAT_LIMIT:

@@ -58,6 +58,7 @@ __all__ = [
     "SPREAD_CHANGE",
     "TARGET_ACCEPTANCE",
     "forgetting_limit",
+    "largest_magnitude",
     "metropolis_moves",
     "settling_limit",
     "spread_change",
@@ -104,17 +105,23 @@ class MoveSummary(NamedTuple):
     def largest_start_correlation(self) -> float:
         """The largest absolute start–end correlation over the parameters, NaN (starts that do
         not vary, which says nothing) read as 0."""
-        return _largest_magnitude(self.start_correlation)
+        return largest_magnitude(self.start_correlation)[1]
 
     @property
     def largest_spread_change(self) -> float:
         """The largest absolute change of spread over the parameters, NaN read as 0, inf kept
         (chains all at one value halfway or at the end)."""
-        return _largest_magnitude(self.spread_change)
+        return largest_magnitude(self.spread_change)[1]
 
 
-def _largest_magnitude(values: Tuple[float, ...]) -> float:
-    return max((abs(value) for value in values if not math.isnan(value)), default=0.0)
+def largest_magnitude(values: Tuple[float, ...]) -> Tuple[int, float]:
+    """``(index, |value|)`` of the largest absolute value (the first, on a tie), NaN read as 0
+    (a NaN correlation or change says nothing), inf kept; ``(0, 0.0)`` for no values."""
+    magnitudes = [0.0 if math.isnan(value) else abs(value) for value in values]
+    if not magnitudes:
+        return 0, 0.0
+    index = max(range(len(magnitudes)), key=magnitudes.__getitem__)
+    return index, magnitudes[index]
 
 
 # log π(u) (N,), in float64, for chains u (N, D)

@@ -12,6 +12,7 @@ from pyro_cvae.posterior.mcmc import (
     SPREAD_CHANGE,
     MoveSummary,
     forgetting_limit,
+    largest_magnitude,
     metropolis_moves,
     settling_limit,
     spread_change,
@@ -224,6 +225,10 @@ def test_the_largest_signs_of_remembering_read_nan_as_nothing_and_keep_inf():
     assert moves.largest_spread_change == math.inf
     blind = moves._replace(start_correlation=(math.nan, math.nan), spread_change=())
     assert blind.largest_start_correlation == 0.0 and blind.largest_spread_change == 0.0
+    # where: the parameter a warning names (the first, on a tie)
+    assert largest_magnitude(moves.start_correlation) == (1, 0.7)
+    assert largest_magnitude(moves.spread_change) == (2, math.inf)
+    assert largest_magnitude((0.3, -0.3)) == (0, 0.3) and largest_magnitude(()) == (0, 0.0)
 
 
 def test_chains_from_one_point_still_spreading_are_told_so_where_the_correlation_cannot_see():
