@@ -13,8 +13,9 @@ at about 14 GB while it runs: two at once exhaust a 24 GB machine).
 
 Candidates: ``default`` (``fit_posterior``'s defaults), ``weight-decay`` (AdamW with decay 0.01
 in place of Adam, patched into the training step for this run only), ``small-batches`` (sbi's
-batch size 50 and learning rate 5e-4), ``ensemble-3`` (``fit_posterior(..., ensemble=3)``) and
-``npe`` (sbi 0.27's NPE with its defaults, the yardstick).
+batch size 50 and learning rate 5e-4), ``ensemble-3`` (``fit_posterior(..., ensemble=3)``),
+``splines`` (three spline layers in place of the affine flow over θ) and ``npe`` (sbi 0.27's NPE
+with its defaults, the yardstick).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ CANDIDATES = {
     "weight-decay": {},
     "small-batches": {"batch_size": 50, "learning_rate": 5e-4},
     "ensemble-3": {"ensemble": 3},
+    "splines": {"model": {"flow_type": "nsf", "flow_layers": 3}},
 }
 
 

@@ -59,6 +59,14 @@ CANDIDATES: Dict[str, Dict] = {
     "flow-prior-small-batches": {**PREVIOUS_DEFAULTS, "model": _FLOW_PRIOR, "batch_size": 50, "learning_rate": 5e-4},
     "lr-decay": {"lr_decay_patience": 5},
     "lr-decay-stop-10": {"lr_decay_patience": 3, "patience": 10},
+    # spline layers (as under support="transform") in place of the affine MAF on plain θ:
+    # monotone splines bend where affine layers cannot (a sharp core inside a broad tail)
+    "splines": {"model": {"flow_type": "nsf", "flow_layers": 3}},
+    "splines-5": {"model": {"flow_type": "nsf", "flow_layers": 5}},
+    # a narrower prior network r(z | x): its flow's layers (as wide as its last hidden layer)
+    # are most of a training step's arithmetic at 128
+    "prior-64": {"model": {"prior_hidden_sizes": (64, 64)}},
+    "prior-32": {"model": {"prior_hidden_sizes": (32, 32)}},
 }
 
 
