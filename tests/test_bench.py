@@ -85,6 +85,7 @@ SMALL = {
     "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200"],
     "calibration_candidates.py": "--budget 300 --truths 40 --draws 200 --cache {tmp}".split(),
     "mcmc_population.py": "--repeats 20 --chains 50 --steps 10".split(),
+    "exact_checks.py": "--truths 100 --observations 1 --draws 1000".split(),
 }
 
 
@@ -343,3 +344,42 @@ def test_posterior_checks_power(capsys):
     assert set(power) == {
         f"{c} rejects {p}" for c in ("sbc", "tarp", "hpd") for p in ("exact", "1.5x wide", "1.5x narrow")
     }
+
+
+@pytest.mark.slow
+def test_the_checks_pass_the_exact_posterior_and_reject_it_widened(capsys):
+    rows = [json.loads(line) for line in run_bench("exact_checks.py", SMALL["exact_checks.py"], capsys).splitlines()]
+    by = {(r["task"], r["factor"]): r for r in rows}
+    assert set(by) == {(t, f) for t in ("two_moons", "gaussian_mixture", "gaussian_linear") for f in (1.0, 1.5, 0.6667)}
+    for task in ("two_moons", "gaussian_mixture", "gaussian_linear"):
+        exact = by[task, 1.0]
+        # the exact sampler is the reference posterior (C2ST near 0.5) and passes every check
+        assert exact["c2st_vs_reference"][0] < 0.55, task
+        assert min(exact["sbc_p"]) > 0.01 and exact["hpd_p"] > 0.01 and exact["tarp_p"] > 0.01, task
+    # with 100 truths every check rejects both controls on two_moons and gaussian_linear (on
+    # gaussian_mixture, where 1.5x moves the tails more than the core, 100 truths are too few)
+    for task in ("two_moons", "gaussian_linear"):
+        for factor in (1.5, 0.6667):
+            control = by[task, factor]
+            assert min(control["sbc_p"]) < 0.01 and control["hpd_p"] < 0.01 and control["tarp_p"] < 0.01
+
+
+@pytest.mark.parametrize("name", ["ExactTwoMoons", "ExactGaussianMixture"])
+def test_the_exact_posteriors_draws_follow_their_density(name):
+    # draws by rejection against self-normalized importance sampling of log_prob from a uniform
+    # proposal on a box that holds the posterior (two_moons: the prior's; gaussian_mixture: the
+    # prior's cut to 5 wide-component scales around an x_o near its edge, where the cut matters):
+    # the sampler and the density are two codings of one posterior
+    exact = runpy.run_path(str(BENCH / "exact_checks.py"))[name]()
+    if name == "ExactTwoMoons":
+        x_o, low, high, bound = torch.tensor([-0.05, 0.2]), torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0]), 1.0
+    else:
+        x_o, low, high, bound = torch.tensor([9.3, -2.0]), torch.tensor([4.3, -7.0]), torch.tensor([10.0, 3.0]), 10.0
+    torch.manual_seed(0)
+    draws = exact.sample(x_o, 100_000)
+    theta = low + (high - low) * torch.rand(1_000_000, 2)
+    w = torch.softmax(exact.log_prob(theta, x_o).double(), 0)[:, None]
+    assert 1 / w.pow(2).sum() > 2_000
+    assert torch.allclose(draws.double().mean(0), (w * theta).sum(0), atol=0.02)
+    assert torch.allclose(draws.double().std(0), (w * (theta - (w * theta).sum(0)) ** 2).sum(0).sqrt(), atol=0.02)
+    assert (draws.abs() <= bound).all()
