@@ -2,8 +2,8 @@
 
 The defaults of this path (``POSTERIOR_MODEL``, ``POSTERIOR_FIT``) were chosen by measurement on
 tasks kept apart from the four the suite is scored on (``bench/posterior_defaults.py``:
-two_scale, slcp_distractors, gaussian_linear_uniform, bernoulli_glm; the README's "How the
-defaults were chosen" gives the figures). Every one can be overridden by a keyword: a
+two_scale, slcp_distractors, gaussian_linear_uniform, bernoulli_glm; docs/inverse_problem.md,
+"How the defaults were chosen", gives the figures). Every one can be overridden by a keyword: a
 ``ModelConfig`` field through ``model={...}``, a ``FitConfig`` field directly (the previous
 defaults: ``model={"prior": "conditional-gaussian"}, elbo="analytic-kl", num_particles=1``).
 """
@@ -139,8 +139,8 @@ def fit_posterior(
 
     ``ensemble=M`` fits M posteriors on the same pairs, member m from seed ``seed + m`` (its own
     initial weights and validation split), and returns their equal-weight mixture, an
-    ``EnsemblePosterior``: M times the fit, wider where the members disagree (README, "Can it be
-    trusted?", for what it bought). A ``checkpoint_dir`` then gets one subfolder per member.
+    ``EnsemblePosterior``: M times the fit, wider where the members disagree (docs/inverse_problem.md,
+    "slcp's over-confidence", for what it bought). A ``checkpoint_dir`` then gets one subfolder per member.
 
     >>> posterior = fit_posterior(prior, simulator, 10_000, parameter_names=["a", "b"])
     >>> theta = posterior.sample(x_o, 1000)                    # (1000, 2), inside the prior

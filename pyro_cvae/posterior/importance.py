@@ -26,8 +26,8 @@ start and end (``MoveSummary.start_correlation``, near 0 once they have) and in 
 spread still changes over the second half of the steps (``spread_change``); a warning says when
 either is too large for the number of chains, naming the parameter. On sbibm's slcp at
 10⁴ simulations this took C2ST against the reference from 0.78 (weights alone, k̂ up to 1.06) to
-0.50 with 150 steps, the mean of five observations, each at most 0.51 (README, "With the
-likelihood known").
+0.50 with 150 steps, the mean of five observations, each at most 0.51 (docs/inverse_problem.md,
+"With the likelihood known").
 """
 
 from __future__ import annotations

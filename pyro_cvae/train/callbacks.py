@@ -199,7 +199,7 @@ class LearningRateDecay(_Plateau, Callback):
     has gone ``patience`` epochs without improving (then counts afresh), as torch's
     ``ReduceLROnPlateau`` does: smaller steps late in a fit can settle where the first rate only
     jitters. Whether that pays depends on the model (for ``fit_posterior``'s defaults it did not:
-    README, "How the defaults were chosen").
+    docs/inverse_problem.md, "How the defaults were chosen").
 
     Its state (the best score, the stale count and the rate reached) is saved in the checkpoint;
     a resumed fit continues at the rate reached, not the config's."""
