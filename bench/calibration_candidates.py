@@ -10,12 +10,16 @@ made once per task, budget and seed and kept in ``--cache`` (slcp_distractors' s
 at about 14 GB while it runs: two at once exhaust a 24 GB machine).
 
     python bench/calibration_candidates.py --candidate default ensemble-3 npe [--task slcp_distractors]
+        [--figure calibration.png]
 
 Candidates: ``default`` (``fit_posterior``'s defaults), ``weight-decay`` (AdamW with decay 0.01
 in place of Adam, patched into the training step for this run only), ``small-batches`` (sbi's
 batch size 50 and learning rate 5e-4), ``ensemble-3`` (``fit_posterior(..., ensemble=3)``),
-``splines`` (three spline layers in place of the affine flow over θ) and ``npe`` (sbi 0.27's NPE
-with its defaults, the yardstick).
+``splines`` (three spline layers in place of the affine flow over θ), ``npe`` (sbi 0.27's NPE
+with its defaults, the yardstick) and ``exact`` (the exact posterior of ``bench/exact_checks.py``,
+on two_moons, gaussian_mixture and gaussian_linear: what a calibrated row reads on these truths).
+Several ``--task`` run one after the other; ``--figure`` draws each task's expected coverage of
+the highest-density regions and TARP's, one line per candidate, the diagonal being calibrated.
 """
 
 from __future__ import annotations
@@ -74,6 +78,21 @@ class NPEPosterior:
         return self.posterior.log_prob(theta, x=x)
 
 
+class ExactPosterior:
+    """An exact posterior of ``bench/exact_checks.py`` read as the others here are: one
+    observation shaped (1, D) gives draws (n, D), as for the fitted posteriors."""
+
+    def __init__(self, exact):
+        self.exact = exact
+
+    def sample(self, x, n):
+        x = torch.as_tensor(x).float()
+        return self.exact.sample(x[0] if x.dim() == 2 and x.shape[0] == 1 else x, n)
+
+    def log_prob(self, theta, x):
+        return self.exact.log_prob(theta, x)
+
+
 def _with_weight_decay(decay: float):
     def make_optimizer(parameters, learning_rate):
         return torch.optim.AdamW(list(parameters), lr=learning_rate, weight_decay=decay)
@@ -81,7 +100,11 @@ def _with_weight_decay(decay: float):
     return make_optimizer
 
 
-def run(task_name: str, candidate: str, budget: int, truths: int, seed: int, cache: Path, draws: int = 5000) -> dict:
+def run(
+    task_name: str, candidate: str, budget: int, truths: int, seed: int, cache: Path, draws: int = 5000, curves=None
+) -> dict:
+    """One JSON row; the candidate's HPD and TARP curves go into ``curves[task, candidate]``."""
+    curves = {} if curves is None else curves
     from sbibm.metrics import c2st
 
     task, simulator, observation, reference = _sibling("posterior_defaults")._task(task_name)
@@ -99,7 +122,9 @@ def run(task_name: str, candidate: str, budget: int, truths: int, seed: int, cac
         cache.mkdir(parents=True, exist_ok=True)
         torch.save((theta, x, theta_true, x_true), stored)
     start = time.perf_counter()
-    if candidate == "npe":
+    if candidate == "exact":
+        posterior = ExactPosterior(_sibling("exact_checks").EXACT[task_name]())
+    elif candidate == "npe":
         posterior = NPEPosterior(prior, theta, x, seed)
     else:
         adam = training_step.make_optimizer
@@ -112,7 +137,8 @@ def run(task_name: str, candidate: str, budget: int, truths: int, seed: int, cac
     fit_s = time.perf_counter() - start
     scores = [float(c2st(reference(k, draws), posterior.sample(observation(k), draws))[0]) for k in (1, 2)]
     start = time.perf_counter()
-    figures, _, _ = _sibling("posterior_checks").calibration(posterior, theta_true, x_true)
+    figures, hpd, joint = _sibling("posterior_checks").calibration(posterior, theta_true, x_true)
+    curves[task_name, candidate] = hpd, joint
     return {
         "task": task_name,
         "candidate": candidate,
@@ -128,23 +154,48 @@ def run(task_name: str, candidate: str, budget: int, truths: int, seed: int, cac
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", default="slcp_distractors")
+    parser.add_argument("--task", nargs="+", default=["slcp_distractors"])
     parser.add_argument(
-        "--candidate", nargs="+", default=["default", "ensemble-3", "npe"], choices=[*CANDIDATES, "npe"]
+        "--candidate", nargs="+", default=["default", "ensemble-3", "npe"], choices=[*CANDIDATES, "npe", "exact"]
     )
     parser.add_argument("--budget", type=int, default=10000)
     parser.add_argument("--truths", type=int, default=300)
     parser.add_argument("--draws", type=int, default=5000, help="posterior draws per observation for C2ST")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", default="runs/calibration_candidates", help="folder for the simulations")
+    parser.add_argument("--figure", help="a PNG of each task's HPD and TARP coverage curves, one line per candidate")
     args = parser.parse_args(argv)
+    exact_tasks = set(_sibling("exact_checks").EXACT)
+    if "exact" in args.candidate and not set(args.task) <= exact_tasks:
+        parser.error(f"--candidate exact needs tasks with an exact posterior: {sorted(exact_tasks)}")
     warnings.filterwarnings("ignore")
-    for candidate in args.candidate:
-        try:
-            row = run(args.task, candidate, args.budget, args.truths, args.seed, Path(args.cache), args.draws)
-        except RuntimeError as error:  # e.g. a posterior that leaks out of the prior for some truth
-            row = {"task": args.task, "candidate": candidate, "budget": args.budget, "error": str(error)}
-        print(json.dumps(row), flush=True)
+    curves: dict = {}
+    for task in args.task:
+        for candidate in args.candidate:
+            try:
+                row = run(task, candidate, args.budget, args.truths, args.seed, Path(args.cache), args.draws, curves)
+            except RuntimeError as error:  # e.g. a posterior that leaks out of the prior for some truth
+                row = {"task": task, "candidate": candidate, "budget": args.budget, "error": str(error)}
+            print(json.dumps(row), flush=True)
+    if args.figure:
+        coverage_figure(curves, args.task, args.truths, args.budget).savefig(args.figure, dpi=120)
+
+
+def coverage_figure(curves: dict, tasks, truths: int, budget: int):
+    """One column per task: the expected coverage of the highest-density regions (top) and
+    TARP's (bottom) against the credibility level, a line per candidate that finished."""
+    import matplotlib.pyplot as plt
+
+    from pyro_cvae.diagnostics import plot_coverage
+
+    fig, axes = plt.subplots(2, len(tasks), figsize=(4 * len(tasks), 7.5), squeeze=False)
+    for column, task in enumerate(tasks):
+        measured = {candidate: pair for (name, candidate), pair in curves.items() if name == task}
+        plot_coverage({c: hpd for c, (hpd, _) in measured.items()}, f"{task}: HPD regions", ax=axes[0, column])
+        plot_coverage({c: joint for c, (_, joint) in measured.items()}, f"{task}: TARP", ax=axes[1, column])
+    fig.suptitle(f"expected coverage on {truths} fresh truths, {budget} simulations (diagonal: calibrated)")
+    fig.tight_layout()
+    return fig
 
 
 if __name__ == "__main__":

@@ -84,6 +84,10 @@ SMALL = {
     ),
     "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200"],
     "calibration_candidates.py": "--budget 300 --truths 40 --draws 200 --cache {tmp}".split(),
+    "calibration_candidates.py --task --candidate": (
+        "--task two_moons gaussian_linear --candidate exact npe --budget 300 --truths 40 --draws 200 --cache {tmp}"
+        " --figure {tmp}/coverage.png"
+    ).split(),
     "mcmc_population.py": "--repeats 20 --chains 50 --steps 10".split(),
     "exact_checks.py": "--truths 100 --observations 1 --draws 1000".split(),
 }
@@ -336,6 +340,31 @@ def test_calibration_candidates(tmp_path, capsys):
     assert all(r["task"] == "slcp_distractors" and len(r["sbc_p"]) == 5 for r in measured)
     assert all(0 <= r["hpd_coverage_50"] <= r["hpd_coverage_90"] <= 1 and 0.4 <= r["c2st_mean"] <= 1 for r in measured)
     assert len(list(tmp_path.glob("*.pt"))) == 1  # simulated once, read back by the other candidates
+
+
+@pytest.mark.slow
+def test_calibration_candidates_sets_fits_beside_the_exact_posterior_and_draws_their_curves(tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path) for a in SMALL["calibration_candidates.py --task --candidate"]]
+    rows = [json.loads(line) for line in run_bench("calibration_candidates.py", argv, capsys).splitlines()]
+    assert [(r["task"], r["candidate"]) for r in rows] == [
+        (t, c) for t in ("two_moons", "gaussian_linear") for c in ("exact", "npe")
+    ]
+    for row in rows:
+        assert "error" not in row, row
+        if row["candidate"] == "exact":  # the exact posterior passes every check on these truths
+            assert min(row["sbc_p"]) > 0.01 and row["hpd_p"] > 0.01 and row["tarp_p"] > 0.01, row
+    # NPE from 300 simulations is far from gaussian_linear's exact posterior: the checks see it
+    npe = rows[-1]
+    assert npe["hpd_p"] < 0.01 and npe["hpd_coverage_50"] < 0.4
+    assert (tmp_path / "coverage.png").stat().st_size > 10_000
+    assert len(list(tmp_path.glob("*.pt"))) == 2  # one simulation set per task, shared by the candidates
+
+
+def test_calibration_candidates_refuses_the_exact_posterior_where_there_is_none(capsys):
+    main = runpy.run_path(str(BENCH / "calibration_candidates.py"))["main"]
+    with pytest.raises(SystemExit):
+        main(["--task", "slcp", "--candidate", "exact"])
+    assert "--candidate exact needs tasks with an exact posterior" in capsys.readouterr().err
 
 
 @pytest.mark.slow
