@@ -343,7 +343,7 @@ def test_calibration_candidates(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_calibration_candidates_sets_fits_beside_the_exact_posterior_and_draws_their_curves(tmp_path, capsys):
+def test_calibration_candidates_puts_fits_beside_the_exact_posterior_and_draws_their_curves(tmp_path, capsys):
     argv = [a.format(tmp=tmp_path) for a in SMALL["calibration_candidates.py --task --candidate"]]
     rows = [json.loads(line) for line in run_bench("calibration_candidates.py", argv, capsys).splitlines()]
     assert [(r["task"], r["candidate"]) for r in rows] == [
