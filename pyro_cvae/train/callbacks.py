@@ -35,6 +35,7 @@ from ..model import CVAE
 from ..sampling.evaluate import iwae_log_likelihood, pointwise_elbo_terms
 from ..seeding import seeded
 from .checkpoint import checkpoint_state, write_checkpoint, write_config_copy
+from .elbos import ELBOS
 from .history import History
 from .state import Callback, Data, FitState
 
@@ -310,7 +311,7 @@ class OnEpochEnd(Callback):
 def default_callbacks(config: FitConfig, file_loggers: bool = True) -> List[Callback]:
     """The callbacks a ``FitConfig`` asks for, in the order they run. ``file_loggers=False``
     leaves out TensorBoard and CSV, which Lightning's own loggers write under that engine."""
-    iwae_particles = config.num_particles if config.elbo == "iwae" else None
+    iwae_particles = config.num_particles if ELBOS.get(config.elbo).importance_weighted else None
     callbacks: List[Callback] = [Evaluate(config.eval_train_size, iwae_particles)]
     if config.patience is not None:
         callbacks.append(EarlyStopping(config.patience))

@@ -27,7 +27,7 @@ class History:
     #: weighted sum of the penalties (models with penalties only; not part of the ELBO)
     train_penalty: List[float] = field(default_factory=list)
     val_penalty: List[float] = field(default_factory=list)
-    #: the IWAE bound with the fit's K particles (fits on ``elbo="iwae"`` only): what they train on
+    #: the IWAE bound with the fit's K particles (fits on ``elbo="iwae"`` or ``"iwae-dreg"`` only): what they train on
     train_iwae: List[float] = field(default_factory=list)
     val_iwae: List[float] = field(default_factory=list)
     seconds: List[float] = field(default_factory=list)

@@ -55,8 +55,9 @@ def fit(
     plate has the full size, so the KL and likelihood keep their relative weight whatever the
     batch size). Every point is used once per epoch (``batches.shuffled_batches``).
 
-    With ``patience``, training stops once the validation ELBO (train ELBO without val_data;
-    the IWAE bound for ``elbo="iwae"``) has not improved for that many epochs, and the best weights are restored.
+    With ``patience``, training stops once the validation ELBO (train ELBO without val_data; the
+    IWAE bound for ``elbo="iwae"`` and ``"iwae-dreg"``) has not improved for that many epochs,
+    and the best weights are restored.
     With ``lr_decay_patience``, the learning rate is multiplied by ``lr_decay_factor`` each time that
     score has gone that many epochs without improving (``LearningRateDecay``). With
     ``checkpoint_dir``, the run folder is written after every epoch, with ``metadata`` (an app's

@@ -11,7 +11,7 @@ devices, precision, loggers, progress bar. What each ``FitConfig`` field becomes
 ``batch_size``         per process: a step's effective batch is ``batch_size × processes``
 ``clip_norm``          the module clips the gradient norm (Lightning's ``clip_gradients``)
 ``patience``           ``callbacks.EarlyStopping`` on the history's ``val_elbo`` (``train_elbo``
-                       without validation data; ``val_iwae`` for ``elbo="iwae"``), as in the
+                       without validation data; ``val_iwae`` for the IWAE bounds), as in the
                        loop; the best weights come back
 ``checkpoint_dir``     ``callbacks.Checkpoint``: the run folder of ``pc.fit``, written by rank 0
 ``tensorboard_dir``    Lightning's ``TensorBoardLogger``
