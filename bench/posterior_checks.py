@@ -248,7 +248,7 @@ def main(argv=None):
     parser.add_argument("--task", nargs="+", default=["two_moons", "gaussian_mixture", "gaussian_linear", "slcp"])
     parser.add_argument("--budget", type=int, default=10000)
     parser.add_argument("--truths", type=int, default=300)
-    parser.add_argument("--observations", nargs="+", type=int, default=list(range(1, 11)))
+    parser.add_argument("--observations", nargs="+", type=int, help="of the C2ST rows (default: all ten)")
     parser.add_argument("--draws", type=int, default=10000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ensemble", type=int, default=1, help="fit_posterior(..., ensemble=M): M fits, mixed")
@@ -268,8 +268,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.no_reference and args.no_calibration:
         parser.error("--no-reference and --no-calibration together leave nothing to measure")
-    if args.no_reference:
-        args.observations = []
+    if args.no_reference and args.observations is not None:
+        parser.error("--observations picks the C2ST rows, which --no-reference leaves out")
+    args.observations = [] if args.no_reference else args.observations or list(range(1, 11))
     if args.calibrate_corrected and args.no_calibration:
         parser.error("--calibrate-corrected checks the corrected posterior on the truths that --no-calibration skips")
     warnings.filterwarnings("ignore")

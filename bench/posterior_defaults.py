@@ -69,6 +69,9 @@ CANDIDATES: Dict[str, Dict] = {
     "prior-32": {"model": {"prior_hidden_sizes": (32, 32)}},
     # the same bound, the guide's gradient doubly reparameterized (less noise at K = 8)
     "dreg": {"elbo": "iwae-dreg"},
+    # a hidden layer in the encoder q(z | θ, x) and the decoder (a linear map of (z, x) to the
+    # flow likelihood's context by default): a recognition network that can bend
+    "hidden-64": {"model": {"hidden_sizes": (64,)}},
 }
 
 

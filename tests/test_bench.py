@@ -315,10 +315,13 @@ def test_posterior_checks(tmp_path, capsys):
     assert all(r["hpd_coverage_se"] == [round(math.sqrt(a * (1 - a) / 40), 4) for a in (0.5, 0.9)] for r in rows)
 
 
-def test_posterior_checks_refuses_flags_that_leave_nothing_to_measure(capsys):
+def test_posterior_checks_refuses_flags_that_leave_nothing_to_measure_or_would_be_ignored(capsys):
     with pytest.raises(SystemExit):
         run_bench("posterior_checks.py", ["--no-reference", "--no-calibration"], capsys)
     assert "--no-reference and --no-calibration together leave nothing to measure" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_bench("posterior_checks.py", ["--no-reference", "--observations", "1", "2"], capsys)
+    assert "--observations picks the C2ST rows, which --no-reference leaves out" in capsys.readouterr().err
 
 
 @pytest.mark.slow
