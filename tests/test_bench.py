@@ -296,6 +296,24 @@ def test_the_two_scale_reference_is_the_exact_posterior():
     assert ((draws > task.low) & (draws < task.high)).all()
 
 
+def test_the_mirror_modes_reference_is_the_exact_posterior():
+    # against self-normalized importance sampling from the prior (the box), per coordinate:
+    # E[θ], E[|θ|], E[θ²] and the mass on the positive side (one half: the modes mirror)
+    task = runpy.run_path(str(BENCH / "posterior_defaults.py"))["MirrorModes"]()
+    x_o = torch.tensor([3.1, 0.4, -0.2])  # two separated modes, two that touch, one merged
+    torch.manual_seed(0)
+    draws = task.reference(x_o, 200_000).double()
+    theta = task.get_prior_dist().sample((1_000_000,)).double()
+    w = torch.softmax(torch.distributions.Normal(theta**2, task.scale).log_prob(x_o.double()), 0)
+    assert (1 / w.pow(2).sum(0) > 50_000).all()
+    for f, atol in ((lambda t: t, 0.01), (torch.abs, 0.005), (torch.square, 0.01), (lambda t: (t > 0).double(), 0.005)):
+        assert torch.allclose(f(draws).mean(0), (w * f(theta)).sum(0), atol=atol)
+    assert ((draws > task.low) & (draws < task.high)).all()
+    assert draws[:, 0].abs().min() > 1.2  # x = 3.1: nothing between the two modes at ±1.76
+    observed = task.observation(1)
+    assert observed.shape == (1, 3) and torch.equal(observed, task.observation(1))  # fixed per number
+
+
 @pytest.mark.slow
 def test_posterior_checks(tmp_path, capsys):
     argv = [a.format(tmp=tmp_path) for a in SMALL["posterior_checks.py --calibrate-corrected"]]
