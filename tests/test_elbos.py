@@ -115,33 +115,35 @@ def test_iwae_trains_every_parameter():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
 
 
-def _gradients(model, elbo, x, seed):
+def _gradients(model, elbo, x, seed, kl_weight=1.0):
     model.zero_grad()
     torch.manual_seed(seed)
-    loss = elbo.differentiable_loss(model.raw_model, model.raw_guide, x)
+    loss = elbo.differentiable_loss(model.raw_model, model.raw_guide, x, kl_weight=kl_weight)
     loss.backward()
     return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters()}
 
 
-def test_dreg_keeps_the_bound_and_the_models_gradient_and_gives_the_guide_its_doubly_reparameterized_one():
+@pytest.mark.parametrize("beta", [1.0, 0.3])
+def test_dreg_keeps_the_bound_and_the_models_gradient_and_gives_the_guide_its_doubly_reparameterized_one(beta):
     model = _linear_gaussian_vae()
     x, k = torch.randn(6, 1), 8
-    iwae_loss, iwae = _gradients(model, make_elbo("iwae", k), x, seed=3)
-    dreg_loss, dreg = _gradients(model, make_elbo("iwae-dreg", k), x, seed=3)
+    iwae_loss, iwae = _gradients(model, make_elbo("iwae", k), x, seed=3, kl_weight=beta)
+    dreg_loss, dreg = _gradients(model, make_elbo("iwae-dreg", k), x, seed=3, kl_weight=beta)
     assert torch.allclose(iwae_loss, dreg_loss)
     for name in ("decoder.head.0.weight", "decoder.head.0.bias"):  # the model's: IWAE's gradient
         assert torch.allclose(iwae[name], dreg[name]), name
-    # the guide's, by hand: Σ_k w̃_k² log w_k with q's parameters detached, on the same draws
+    # the guide's, by hand: Σ_k ((1 - β) w̃_k + β w̃_k²) log w_k with q's parameters detached,
+    # on the same draws (β = 1: Σ_k w̃_k² log w_k)
     torch.manual_seed(3)
     eps = torch.randn(k, 6, 1)  # what the guide's rsample draws after this seed
     q = model.encoder(x, None).base_dist
     z = q.loc + q.scale * eps
     normal = torch.distributions.Normal
-    log_w = (
-        normal(0.0, 1.0).log_prob(z) + normal(z, 0.5).log_prob(x) - normal(q.loc.detach(), q.scale.detach()).log_prob(z)
-    ).sum(-1)
+    kl = normal(0.0, 1.0).log_prob(z) - normal(q.loc.detach(), q.scale.detach()).log_prob(z)
+    log_w = (normal(z, 0.5).log_prob(x) + beta * kl).sum(-1)
+    w = torch.softmax(log_w.detach(), 0)
     model.zero_grad()
-    (-(torch.softmax(log_w.detach(), 0) ** 2 * log_w).sum()).backward()
+    (-(((1 - beta) * w + beta * w**2) * log_w).sum()).backward()
     for name, parameter in model.encoder.named_parameters():
         assert torch.allclose(parameter.grad, dreg[f"encoder.{name}"], atol=1e-6), name
         assert not torch.allclose(parameter.grad, iwae[f"encoder.{name}"], atol=1e-3), name

@@ -162,7 +162,9 @@ class DoublyReparameterizedIWAE(ImportanceWeightedELBO):
     where ∂ log w_k / ∂z_k differentiates log p(x, z_k | y) - log q_φ(z_k | x, y) in z at fixed φ.
     Here: the guide's log-density is taken with its parameters detached (φ reaches the loss only
     through the draws z_k), and a hook multiplies the gradient arriving at each draw z_k by
-    its w̃_k, which turns the w̃_k that log-sum-exp already gives into w̃_k². Parameters the
+    its w̃_k, which turns the w̃_k that log-sum-exp already gives into w̃_k². Under a KL weight
+    β (annealing: log w_k = log p(x | z_k, y) + β (log p(z_k | y) - log q(z_k | x, y))) the same
+    argument leaves (1 - β) w̃_k + β w̃_k², so the hook multiplies by (1 - β) + β w̃_k. Parameters the
     guide does not use (decoder, prior network) get IWAE's gradient unchanged; a parameter the
     guide shares with the model (an embedding network) gets IWAE's through the model and DReG's
     through the draws, an unbiased sum. The guide's family must have parameters that can be
@@ -173,15 +175,19 @@ class DoublyReparameterizedIWAE(ImportanceWeightedELBO):
         log_w, plate_scale, draws = None, 1.0, []
         for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
             log_w, plate_scale = _log_weights(model_trace, guide_trace, detach_guide=True)
-            draws = [s["value"] for s in guide_trace.nodes.values() if s["type"] == "sample"]
+            # each draw with its KL weight β (its scale beyond the data plate's)
+            draws = [
+                (s["value"], s["scale"] / _plate_scale(s)) for s in guide_trace.nodes.values() if s["type"] == "sample"
+            ]
         assert log_w is not None
         shape = log_w.shape  # (K, batch) under vectorized particles, (batch,) for K = 1
         log_w = log_w.reshape(self.num_particles, -1)
         bound = torch.logsumexp(log_w, 0) - math.log(self.num_particles)
         weights = torch.softmax(log_w.detach(), 0).reshape(shape)
-        for z in draws:
+        for z, beta in draws:
             if z.requires_grad:  # not under torch.no_grad (validation)
-                z.register_hook(_scaled_by(weights.reshape(shape + (1,) * (z.dim() - len(shape)))))
+                factor = (1 - beta) + beta * weights.reshape(shape + (1,) * (z.dim() - len(shape)))
+                z.register_hook(_scaled_by(factor))
         return -plate_scale * bound.sum()
 
 
