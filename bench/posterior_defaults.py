@@ -81,14 +81,22 @@ CANDIDATES: Dict[str, Dict] = {
 }
 
 
-class TwoScale:
-    """x = θ + ε, ε from a two-scale Gaussian mixture, θ uniform on a box: exact posterior draws."""
+class _OnABox:
+    """A held-out task of ours: θ uniform on [low, high]^dim, sbibm's ``get_prior_dist``."""
 
-    low, high, scales, weights, dim = -5.0, 5.0, (1.5, 0.2), (0.3, 0.7), 3
+    low: float
+    high: float
+    dim: int
 
     def get_prior_dist(self):
         box = torch.distributions.Uniform(torch.full((self.dim,), self.low), torch.full((self.dim,), self.high))
         return torch.distributions.Independent(box, 1)
+
+
+class TwoScale(_OnABox):
+    """x = θ + ε, ε from a two-scale Gaussian mixture, θ uniform on a box: exact posterior draws."""
+
+    low, high, scales, weights, dim = -5.0, 5.0, (1.5, 0.2), (0.3, 0.7), 3
 
     def simulate(self, theta: torch.Tensor) -> torch.Tensor:
         wide = torch.rand(len(theta)) < self.weights[0]
@@ -123,17 +131,13 @@ class TwoScale:
         return torch.cat(draws)[torch.randperm(n)]
 
 
-class MirrorModes:
+class MirrorModes(_OnABox):
     """x = θ² + ε per coordinate, ε ~ N(0, 0.3²), θ uniform on [-2, 2]³: the sign of each θ_i is
     lost, so the posterior has up to eight mirror-image modes (two per coordinate, merging near
     θ_i = 0), narrow far from 0 and broad near it. Prior and likelihood factorize over the
     coordinates, so each coordinate's exact posterior is drawn from its density on a fine grid."""
 
     low, high, scale, dim, cells = -2.0, 2.0, 0.3, 3, 40_000
-
-    def get_prior_dist(self):
-        box = torch.distributions.Uniform(torch.full((self.dim,), self.low), torch.full((self.dim,), self.high))
-        return torch.distributions.Independent(box, 1)
 
     def simulate(self, theta: torch.Tensor) -> torch.Tensor:
         return theta**2 + self.scale * torch.randn_like(theta)

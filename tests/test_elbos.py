@@ -107,9 +107,10 @@ def test_iwae_scales_minibatches_to_the_full_data_and_keeps_the_kl_weight():
     assert not torch.allclose(loss(kl_weight=0.3), loss())
 
 
-def test_iwae_trains_every_parameter():
+@pytest.mark.parametrize("elbo", ["iwae", "iwae-dreg"])
+def test_iwae_trains_every_parameter(elbo):
     model = pc.build("dual-encoder", x_shape=(4,), y_shape=(2,), **tiny())
-    step = SVIStep(model, elbo="iwae", num_particles=5)
+    step = SVIStep(model, elbo=elbo, num_particles=5)
     step.loss(torch.randn(8, 4), torch.randn(8, 2), 0.5, 100).backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
@@ -165,12 +166,8 @@ def test_dreg_estimates_the_same_guide_gradient_with_less_noise():
     assert abs(iwae.mean() - dreg.mean()) < 4 * (iwae.var() / 300 + dreg.var() / 300) ** 0.5
 
 
-def test_dreg_fits_every_parameter_and_stops_on_the_bound_it_trains_on():
+def test_dreg_stops_on_the_bound_it_trains_on():
     model = pc.build("dual-encoder", x_shape=(4,), y_shape=(2,), **tiny())
-    step = SVIStep(model, elbo="iwae-dreg", num_particles=5)
-    step.loss(torch.randn(8, 4), torch.randn(8, 2), 0.5, 100).backward()
-    for name, parameter in model.named_parameters():
-        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
     x, y = torch.randn(64, 4), torch.randn(64, 2)
     config = pc.FitConfig(epochs=2, batch_size=32, elbo="iwae-dreg", num_particles=4, patience=5, progress=False)
     history = pc.fit(model, (x, y), config, val_data=(x[:16], y[:16]))
