@@ -19,7 +19,7 @@ Each candidate is scored by sbibm's C2ST against reference draws (0.5: cannot be
 per observation, and by its fit time. One JSON line per task, candidate and seed::
 
     python bench/posterior_defaults.py --task two_scale slcp_distractors --candidate default flow-prior
-        [--budget 10000] [--observations 1 2] [--draws 5000] [--seed 0]
+        [--budget 10000] [--observations 1 2] [--draws 5000] [--seed 0] [--epochs N]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 
@@ -205,7 +205,9 @@ def _npe(task, theta: torch.Tensor, x: torch.Tensor, seed: int) -> Callable:
     return bench.fit_npe(task, theta, x, seed)
 
 
-def run(task_name: str, candidate: str, budget: int, observations, draws: int, seed: int) -> Dict:
+def run(
+    task_name: str, candidate: str, budget: int, observations, draws: int, seed: int, epochs: Optional[int] = None
+) -> Dict:
     from sbibm.metrics import c2st
 
     task, simulator, observation, reference = _task(task_name)
@@ -214,12 +216,13 @@ def run(task_name: str, candidate: str, budget: int, observations, draws: int, s
     x = simulator(theta)
     start = time.perf_counter()
     if candidate == "npe":
-        sample, epochs = _npe(task, theta, x, seed), None
+        sample, epochs_run = _npe(task, theta, x, seed), None
     else:
+        cap = {} if epochs is None else {"epochs": epochs}
         posterior = fit_posterior(
-            task.get_prior_dist(), theta=theta, x=x, seed=seed, progress=False, **CANDIDATES[candidate]
+            task.get_prior_dist(), theta=theta, x=x, seed=seed, progress=False, **CANDIDATES[candidate], **cap
         )
-        sample, epochs = posterior.sample, len(posterior.history.train_loss)
+        sample, epochs_run = posterior.sample, len(posterior.history.train_loss)
     fit_s = time.perf_counter() - start
     scores = []
     for number in observations:
@@ -233,7 +236,7 @@ def run(task_name: str, candidate: str, budget: int, observations, draws: int, s
         "c2st_mean": round(sum(scores) / len(scores), 4),
         "c2st": [round(s, 4) for s in scores],
         "fit_s": round(fit_s, 1),
-        "epochs": epochs,
+        "epochs": epochs_run,
     }
 
 
@@ -246,12 +249,13 @@ def main(argv=None):
     parser.add_argument("--observations", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--draws", type=int, default=5000)
     parser.add_argument("--seed", nargs="+", type=int, default=[0])
+    parser.add_argument("--epochs", type=int, help="cap each candidate's epochs (NPE's untouched): a smoke run")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     for task in args.task:
         for candidate in args.candidate:
             for seed in args.seed:
-                row = run(task, candidate, args.budget, args.observations, args.draws, seed)
+                row = run(task, candidate, args.budget, args.observations, args.draws, seed, args.epochs)
                 print(json.dumps(row), flush=True)
 
 

@@ -82,7 +82,7 @@ SMALL = {
     "posterior_checks.py --no-reference --task": (
         "--task gaussian_linear --budget 300 --truths 40 --no-reference".split()
     ),
-    "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200"],
+    "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200", "--epochs", "3"],
     "calibration_candidates.py": "--budget 300 --truths 40 --draws 200 --cache {tmp}".split(),
     "calibration_candidates.py --task --candidate": (
         "--task two_moons gaussian_linear --candidate exact npe --budget 300 --truths 40 --draws 200 --cache {tmp}"
@@ -271,6 +271,7 @@ def test_posterior_defaults(capsys):
         (task, c) for task in ("two_scale", "slcp_distractors") for c in candidates
     }
     assert all(0.4 <= r["c2st_mean"] <= 1 and r["fit_s"] > 0 for r in rows)
+    assert {r["epochs"] for r in rows if r["candidate"] != "npe"} == {3}  # the cap holds every candidate
 
 
 def test_the_two_scale_reference_is_the_exact_posterior():
