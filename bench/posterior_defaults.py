@@ -218,10 +218,8 @@ def run(
     if candidate == "npe":
         sample, epochs_run = _npe(task, theta, x, seed), None
     else:
-        cap = {} if epochs is None else {"epochs": epochs}
-        posterior = fit_posterior(
-            task.get_prior_dist(), theta=theta, x=x, seed=seed, progress=False, **CANDIDATES[candidate], **cap
-        )
+        keywords = CANDIDATES[candidate] if epochs is None else {**CANDIDATES[candidate], "epochs": epochs}
+        posterior = fit_posterior(task.get_prior_dist(), theta=theta, x=x, seed=seed, progress=False, **keywords)
         sample, epochs_run = posterior.sample, len(posterior.history.train_loss)
     fit_s = time.perf_counter() - start
     scores = []
