@@ -178,10 +178,19 @@ def _warn_unless_forgotten(weights: ImportanceWeights, moves: MoveSummary, num_c
     what to do."""
     worst, correlation = largest_magnitude(moves.start_correlation)
     widest, change = largest_magnitude(moves.spread_change)
+    if math.isinf(change):  # an interquartile range of 0: "changed by inf" would say nothing
+        spread = (
+            f"half of them or more sat at one value of {names[widest]} halfway or at the end "
+            "(the moves did not spread them)"
+        )
+    else:
+        spread = (
+            f"their spread changed over the second half of the steps by up to {change:.2f} in log "
+            f"({names[widest]}; limit {settling_limit(num_chains):.2f})"
+        )
     measured = (
         f"the chains' ends correlate with their starts up to {correlation:.2f} ({names[worst]}; limit "
-        f"{forgetting_limit(num_chains):.2f}) and their spread changed over the second half of the steps by up to "
-        f"{change:.2f} in log ({names[widest]}; limit {settling_limit(num_chains):.2f})"
+        f"{forgetting_limit(num_chains):.2f}) and {spread}"
     )
     more = f"give more than mcmc_steps={moves.steps}"
     if weights.khat > KHAT_LIMIT:

@@ -127,15 +127,22 @@ class ImportanceWeightedELBO(Trace_ELBO):
         kwargs["vectorize_particles"] = num_particles > 1
         super().__init__(num_particles=num_particles, max_plate_nesting=max_plate_nesting, **kwargs)
 
+    #: score the guide's draws with its parameters detached (``DoublyReparameterizedIWAE``)
+    detach_guide = False
+
     def differentiable_loss(self, model, guide, *args, **kwargs):
-        log_w, plate_scale = None, 1.0
+        log_w, plate_scale, guide_trace = None, 1.0, None
         for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
             # vectorized: one pair of traces with a leading particle dim; K = 1: one pair
-            log_w, plate_scale = _log_weights(model_trace, guide_trace)
+            log_w, plate_scale = _log_weights(model_trace, guide_trace, self.detach_guide)
         assert log_w is not None
+        self._reweight_draws(guide_trace, log_w)
         log_w = log_w.reshape(self.num_particles, -1)
         bound = torch.logsumexp(log_w, 0) - math.log(self.num_particles)
         return -plate_scale * bound.sum()
+
+    def _reweight_draws(self, guide_trace, log_w: torch.Tensor) -> None:
+        """A hook for the gradient that reaches the guide's draws (IWAE's: as it is)."""
 
     def loss(self, model, guide, *args, **kwargs) -> float:
         with torch.no_grad():
@@ -171,24 +178,18 @@ class DoublyReparameterizedIWAE(ImportanceWeightedELBO):
     detached: diagonal and full-covariance Gaussians (a flow guide raises).
     """
 
-    def differentiable_loss(self, model, guide, *args, **kwargs):
-        log_w, plate_scale, draws = None, 1.0, []
-        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
-            log_w, plate_scale = _log_weights(model_trace, guide_trace, detach_guide=True)
-            # each draw with its KL weight β (its scale beyond the data plate's)
-            draws = [
-                (s["value"], s["scale"] / _plate_scale(s)) for s in guide_trace.nodes.values() if s["type"] == "sample"
-            ]
-        assert log_w is not None
+    detach_guide = True
+
+    def _reweight_draws(self, guide_trace, log_w: torch.Tensor) -> None:
         shape = log_w.shape  # (K, batch) under vectorized particles, (batch,) for K = 1
-        log_w = log_w.reshape(self.num_particles, -1)
-        bound = torch.logsumexp(log_w, 0) - math.log(self.num_particles)
-        weights = torch.softmax(log_w.detach(), 0).reshape(shape)
-        for z, beta in draws:
-            if z.requires_grad:  # not under torch.no_grad (validation)
-                factor = (1 - beta) + beta * weights.reshape(shape + (1,) * (z.dim() - len(shape)))
-                z.register_hook(_scaled_by(factor))
-        return -plate_scale * bound.sum()
+        weights = torch.softmax(log_w.detach().reshape(self.num_particles, -1), 0).reshape(shape)
+        for site in guide_trace.nodes.values():
+            z = site["value"] if site["type"] == "sample" else None
+            if z is None or not z.requires_grad:  # not a draw, or no graph (torch.no_grad)
+                continue
+            beta = site["scale"] / _plate_scale(site)  # the draw's KL weight
+            factor = (1 - beta) + beta * weights.reshape(shape + (1,) * (z.dim() - len(shape)))
+            z.register_hook(_scaled_by(factor))
 
 
 def _scaled_by(weights: torch.Tensor):
