@@ -9,7 +9,10 @@ p-value and ATC. Where the task's likelihood is known (``gaussian_linear``, ``ga
 uncorrected one's, with the weights' ESS and Pareto k̂, and again after ``--mcmc-steps``
 Metropolis–Hastings steps (``--ensemble M``: the mixture of M fits, uncorrected only); with
 ``--calibrate-corrected``, SBC and TARP of that corrected posterior on the same truths
-(``--no-reference`` skips the C2ST rows: calibration only). One JSON line per task.
+(``--no-reference`` skips the C2ST rows: calibration only); with ``--recalibrate N``, the posterior
+recalibrated on N more fresh pairs (``recalibrate``), checked by SBC and TARP on the same truths
+and by C2ST, beside the posterior it came from (with ``--no-calibration``, these rows still
+run on the truths, without the costly HPD check). One JSON line per task.
 
 ``--power`` instead measures how often each check rejects (p < 0.01) an exact posterior and
 the same posterior 1.5× too wide and 1.5× too narrow, over ``--repeats`` seeds of the
@@ -17,7 +20,7 @@ linear-Gaussian problem of ``tests/diagnostics/test_posterior_checks.py``.
 
     python bench/posterior_checks.py --task two_moons slcp [--budget 10000] [--truths 300]
         [--observations 1 2 3] [--draws 10000] [--ensemble 1] [--mcmc-steps 150] [--no-calibration]
-        [--no-reference] [--calibrate-corrected]
+        [--no-reference] [--calibrate-corrected] [--recalibrate 1000]
         [--figure checks.png: checks_two_moons.png, ..., checks_slcp_pairs.png]
     python bench/posterior_checks.py --power [--repeats 50]
 
@@ -38,7 +41,7 @@ from pathlib import Path
 import torch
 
 from pyro_cvae.diagnostics import c2st, hpd_coverage, plot_coverage, sbc, tarp, widened
-from pyro_cvae.posterior import AmortizedPosterior, fit_posterior, importance_corrected, pair_plot
+from pyro_cvae.posterior import AmortizedPosterior, fit_posterior, importance_corrected, pair_plot, recalibrate
 
 # bench/sbibm.py would stand in for the sbibm package: keep this folder off the import path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -132,6 +135,40 @@ def corrected_calibration(posterior, task, log_likelihood, theta_true, x_true, m
     }
 
 
+def recalibrated_checks(
+    posterior, task, pairs: int, seed: int, theta_true, x_true, observations, draws: int, figure=None
+):
+    """The posterior recalibrated on ``pairs`` fresh pairs (drawn from seed + 2: neither the fit's
+    simulations nor the truths): SBC and TARP on the truths, and the C2ST per observation against
+    the reference, of its draws and, beside them, of the posterior's own."""
+    torch.manual_seed(seed + 2)
+    theta_cal = task.get_prior()(num_samples=pairs)
+    mended = recalibrate(posterior, theta_cal, task.get_simulator()(theta_cal), seed=seed)
+    row: dict = {"recalibration_pairs": pairs}
+    curves = {}
+    for label, checked in (("before_recalibration", posterior), ("recalibrated", mended)):
+        ranks, joint = sbc(checked, theta_true, x_true), tarp(checked, theta_true, x_true)
+        curves[f"TARP, {label.replace('_', ' ')}"] = joint
+        row.update(
+            {
+                f"sbc_p_{label}": [round(p, 4) for p in ranks["p_values"]],
+                f"tarp_p_{label}": round(joint.p_value, 4),
+                f"tarp_atc_{label}": round(joint.atc, 4),
+            }
+        )
+    before, after = [], []
+    for number in observations:
+        x_o, reference = task.get_observation(number)[0], task.get_reference_posterior_samples(number)[:draws]
+        before.append(round(c2st(posterior.sample(x_o, draws), reference), 4))
+        after.append(round(c2st(mended.sample(x_o, draws), reference), 4))
+    if observations:
+        row.update(c2st_before_recalibration=before, c2st_recalibrated=after)
+    if figure:
+        path = Path(figure).with_name(f"{Path(figure).stem}_recalibrated.png")
+        plot_coverage(curves, title=f"{task.name}: recalibrated on {pairs} pairs", path=path)
+    return row
+
+
 def check_task(
     name: str,
     budget: int,
@@ -144,6 +181,7 @@ def check_task(
     mcmc_steps: int = 150,
     calibrate: bool = True,
     calibrate_corrected: bool = False,
+    recalibration_pairs: int = 0,
 ):
     import sbibm
 
@@ -155,14 +193,20 @@ def check_task(
         prior, theta=theta, x=task.get_simulator()(theta), seed=seed, ensemble=ensemble, progress=False
     )
     row = {"task": name, "budget": budget, "ensemble": ensemble}
-    if calibrate:
+    if calibrate or recalibration_pairs:
         torch.manual_seed(seed + 1)  # fresh truths, never trained on
         theta_true = task.get_prior()(num_samples=truths)
         x_true = task.get_simulator()(theta_true)
+    if calibrate:
         figures, hpd, joint = calibration(posterior, theta_true, x_true)
         row.update(truths=truths, **figures)
         if figure:
             plot_coverage({"HPD": hpd, "TARP": joint}, title=f"{name}, {budget} simulations", path=figure)
+    if recalibration_pairs:
+        truths = (theta_true, x_true)
+        row.update(
+            recalibrated_checks(posterior, task, recalibration_pairs, seed, *truths, observations, draws, figure)
+        )
     log_likelihood = known_log_likelihood(task)
     if calibrate and calibrate_corrected and log_likelihood is not None and ensemble == 1:
         start = time.perf_counter()
@@ -253,7 +297,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ensemble", type=int, default=1, help="fit_posterior(..., ensemble=M): M fits, mixed")
     parser.add_argument("--mcmc-steps", type=int, default=150, help="importance_corrected(..., mcmc_steps=)")
-    parser.add_argument("--no-calibration", action="store_true", help="the known-likelihood rows only")
+    parser.add_argument(
+        "--no-calibration", action="store_true", help="no SBC, HPD, TARP rows of the fit (--recalibrate's still run)"
+    )
     parser.add_argument("--no-reference", action="store_true", help="the calibration rows only: no C2ST")
     parser.add_argument(
         "--calibrate-corrected",
@@ -262,6 +308,9 @@ def main(argv=None):
     )
     parser.add_argument(
         "--figure", help="a PNG of each task's coverage curves (and pair plot): FIGURE with the task's name added"
+    )
+    parser.add_argument(
+        "--recalibrate", type=int, default=0, metavar="N", help="also check the posterior recalibrated on N fresh pairs"
     )
     parser.add_argument("--power", action="store_true", help="measure the checks' power on exact answers")
     parser.add_argument("--repeats", type=int, default=50, help="seeds of --power")
@@ -291,6 +340,7 @@ def main(argv=None):
             args.mcmc_steps,
             calibrate=not args.no_calibration,
             calibrate_corrected=args.calibrate_corrected,
+            recalibration_pairs=args.recalibrate,
         )
         print(json.dumps(row), flush=True)
 

@@ -82,6 +82,10 @@ SMALL = {
     "posterior_checks.py --no-reference --task": (
         "--task gaussian_linear --budget 300 --truths 40 --no-reference".split()
     ),
+    "posterior_checks.py --recalibrate --no-calibration --task": (
+        "--task two_moons --budget 300 --truths 40 --observations 1 --draws 300 --recalibrate 50 --no-calibration"
+        " --figure {tmp}/checks.png"
+    ).split(),
     "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200", "--epochs", "3"],
     "calibration_candidates.py": "--budget 300 --truths 40 --draws 200 --cache {tmp}".split(),
     "calibration_candidates.py --task --candidate": (
@@ -349,6 +353,20 @@ def test_posterior_checks_without_reference_posteriors_checks_calibration_only(c
     (row,) = [json.loads(line) for line in run_bench("posterior_checks.py", argv, capsys).splitlines()]
     assert row["task"] == "gaussian_linear" and row["truths"] == 40 and len(row["sbc_p"]) == 10
     assert not any(key.startswith("c2st") for key in row)
+
+
+@pytest.mark.slow
+def test_posterior_checks_recalibrated(tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path) for a in SMALL["posterior_checks.py --recalibrate --no-calibration --task"]]
+    (row,) = [json.loads(line) for line in run_bench("posterior_checks.py", argv, capsys).splitlines()]
+    assert row["task"] == "two_moons" and row["recalibration_pairs"] == 50
+    assert "hpd_p" not in row  # --no-calibration: the fit's own rows are left out, not the recalibration's
+    for label in ("before_recalibration", "recalibrated"):
+        assert len(row[f"sbc_p_{label}"]) == 2 and 0 <= row[f"tarp_p_{label}"] <= 1
+    before, after = row["c2st_before_recalibration"], row["c2st_recalibrated"]
+    assert len(before) == len(after) == 1 and all(0.4 <= value <= 1 for value in before + after)
+    assert (tmp_path / "checks_two_moons_recalibrated.png").stat().st_size > 0
+    assert not (tmp_path / "checks_two_moons.png").exists()  # --no-calibration: no curves of the fit alone
 
 
 @pytest.mark.slow

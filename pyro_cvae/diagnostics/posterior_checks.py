@@ -147,6 +147,18 @@ class Widened:
             raise ValueError(f"factor must be > 0, got {factor!r}")
         self.posterior, self.factor, self.mean_draws = posterior, float(factor), mean_draws
 
+    @property
+    def parameter_names(self):
+        return getattr(self.posterior, "parameter_names", None)
+
+    @property
+    def num_parameters(self):
+        return getattr(self.posterior, "num_parameters", None)
+
+    @property
+    def observation_shape(self):
+        return getattr(self.posterior, "observation_shape", None)
+
     def _mean(self, x: torch.Tensor) -> torch.Tensor:
         return _draws(self.posterior, x, self.mean_draws).mean(0)
 

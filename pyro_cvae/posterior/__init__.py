@@ -3,7 +3,8 @@
 ``fit_posterior(prior, simulator, num_simulations)`` (or ``fit_posterior(theta=, x=)`` with your
 own pairs) trains an ``AmortizedPosterior`` p(θ | x): ``sample(x_o, n)``, ``log_prob(θ, x_o)``,
 ``save``/``load`` (``fit_posterior(..., ensemble=M)``: an ``EnsemblePosterior``, the mixture
-of M fits; ``load_posterior`` reads either back); ``importance_corrected`` makes it exact where
+of M fits; ``recalibrate`` makes its per-parameter intervals calibrated on average over the
+prior; ``load_posterior`` reads any of them back); ``importance_corrected`` makes it exact where
 the likelihood is known (with ``mcmc_steps``, its draws then move by Metropolis–Hastings);
 ``pair_plot`` and ``posterior_inference_data`` show it. Under the hood it is this package's CVAE
 with the roles renamed: the CVAE's x is θ (standardized, ``standardize``), its condition y is the
@@ -17,6 +18,7 @@ from .fit import POSTERIOR_FIT, POSTERIOR_MODEL, fit_posterior, posterior_model_
 from .importance import KHAT_LIMIT, CorrectedDraws, importance_corrected
 from .inference_data import posterior_inference_data
 from .mcmc import MoveSummary
+from .recalibrate import RecalibratedPosterior, recalibrate
 from .simulate import Simulations, simulate
 from .standardize import ObservationScaler, ParameterSpace, support_bounds
 
@@ -34,10 +36,12 @@ __all__ = [
     "ObservationScaler",
     "POSTERIOR_FIT",
     "POSTERIOR_MODEL",
+    "RecalibratedPosterior",
     "ParameterSpace",
     "Simulations",
     "fit_posterior",
     "posterior_model_config",
+    "recalibrate",
     "simulate",
     "support_bounds",
 ]

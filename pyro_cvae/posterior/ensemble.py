@@ -132,8 +132,13 @@ def write_manifest(folder: PathLike, num_members: int) -> None:
 
 
 def load_posterior(folder: PathLike, device: Union[str, torch.device] = "cpu"):
-    """The posterior saved in ``folder``: an ``EnsemblePosterior`` where the folder holds one
-    (``ensemble.json``), else an ``AmortizedPosterior``."""
+    """The posterior saved in ``folder``: a ``RecalibratedPosterior`` where the folder holds one
+    (``recalibration.pt``), an ``EnsemblePosterior`` where it holds one (``ensemble.json``), else
+    an ``AmortizedPosterior``."""
+    from .recalibrate import RECALIBRATION_FILE, RecalibratedPosterior  # it loads its own posterior here
+
+    if (Path(folder) / RECALIBRATION_FILE).is_file():
+        return RecalibratedPosterior.load(folder, device=device)
     if (Path(folder) / MANIFEST).is_file():
         return EnsemblePosterior.load(folder, device=device)
     return AmortizedPosterior.load(folder, device=device)

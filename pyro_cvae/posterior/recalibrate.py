@@ -1,0 +1,198 @@
+"""``recalibrate``: a posterior whose per-parameter credible intervals hold their truths as often as
+they say, on average over the prior, from simulations it was not trained on.
+
+SBC asks of each parameter d whether the truth's quantile under the posterior,
+u_d = F_d(θ*_d | x*), is uniform over the prior's simulations (θ*, x*). When it is not, the
+distribution G_d of those quantiles says how the posterior errs: piled near 0 and 1, it is too
+narrow; near 1/2, too wide; to one side, shifted. Quantile recalibration (Kuleshov et al. 2018,
+for regression) composes the posterior's marginal CDF with G_d,
+
+    F'_d(θ_d | x) = G_d(F_d(θ_d | x)),
+
+so that F'_d(θ*_d | x*) = G_d(u_d) is uniform by construction (the probability integral
+transform of u_d). Draws are made by moving each coordinate of a draw θ ~ p(θ | x) to
+
+    θ'_d = F_d⁻¹(G_d⁻¹(F_d(θ_d | x)) | x),
+
+a map that is monotone in every coordinate, so the dependence between parameters (the copula of
+the draws) is the posterior's own; F_d comes from the draws for x, G_d from ``theta``/``x``,
+pairs simulated from the prior that neither the fit nor the later checks use.
+
+What it buys and what it costs, measured (docs/inverse_problem.md): it fixes what the average over
+the prior sees (SBC per parameter; TARP follows on the tasks measured), not what one observation
+sees. G_d is one map for every x, so an error that differs from one x to another is evened out
+on average and can grow at a given x_o (C2ST against a reference posterior is the check of that).
+A posterior already calibrated gets G_d ≈ the identity and is left about as it was. The map
+moves draws between the posterior's own draws, never beyond them: each coordinate stays within
+the range the draws span (inside a box support), and mass the posterior never reaches cannot be
+put back. There is no density: ``log_prob`` raises, and ``hpd_coverage`` needs one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+
+from ..checks import as_tensor, check_positive_int
+from ..seeding import seeded
+
+__all__ = ["RecalibratedPosterior", "recalibrate", "RECALIBRATION_FILE"]
+
+PathLike = Union[str, Path]
+
+#: the file in a recalibrated posterior's folder that holds the truths' quantiles
+RECALIBRATION_FILE = "recalibration.pt"
+#: the subfolder that holds the posterior before recalibration
+BASE_FOLDER = "posterior"
+
+
+def truth_quantiles(posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: int) -> torch.Tensor:
+    """u_nd = F_d(θ*_nd | x*_n) from ``num_draws`` draws per pair, ties and the draws' granularity
+    smoothed by a uniform jitter ((rank + U) / (S + 1), uniform exactly for a calibrated
+    posterior): ``(N, D)`` float64, sorted per parameter."""
+    draws = posterior.sample(x, num_draws)
+    draws = draws[:, None] if draws.dim() == 2 else draws  # (S, N, D)
+    below = (draws < theta[None]).sum(0).double()
+    jitter = torch.rand(below.shape, dtype=torch.float64)
+    return ((below + jitter) / (num_draws + 1)).sort(0).values
+
+
+def _interpolate(p: torch.Tensor, grid: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Per column d, the piecewise-linear function through (grid, values[:, d]) at p[..., d]
+    (``grid`` increasing from 0 to 1, ``p`` in [0, 1])."""
+    index = torch.searchsorted(grid, p.contiguous()).clamp(1, len(grid) - 1)
+    low, high = grid[index - 1], grid[index]
+    t = ((p - low) / (high - low)).clamp(0, 1)
+    column = torch.arange(values.shape[1]).expand_as(index)
+    return values[index - 1, column] * (1 - t) + values[index, column] * t
+
+
+class RecalibratedPosterior:
+    """``posterior`` with each parameter's marginal recalibrated: F'_d = G_d ∘ F_d (module
+    docstring). ``sample`` as the posterior's (same shapes, inside its support), parameter names
+    and ``save``/``load``; no ``log_prob``. Made by ``recalibrate``."""
+
+    def __init__(self, posterior, quantiles: torch.Tensor, min_draws: int = 2000):
+        check_positive_int(min_draws, "min_draws")
+        quantiles = as_tensor(quantiles).double()
+        width = _num_parameters(posterior, quantiles.shape[-1] if quantiles.dim() else 0)
+        if quantiles.dim() != 2 or quantiles.shape[1] != width or len(quantiles) < 2:
+            raise ValueError(
+                f"quantiles must be (N >= 2, {width}): one row per calibration pair, got {tuple(quantiles.shape)}"
+            )
+        if not bool(((quantiles >= 0) & (quantiles <= 1)).all()):
+            raise ValueError("quantiles must lie in [0, 1]: they are the truths' posterior quantiles")
+        self.posterior, self.min_draws = posterior, int(min_draws)
+        self.quantiles = quantiles.sort(0).values
+        n, d = self.quantiles.shape
+        # G_d⁻¹ through the points ((i + 1/2) / N, u_(i)), pinned at (0, 0) and (1, 1)
+        self._grid = torch.cat([torch.zeros(1), (torch.arange(n) + 0.5) / n, torch.ones(1)]).double()
+        self._values = torch.cat([torch.zeros(1, d), self.quantiles, torch.ones(1, d)]).double()
+
+    @property
+    def parameter_names(self):
+        return getattr(self.posterior, "parameter_names", None)
+
+    @property
+    def num_parameters(self) -> int:
+        return self.quantiles.shape[1]
+
+    @property
+    def observation_shape(self):
+        return getattr(self.posterior, "observation_shape", None)
+
+    @property
+    def history(self):
+        return getattr(self.posterior, "history", None)
+
+    @torch.no_grad()
+    def sample(self, x_o: Any, num_samples: int = 1000, chunk_size: Optional[int] = None) -> torch.Tensor:
+        """θ' ~ the recalibrated p(θ | x_o), shapes as the posterior's ``sample``. Each
+        observation's marginal CDFs come from max(``num_samples``, ``min_draws``) draws of the
+        posterior; the first ``num_samples`` of them, moved, are returned."""
+        check_positive_int(num_samples, "num_samples")
+        m = max(num_samples, self.min_draws)
+        # chunk_size only where given: a posterior of one's own may take (x, n) alone
+        draws = self.posterior.sample(x_o, m) if chunk_size is None else self.posterior.sample(x_o, m, chunk_size)
+        flat = draws.reshape(m, -1, draws.shape[-1]).double()  # (m, B, D)
+        ordered = flat.sort(0)
+        # F_d at each draw (its mid-rank), then G_d⁻¹ of it, then F_d⁻¹ of that
+        level = (ordered.indices.argsort(0).double() + 0.5) / m
+        target = _interpolate(level.reshape(-1, flat.shape[-1]), self._grid, self._values).reshape(flat.shape)
+        position = (target * m - 0.5).clamp(0, m - 1)
+        low = position.floor().long()
+        high = (low + 1).clamp(max=m - 1)
+        t = position - low
+        moved = ordered.values.gather(0, low) * (1 - t) + ordered.values.gather(0, high) * t
+        return moved[:num_samples].reshape((num_samples,) + draws.shape[1:]).to(draws.dtype)
+
+    def log_prob(self, theta: Any, x_o: Any, *args, **kwargs):
+        raise NotImplementedError(
+            "a RecalibratedPosterior has draws, not a density: check it with sbc and tarp, and use "
+            "the posterior it was made from (.posterior) where a density is needed (hpd_coverage)"
+        )
+
+    def save(self, folder: PathLike, overwrite: bool = False) -> Path:
+        """The posterior into ``folder/posterior``, the quantiles into ``folder/recalibration.pt``;
+        ``load_posterior(folder)`` reads it back."""
+        if not hasattr(self.posterior, "save"):
+            raise TypeError(f"the posterior it recalibrates ({type(self.posterior).__name__}) cannot be saved")
+        folder = Path(folder)
+        self.posterior.save(folder / BASE_FOLDER, overwrite=overwrite)
+        path = folder / RECALIBRATION_FILE
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        torch.save({"quantiles": self.quantiles, "min_draws": self.min_draws}, path)
+        return folder
+
+    @classmethod
+    def load(cls, folder: PathLike, device: Union[str, torch.device] = "cpu") -> "RecalibratedPosterior":
+        """The recalibrated posterior saved in ``folder`` by ``save``."""
+        from .ensemble import load_posterior  # the posterior may be an ensemble
+
+        folder = Path(folder)
+        path = folder / RECALIBRATION_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder} holds no recalibrated posterior (no {RECALIBRATION_FILE})")
+        try:
+            state = torch.load(path, weights_only=True)
+            quantiles, min_draws = state["quantiles"], int(state["min_draws"])
+        except Exception as error:  # a truncated file, or one written by something else
+            raise ValueError(f"{path} is corrupt: expected the quantiles of a recalibration ({error})") from None
+        return cls(load_posterior(folder / BASE_FOLDER, device=device), quantiles, min_draws)
+
+    def __repr__(self) -> str:
+        return f"RecalibratedPosterior({len(self.quantiles)} calibration pairs, of {self.posterior!r})"
+
+
+def recalibrate(
+    posterior, theta: Any, x: Any, num_draws: int = 200, min_draws: int = 2000, seed: Optional[int] = None
+) -> RecalibratedPosterior:
+    """``posterior`` recalibrated on the pairs (``theta``, ``x``): simulations from the prior that
+    the fit did not see and the checks will not use (``simulate(prior, simulator, 1000)``). The
+    truth's quantile among ``num_draws`` draws is read for each pair; their distribution per
+    parameter is the map (module docstring). A thousand pairs or more: the map's own error
+    shrinks as 1/√N, and with a few hundred it is as large as what SBC can see."""
+    check_positive_int(num_draws, "num_draws")
+    theta, x = as_tensor(theta).float(), as_tensor(x).float()
+    width = _num_parameters(posterior, theta.shape[-1] if theta.dim() else 0)
+    if theta.dim() != 2 or theta.shape[1] != width:
+        raise ValueError(f"theta must be (N, {width}): one row of parameters per pair, got {tuple(theta.shape)}")
+    if x.shape[0] != theta.shape[0]:
+        raise ValueError(f"x must hold one observation per row of theta ({len(theta)}), got {x.shape[0]}")
+    if len(theta) < 2:
+        raise ValueError(f"theta and x must hold at least 2 pairs (a thousand or more is better), got {len(theta)}")
+    if not bool(torch.isfinite(theta).all()):
+        raise ValueError("theta holds NaN or inf: recalibrate on pairs the simulator gave without failing")
+    with seeded(seed):
+        quantiles = truth_quantiles(posterior, theta, x, num_draws)
+    return RecalibratedPosterior(posterior, quantiles, min_draws)
+
+
+def _num_parameters(posterior, otherwise: int) -> int:
+    """The posterior's number of parameters where it says (``AmortizedPosterior`` and the
+    ensemble do), else ``otherwise``: the width of what it is given."""
+    value = getattr(posterior, "num_parameters", None)
+    return otherwise if value is None else int(value)

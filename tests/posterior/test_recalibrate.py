@@ -1,0 +1,187 @@
+"""Quantile recalibration against exact answers: on θ ~ N(0, I), x = θ + N(0, 0.5² I) (posterior
+N(x / 1.25, 0.2 I)), a posterior 1.5× too wide or too narrow fails SBC and TARP, and once
+recalibrated on pairs it never saw, passes them on other truths, with every observation's spread
+brought back to the exact one (the error here is the same for every x, so one map mends each x);
+an exact posterior is left as it was. Then what a user does with a fitted posterior: recalibrate,
+sample, save and load, and the errors of bad input."""
+
+import math
+
+import pytest
+import torch
+
+from pyro_cvae.diagnostics import hpd_coverage, sbc, tarp, widened
+from pyro_cvae.posterior import RecalibratedPosterior, fit_posterior, load_posterior, recalibrate
+
+NOISE = 0.5
+SPREAD = math.sqrt(NOISE**2 / (1 + NOISE**2))
+
+
+class ExactPosterior:
+    parameter_names, num_parameters, observation_shape, history = ["a", "b"], 2, (2,), None
+
+    def sample(self, x, n, chunk_size=None):
+        x = torch.as_tensor(x)
+        return x / (1 + NOISE**2) + SPREAD * torch.randn(n, *x.shape)
+
+
+class Scaled(ExactPosterior):
+    """The exact posterior ``factor`` times too wide about its mean."""
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def sample(self, x, n, chunk_size=None):
+        x = torch.as_tensor(x)
+        return x / (1 + NOISE**2) + self.factor * SPREAD * torch.randn(n, *x.shape)
+
+
+def pairs(n, seed):
+    generator = torch.Generator().manual_seed(seed)
+    theta = torch.randn(n, 2, generator=generator)
+    return theta, theta + NOISE * torch.randn(n, 2, generator=generator)
+
+
+@pytest.mark.parametrize("factor", [1.5, 1 / 1.5])
+def test_a_posterior_too_wide_or_too_narrow_passes_sbc_and_tarp_once_recalibrated(factor):
+    torch.manual_seed(0)
+    wrong = Scaled(factor)
+    checking = pairs(300, seed=1)
+    assert sbc(wrong, *checking)["p_value"] < 0.01 and tarp(wrong, *checking).p_value < 0.01
+    mended = recalibrate(wrong, *pairs(2000, seed=2), seed=3)
+    assert sbc(mended, *checking)["p_value"] > 0.01
+    assert tarp(mended, *checking, seed=4).p_value > 0.01
+    # the same error at every x: one map mends each observation's spread and keeps its centre
+    x_o = torch.tensor([[0.3, -1.2], [2.0, 0.5]])
+    draws = mended.sample(x_o, 4000)
+    assert draws.shape == (4000, 2, 2)
+    ratio = draws.std(0) / SPREAD
+    if factor > 1:
+        assert ((ratio - 1).abs() < 0.05).all(), ratio
+    else:  # from 0.67: tails beyond the narrow posterior's draws cannot be put back (module docstring)
+        assert ((ratio > 0.88) & (ratio < 1.02)).all(), ratio
+    assert torch.allclose(draws.mean(0), x_o / (1 + NOISE**2), atol=0.05)
+
+
+def test_an_exact_posterior_is_left_as_it_was():
+    torch.manual_seed(5)
+    mended = recalibrate(ExactPosterior(), *pairs(2000, seed=6))
+    levels = torch.linspace(0, 1, 11, dtype=torch.float64)
+    from pyro_cvae.posterior.recalibrate import _interpolate
+
+    inverse = _interpolate(levels[:, None].expand(11, 2), mended._grid, mended._values)
+    assert (inverse - levels[:, None]).abs().max() < 0.04  # G⁻¹ ≈ the identity
+    draws = mended.sample(torch.tensor([0.4, -0.8]), 5000)
+    assert draws.shape == (5000, 2)
+    assert torch.allclose(draws.std(0), torch.full((2,), SPREAD), rtol=0.06)
+
+
+class Replayed(ExactPosterior):
+    """The exact posterior whose every call replays the same draws: what the map starts from is visible."""
+
+    def sample(self, x, n, chunk_size=None):
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            return super().sample(x, n)
+
+
+def test_draws_move_between_the_posteriors_own_draws_and_keep_their_order():
+    base = Replayed()
+    mended = RecalibratedPosterior(base, torch.rand(500, 2) ** 3, min_draws=300)  # a lopsided map
+    x_o = torch.tensor([[0.5, 0.5], [-1.0, 2.0]])
+    before, after = base.sample(x_o, 300), mended.sample(x_o, 300)
+    low, high = before.amin(0), before.amax(0)
+    assert ((after >= low) & (after <= high)).all()  # inside a box support the draws span
+    # monotone in each coordinate (ties allowed where the map is flat): the draws' order, so
+    # their dependence, is kept
+    in_order = after.gather(0, before.argsort(0))
+    assert (in_order.diff(dim=0) >= 0).all()
+    assert (after.mean(0) < before.mean(0)).all()  # u piled near 0: truths sit low, draws move down
+
+
+def test_more_samples_than_min_draws_and_one_observation():
+    mended = RecalibratedPosterior(ExactPosterior(), torch.rand(100, 2), min_draws=50)
+    assert mended.sample(torch.zeros(2), 120).shape == (120, 2)
+    assert mended.sample(torch.zeros(3, 2), 7).shape == (7, 3, 2)
+    assert mended.parameter_names == ["a", "b"] and mended.num_parameters == 2
+
+
+class Bare:
+    """A posterior of one's own: ``sample(x, n)`` and nothing else."""
+
+    def sample(self, x, n):
+        return ExactPosterior().sample(x, n)
+
+
+def test_any_posterior_with_draws_can_be_recalibrated(tmp_path):
+    torch.manual_seed(7)
+    theta, x = pairs(300, seed=8)
+    control = recalibrate(widened(ExactPosterior(), 1 / 1.5), theta, x, num_draws=50)  # a check's control
+    assert control.parameter_names == ["a", "b"] and control.sample(torch.zeros(2), 20).shape == (20, 2)
+    bare = recalibrate(Bare(), theta, x, num_draws=50, min_draws=100)
+    assert bare.num_parameters == 2 and bare.parameter_names is None
+    assert bare.sample(torch.zeros(3, 2), 20).shape == (20, 3, 2)
+    with pytest.raises(TypeError, match=r"\(Bare\) cannot be saved"):
+        bare.save(tmp_path / "bare")
+
+
+def test_it_has_no_density_and_says_which_checks_to_use():
+    mended = RecalibratedPosterior(ExactPosterior(), torch.rand(100, 2))
+    with pytest.raises(NotImplementedError, match="sbc and tarp"):
+        mended.log_prob(torch.zeros(1, 2), torch.zeros(2))
+    with pytest.raises(NotImplementedError, match="hpd_coverage"):
+        hpd_coverage(mended, *pairs(10, seed=0))
+    assert widened(mended, 1.5).sample(torch.zeros(2), 10).shape == (10, 2)  # draws only: fine
+
+
+def test_bad_input_names_the_argument():
+    exact = ExactPosterior()
+    theta, x = pairs(20, seed=0)
+    with pytest.raises(ValueError, match=r"theta must be \(N, 2\)"):
+        recalibrate(exact, theta[:, :1], x)
+    with pytest.raises(ValueError, match=r"x must hold one observation per row of theta \(20\), got 19"):
+        recalibrate(exact, theta, x[:19])
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        recalibrate(exact, theta[:1], x[:1])
+    with pytest.raises(ValueError, match="theta holds NaN"):
+        recalibrate(exact, theta.masked_fill(theta > 1, math.nan), x)
+    with pytest.raises(ValueError, match="num_draws"):
+        recalibrate(exact, theta, x, num_draws=0)
+    with pytest.raises(ValueError, match=r"quantiles must be \(N >= 2, 2\)"):
+        RecalibratedPosterior(exact, torch.rand(10, 3))
+    with pytest.raises(ValueError, match=r"quantiles must lie in \[0, 1\]"):
+        RecalibratedPosterior(exact, torch.rand(10, 2) + 1)
+
+
+def box(n):
+    return torch.distributions.Independent(torch.distributions.Uniform(torch.zeros(n), 2 * torch.ones(n)), 1)
+
+
+def test_a_fitted_posterior_recalibrated_saved_and_loaded(tmp_path):
+    torch.manual_seed(0)
+    theta = torch.rand(300, 2) * 2
+    small = {"model": {"prior_hidden_sizes": (32, 32), "flow_layers": 2}, "epochs": 4}
+    posterior = fit_posterior(
+        box(2), theta=theta, x=theta + 0.1 * torch.randn_like(theta), parameter_names=["a", "b"], progress=False,
+        **small,
+    )  # fmt: skip
+    truths = torch.rand(200, 2) * 2
+    mended = recalibrate(posterior, truths, truths + 0.1 * torch.randn_like(truths), num_draws=50, min_draws=500)
+    x_o = torch.tensor([0.5, 1.5])
+    draws = mended.sample(x_o, 300)
+    assert draws.shape == (300, 2) and ((draws > 0) & (draws < 2)).all()  # inside the prior's box
+    mended.save(tmp_path / "mine")
+    loaded = load_posterior(tmp_path / "mine")
+    assert isinstance(loaded, RecalibratedPosterior) and loaded.parameter_names == ["a", "b"]
+    assert torch.equal(loaded.quantiles, mended.quantiles) and loaded.min_draws == 500
+    torch.manual_seed(9)
+    first = mended.sample(x_o, 100)
+    torch.manual_seed(9)
+    assert torch.allclose(loaded.sample(x_o, 100), first)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        mended.save(tmp_path / "mine")
+    (tmp_path / "mine" / "recalibration.pt").write_bytes(b"not a tensor file")
+    with pytest.raises(ValueError, match="recalibration.pt is corrupt"):
+        load_posterior(tmp_path / "mine")
+    with pytest.raises(FileNotFoundError, match="no recalibration.pt"):
+        RecalibratedPosterior.load(tmp_path / "elsewhere")
