@@ -118,13 +118,15 @@ def _sample(args) -> None:
     from .data import load_tensors
     from .data.tensors import atomic_save
     from .posterior.ensemble import MANIFEST as ENSEMBLE_MANIFEST
+    from .posterior.recalibrate import RECALIBRATION_FILE
     from .sampling.draw_file import sample_to_netcdf, save_netcdf
     from .sampling.predictive import sample
     from .train.distributed import is_main_process
     from .train.run import Run
 
     check_output_free(args.out, args.overwrite)
-    if (Path(args.checkpoint) / ENSEMBLE_MANIFEST).is_file():  # fit_posterior(..., ensemble=M)
+    # fit_posterior(..., ensemble=M) and recalibrate(...) save posteriors that are no single run
+    if any((Path(args.checkpoint) / name).is_file() for name in (ENSEMBLE_MANIFEST, RECALIBRATION_FILE)):
         _sample_posterior(args)
         return
     run = Run.load(args.checkpoint)

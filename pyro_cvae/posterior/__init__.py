@@ -12,13 +12,13 @@ observation.
 """
 
 from .amortized import AmortizedPosterior, LogProb
-from .ensemble import EnsemblePosterior, load_posterior
+from .ensemble import EnsemblePosterior
 from .figures import pair_plot
 from .fit import POSTERIOR_FIT, POSTERIOR_MODEL, fit_posterior, posterior_model_config
 from .importance import KHAT_LIMIT, CorrectedDraws, importance_corrected
 from .inference_data import posterior_inference_data
 from .mcmc import MoveSummary
-from .recalibrate import RecalibratedPosterior, recalibrate
+from .recalibrate import RecalibratedPosterior, load_posterior, recalibrate
 from .simulate import Simulations, simulate
 from .standardize import ObservationScaler, ParameterSpace, support_bounds
 

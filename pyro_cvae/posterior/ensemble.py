@@ -25,7 +25,7 @@ import torch
 from ..checks import check_positive_int
 from .amortized import AmortizedPosterior, LogProb
 
-__all__ = ["EnsemblePosterior", "load_posterior", "member_folder", "write_manifest"]
+__all__ = ["EnsemblePosterior", "MANIFEST", "member_folder", "write_manifest"]
 
 PathLike = Union[str, Path]
 
@@ -129,16 +129,3 @@ def write_manifest(folder: PathLike, num_members: int) -> None:
     Path(folder).mkdir(parents=True, exist_ok=True)
     names = [member_folder(m) for m in range(num_members)]
     (Path(folder) / MANIFEST).write_text(json.dumps({"members": names}))
-
-
-def load_posterior(folder: PathLike, device: Union[str, torch.device] = "cpu"):
-    """The posterior saved in ``folder``: a ``RecalibratedPosterior`` where the folder holds one
-    (``recalibration.pt``), an ``EnsemblePosterior`` where it holds one (``ensemble.json``), else
-    an ``AmortizedPosterior``."""
-    from .recalibrate import RECALIBRATION_FILE, RecalibratedPosterior  # it loads its own posterior here
-
-    if (Path(folder) / RECALIBRATION_FILE).is_file():
-        return RecalibratedPosterior.load(folder, device=device)
-    if (Path(folder) / MANIFEST).is_file():
-        return EnsemblePosterior.load(folder, device=device)
-    return AmortizedPosterior.load(folder, device=device)

@@ -158,6 +158,10 @@ def box(n):
 
 
 def test_a_fitted_posterior_recalibrated_saved_and_loaded(tmp_path):
+    import arviz as az
+
+    from pyro_cvae.cli import main
+
     torch.manual_seed(0)
     theta = torch.rand(300, 2) * 2
     small = {"model": {"prior_hidden_sizes": (32, 32), "flow_layers": 2}, "epochs": 4}
@@ -180,6 +184,13 @@ def test_a_fitted_posterior_recalibrated_saved_and_loaded(tmp_path):
     assert torch.allclose(loaded.sample(x_o, 100), first)
     with pytest.raises(FileExistsError, match="overwrite=True"):
         mended.save(tmp_path / "mine")
+    torch.save(x_o, tmp_path / "x_o.pt")  # the command line reads it as Python does
+    argv = ["sample", "--checkpoint", str(tmp_path / "mine"), "--conditions", str(tmp_path / "x_o.pt")]
+    assert main([*argv, "--num-samples", "30", "--out", str(tmp_path / "draws.nc")]) == 0
+    assert list(az.from_netcdf(tmp_path / "draws.nc").posterior.data_vars) == ["a", "b"]
+    twice = recalibrate(mended, truths, truths + 0.1 * torch.randn_like(truths), num_draws=20, min_draws=50)
+    again = load_posterior(twice.save(tmp_path / "twice"))  # the folder of a recalibrated posterior holds one
+    assert isinstance(again.posterior, RecalibratedPosterior) and again.sample(x_o, 5).shape == (5, 2)
     (tmp_path / "mine" / "recalibration.pt").write_bytes(b"not a tensor file")
     with pytest.raises(ValueError, match="recalibration.pt is corrupt"):
         load_posterior(tmp_path / "mine")
