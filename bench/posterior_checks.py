@@ -203,9 +203,9 @@ def check_task(
         if figure:
             plot_coverage({"HPD": hpd, "TARP": joint}, title=f"{name}, {budget} simulations", path=figure)
     if recalibration_pairs:
-        truths = (theta_true, x_true)
+        checked_on = (theta_true, x_true)
         row.update(
-            recalibrated_checks(posterior, task, recalibration_pairs, seed, *truths, observations, draws, figure)
+            recalibrated_checks(posterior, task, recalibration_pairs, seed, *checked_on, observations, draws, figure)
         )
     log_likelihood = known_log_likelihood(task)
     if calibrate and calibrate_corrected and log_likelihood is not None and ensemble == 1:
