@@ -171,7 +171,7 @@ def recalibrate(
     posterior, theta: Any, x: Any, num_draws: int = 200, min_draws: int = 2000, seed: Optional[int] = None
 ) -> RecalibratedPosterior:
     """``posterior`` recalibrated on the pairs (``theta``, ``x``): simulations from the prior that
-    the fit did not see and the checks will not use (``simulate(prior, simulator, 1000)``). The
+    the fit did not see and the checks will not use (``simulate(prior, simulator, 5000)``). The
     truth's quantile among ``num_draws`` draws is read for each pair; their distribution per
     parameter is the map (module docstring). How many pairs: several times as many as the truths
     it will be checked on. The map carries its own sampling error, about as large as a check's on
