@@ -10,9 +10,8 @@ uncorrected one's, with the weights' ESS and Pareto k̂, and again after ``--mcm
 Metropolis–Hastings steps (``--ensemble M``: the mixture of M fits, uncorrected only); with
 ``--calibrate-corrected``, SBC and TARP of that corrected posterior on the same truths
 (``--no-reference`` skips the C2ST rows: calibration only); with ``--recalibrate N``, the posterior
-recalibrated on N more fresh pairs (``recalibrate``), checked by SBC and TARP on the same truths
-and by C2ST, beside the posterior it came from (with ``--no-calibration``, these rows still
-run on the truths, without the costly HPD check). One JSON line per task.
+recalibrated on N more fresh pairs (``recalibrate``), checked by SBC, HPD coverage and TARP on the
+same truths and by C2ST, beside the posterior it came from. One JSON line per task.
 
 ``--power`` instead measures how often each check rejects (p < 0.01) an exact posterior and
 the same posterior 1.5× too wide and 1.5× too narrow, over ``--repeats`` seeds of the
@@ -20,7 +19,7 @@ linear-Gaussian problem of ``tests/diagnostics/test_posterior_checks.py``.
 
     python bench/posterior_checks.py --task two_moons slcp [--budget 10000] [--truths 300]
         [--observations 1 2 3] [--draws 10000] [--ensemble 1] [--mcmc-steps 150] [--no-calibration]
-        [--no-reference] [--calibrate-corrected] [--recalibrate 1000]
+        [--no-reference] [--calibrate-corrected] [--recalibrate 5000]
         [--figure checks.png: checks_two_moons.png, ..., checks_slcp_pairs.png]
     python bench/posterior_checks.py --power [--repeats 50]
 
@@ -136,35 +135,29 @@ def corrected_calibration(posterior, task, log_likelihood, theta_true, x_true, m
 
 
 def recalibrated_checks(
-    posterior, task, pairs: int, seed: int, theta_true, x_true, observations, draws: int, figure=None
+    posterior, task, pairs: int, seed: int, theta_true, x_true, observations, draws: int, before: dict, figure=None
 ):
     """The posterior recalibrated on ``pairs`` fresh pairs (drawn from seed + 2: neither the fit's
-    simulations nor the truths): SBC and TARP on the truths, and the C2ST per observation against
-    the reference, of its draws and, beside them, of the posterior's own."""
+    simulations nor the truths): SBC, HPD coverage (its density is ``RecalibratedPosterior.log_prob``)
+    and TARP on the truths, keys as ``calibration``'s with ``_recalibrated`` added, and the C2ST
+    per observation against the reference, of its draws and, beside them, of the posterior's own.
+    ``before``: the posterior's own HPD and TARP curves, drawn beside the recalibrated ones."""
     torch.manual_seed(seed + 2)
     theta_cal = task.get_prior()(num_samples=pairs)
     mended = recalibrate(posterior, theta_cal, task.get_simulator()(theta_cal), seed=seed)
+    figures, hpd, joint = calibration(mended, theta_true, x_true)
     row: dict = {"recalibration_pairs": pairs}
-    curves = {}
-    for label, checked in (("before_recalibration", posterior), ("recalibrated", mended)):
-        ranks, joint = sbc(checked, theta_true, x_true), tarp(checked, theta_true, x_true)
-        curves[f"TARP, {label.replace('_', ' ')}"] = joint
-        row.update(
-            {
-                f"sbc_p_{label}": [round(p, 4) for p in ranks["p_values"]],
-                f"tarp_p_{label}": round(joint.p_value, 4),
-                f"tarp_atc_{label}": round(joint.atc, 4),
-            }
-        )
-    before, after = [], []
+    row.update({f"{key}_recalibrated": value for key, value in figures.items() if key != "hpd_coverage_se"})
+    before_c2st, after_c2st = [], []
     for number in observations:
         x_o, reference = task.get_observation(number)[0], task.get_reference_posterior_samples(number)[:draws]
-        before.append(round(c2st(posterior.sample(x_o, draws), reference), 4))
-        after.append(round(c2st(mended.sample(x_o, draws), reference), 4))
+        before_c2st.append(round(c2st(posterior.sample(x_o, draws), reference), 4))
+        after_c2st.append(round(c2st(mended.sample(x_o, draws), reference), 4))
     if observations:
-        row.update(c2st_before_recalibration=before, c2st_recalibrated=after)
+        row.update(c2st_before_recalibration=before_c2st, c2st_recalibrated=after_c2st)
     if figure:
         path = Path(figure).with_name(f"{Path(figure).stem}_recalibrated.png")
+        curves = {**before, "HPD, recalibrated": hpd, "TARP, recalibrated": joint}
         plot_coverage(curves, title=f"{task.name}: recalibrated on {pairs} pairs", path=path)
     return row
 
@@ -193,20 +186,20 @@ def check_task(
         prior, theta=theta, x=task.get_simulator()(theta), seed=seed, ensemble=ensemble, progress=False
     )
     row = {"task": name, "budget": budget, "ensemble": ensemble}
-    if calibrate or recalibration_pairs:
+    if recalibration_pairs and not calibrate:
+        raise ValueError("recalibration_pairs: its rows go beside the fit's calibration rows (calibrate=False)")
+    if calibrate:
         torch.manual_seed(seed + 1)  # fresh truths, never trained on
         theta_true = task.get_prior()(num_samples=truths)
         x_true = task.get_simulator()(theta_true)
-    if calibrate:
         figures, hpd, joint = calibration(posterior, theta_true, x_true)
         row.update(truths=truths, **figures)
         if figure:
             plot_coverage({"HPD": hpd, "TARP": joint}, title=f"{name}, {budget} simulations", path=figure)
     if recalibration_pairs:
-        checked_on = (theta_true, x_true)
-        row.update(
-            recalibrated_checks(posterior, task, recalibration_pairs, seed, *checked_on, observations, draws, figure)
-        )
+        checked_on, before = (theta_true, x_true), {"HPD": hpd, "TARP": joint}
+        pairs = recalibration_pairs
+        row.update(recalibrated_checks(posterior, task, pairs, seed, *checked_on, observations, draws, before, figure))
     log_likelihood = known_log_likelihood(task)
     if calibrate and calibrate_corrected and log_likelihood is not None and ensemble == 1:
         start = time.perf_counter()
@@ -298,7 +291,7 @@ def main(argv=None):
     parser.add_argument("--ensemble", type=int, default=1, help="fit_posterior(..., ensemble=M): M fits, mixed")
     parser.add_argument("--mcmc-steps", type=int, default=150, help="importance_corrected(..., mcmc_steps=)")
     parser.add_argument(
-        "--no-calibration", action="store_true", help="no SBC, HPD, TARP rows of the fit (--recalibrate's still run)"
+        "--no-calibration", action="store_true", help="no SBC, HPD, TARP rows of the fit (the C2ST rows only)"
     )
     parser.add_argument("--no-reference", action="store_true", help="the calibration rows only: no C2ST")
     parser.add_argument(
@@ -320,6 +313,8 @@ def main(argv=None):
     if args.no_reference and args.observations is not None:
         parser.error("--observations picks the C2ST rows, which --no-reference leaves out")
     args.observations = [] if args.no_reference else args.observations or list(range(1, 11))
+    if args.recalibrate and args.no_calibration:
+        parser.error("--recalibrate's rows are read beside the fit's calibration rows, which --no-calibration skips")
     if args.calibrate_corrected and args.no_calibration:
         parser.error("--calibrate-corrected checks the corrected posterior on the truths that --no-calibration skips")
     warnings.filterwarnings("ignore")

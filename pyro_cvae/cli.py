@@ -117,8 +117,7 @@ def _fit(args) -> None:
 def _sample(args) -> None:
     from .data import load_tensors
     from .data.tensors import atomic_save
-    from .posterior.ensemble import MANIFEST as ENSEMBLE_MANIFEST
-    from .posterior.recalibrate import RECALIBRATION_FILE
+    from .posterior.recalibrate import holds_composite_posterior
     from .sampling.draw_file import sample_to_netcdf, save_netcdf
     from .sampling.predictive import sample
     from .train.distributed import is_main_process
@@ -126,7 +125,7 @@ def _sample(args) -> None:
 
     check_output_free(args.out, args.overwrite)
     # fit_posterior(..., ensemble=M) and recalibrate(...) save posteriors that are no single run
-    if any((Path(args.checkpoint) / name).is_file() for name in (ENSEMBLE_MANIFEST, RECALIBRATION_FILE)):
+    if holds_composite_posterior(args.checkpoint):
         _sample_posterior(args)
         return
     run = Run.load(args.checkpoint)

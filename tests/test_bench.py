@@ -82,8 +82,8 @@ SMALL = {
     "posterior_checks.py --no-reference --task": (
         "--task gaussian_linear --budget 300 --truths 40 --no-reference".split()
     ),
-    "posterior_checks.py --recalibrate --no-calibration --task": (
-        "--task two_moons --budget 300 --truths 40 --observations 1 --draws 300 --recalibrate 50 --no-calibration"
+    "posterior_checks.py --recalibrate --task": (
+        "--task two_moons --budget 300 --truths 40 --observations 1 --draws 300 --recalibrate 50"
         " --figure {tmp}/checks.png"
     ).split(),
     "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200", "--epochs", "3"],
@@ -357,16 +357,17 @@ def test_posterior_checks_without_reference_posteriors_checks_calibration_only(c
 
 @pytest.mark.slow
 def test_posterior_checks_recalibrated(tmp_path, capsys):
-    argv = [a.format(tmp=tmp_path) for a in SMALL["posterior_checks.py --recalibrate --no-calibration --task"]]
+    argv = [a.format(tmp=tmp_path) for a in SMALL["posterior_checks.py --recalibrate --task"]]
     (row,) = [json.loads(line) for line in run_bench("posterior_checks.py", argv, capsys).splitlines()]
     assert row["task"] == "two_moons" and row["recalibration_pairs"] == 50
-    assert "hpd_p" not in row  # --no-calibration: the fit's own rows are left out, not the recalibration's
-    for label in ("before_recalibration", "recalibrated"):
-        assert len(row[f"sbc_p_{label}"]) == 2 and 0 <= row[f"tarp_p_{label}"] <= 1
+    for suffix in ("", "_recalibrated"):  # the fit's rows, then the same checks of the recalibrated posterior
+        assert len(row[f"sbc_p{suffix}"]) == 2 and 0 <= row[f"tarp_p{suffix}"] <= 1 and 0 <= row[f"hpd_p{suffix}"] <= 1
+        assert 0 <= row[f"hpd_coverage_50{suffix}"] <= row[f"hpd_coverage_90{suffix}"] <= 1
     before, after = row["c2st_before_recalibration"], row["c2st_recalibrated"]
     assert len(before) == len(after) == 1 and all(0.4 <= value <= 1 for value in before + after)
     assert (tmp_path / "checks_two_moons_recalibrated.png").stat().st_size > 0
-    assert not (tmp_path / "checks_two_moons.png").exists()  # --no-calibration: no curves of the fit alone
+    with pytest.raises(SystemExit):  # the recalibration's rows are read beside the fit's
+        run_bench("posterior_checks.py", [*argv, "--no-calibration"], capsys)
 
 
 @pytest.mark.slow

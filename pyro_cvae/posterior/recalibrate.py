@@ -25,11 +25,21 @@ on average and can grow at a given x_o (C2ST against a reference posterior is th
 A posterior already calibrated gets G_d ≈ the identity and is left about as it was. The map
 moves draws between the posterior's own draws, never beyond them: each coordinate stays within
 the range the draws span (inside a box support), and mass the posterior never reaches cannot be
-put back. There is no density: ``log_prob`` raises, and ``hpd_coverage`` needs one.
+put back.
+
+Its density follows from the change of variables θ = T⁻¹(θ'), coordinate by coordinate:
+
+    log p'(θ' | x) = log p(θ | x) + Σ_d [log g_d(F_d(θ'_d | x)) + log f_d(θ'_d | x) - log f_d(θ_d | x)],
+
+with f_d the posterior's marginal density (a kernel estimate from its draws for x) and g_d the
+density of the truths' quantiles (a kernel estimate on the probit scale). It is an
+estimate, as the posterior's own ``log_prob`` is; what ``hpd_coverage`` needs of it is that
+truths and draws are ranked by the same function, which it is.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -63,7 +73,7 @@ def truth_quantiles(posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: 
 
 def _interpolate(p: torch.Tensor, grid: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """Per column d, the piecewise-linear function through (grid, values[:, d]) at p[..., d]
-    (``grid`` increasing from 0 to 1, ``p`` in [0, 1])."""
+    (``grid`` increasing), held at the ends of the grid beyond them."""
     index = torch.searchsorted(grid, p.contiguous()).clamp(1, len(grid) - 1)
     low, high = grid[index - 1], grid[index]
     t = ((p - low) / (high - low)).clamp(0, 1)
@@ -71,10 +81,41 @@ def _interpolate(p: torch.Tensor, grid: torch.Tensor, values: torch.Tensor) -> t
     return values[index - 1, column] * (1 - t) + values[index, column] * t
 
 
+def _interpolate_inverse(p: torch.Tensor, values: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """The inverse of ``_interpolate(·, grid, values)``: per column d, the piecewise-linear
+    function through (values[:, d], grid) at p[..., d] (``values`` non-decreasing per column),
+    held at the ends of the grid beyond them."""
+    index = torch.searchsorted(values.T.contiguous(), p.T.contiguous()).T.clamp(1, len(grid) - 1)
+    column = torch.arange(values.shape[1]).expand_as(index)
+    low, high = values[index - 1, column], values[index, column]
+    t = ((p - low) / (high - low).clamp_min(1e-300)).clamp(0, 1)
+    return grid[index - 1] * (1 - t) + grid[index] * t
+
+
+def _silverman(values: torch.Tensor) -> torch.Tensor:
+    """Silverman's rule-of-thumb kernel width per column of ``values`` ``(n, D)``."""
+    spread = values.std(0)
+    quartiles = values.quantile(torch.tensor([0.25, 0.75], dtype=values.dtype), dim=0)
+    iqr = (quartiles[1] - quartiles[0]) / 1.349
+    spread = torch.where(iqr > 0, torch.minimum(spread, iqr), spread)
+    return (0.9 * spread * len(values) ** -0.2).clamp_min(1e-12)
+
+
+def _log_kernel_density(at: torch.Tensor, points: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
+    """log of the Gaussian kernel density of ``points`` ``(n, C)`` (width ``(C,)``) per column, at
+    ``at`` ``(Q, C)``; in chunks of queries, so that memory stays near 16 M numbers."""
+    chunk = max(1, 2**24 // max(1, points.numel()))
+    out = []
+    for start in range(0, len(at), chunk):
+        scaled = (at[start : start + chunk, None] - points[None]) / width  # (q, n, C)
+        out.append(torch.logsumexp(-0.5 * scaled**2, 1))
+    return torch.cat(out) - torch.log(width * math.sqrt(2 * math.pi) * len(points))
+
+
 class RecalibratedPosterior:
     """``posterior`` with each parameter's marginal recalibrated: F'_d = G_d ∘ F_d (module
-    docstring). ``sample`` as the posterior's (same shapes, inside its support), parameter names
-    and ``save``/``load``; no ``log_prob``. Made by ``recalibrate``."""
+    docstring). ``sample`` as the posterior's (same shapes, inside its support), ``log_prob`` (an
+    estimate), parameter names and ``save``/``load``. Made by ``recalibrate``."""
 
     def __init__(self, posterior, quantiles: torch.Tensor, min_draws: int = 2000):
         check_positive_int(min_draws, "min_draws")
@@ -117,24 +158,81 @@ class RecalibratedPosterior:
         check_positive_int(num_samples, "num_samples")
         m = max(num_samples, self.min_draws)
         # chunk_size only where given: a posterior of one's own may take (x, n) alone
-        draws = self.posterior.sample(x_o, m) if chunk_size is None else self.posterior.sample(x_o, m, chunk_size)
+        draws = self._base_draws(x_o, m, chunk_size)
         flat = draws.reshape(m, -1, draws.shape[-1]).double()  # (m, B, D)
         ordered = flat.sort(0)
         # F_d at each draw (its mid-rank), then G_d⁻¹ of it, then F_d⁻¹ of that
         level = (ordered.indices.argsort(0).double() + 0.5) / m
-        target = _interpolate(level.reshape(-1, flat.shape[-1]), self._grid, self._values).reshape(flat.shape)
-        position = (target * m - 0.5).clamp(0, m - 1)
-        low = position.floor().long()
-        high = (low + 1).clamp(max=m - 1)
-        t = position - low
-        moved = ordered.values.gather(0, low) * (1 - t) + ordered.values.gather(0, high) * t
+        target = _interpolate(level.reshape(-1, flat.shape[-1]), self._grid, self._values).reshape(m, -1)
+        moved = _interpolate(target, _mid_ranks(m), ordered.values.reshape(m, -1))
         return moved[:num_samples].reshape((num_samples,) + draws.shape[1:]).to(draws.dtype)
 
+    def _base_draws(self, x_o: Any, m: int, chunk_size: Optional[int] = None) -> torch.Tensor:
+        # chunk_size only where given: a posterior of one's own may take (x, n) alone
+        return self.posterior.sample(x_o, m) if chunk_size is None else self.posterior.sample(x_o, m, chunk_size)
+
+    @torch.no_grad()
     def log_prob(self, theta: Any, x_o: Any, *args, **kwargs):
-        raise NotImplementedError(
-            "a RecalibratedPosterior has draws, not a density: check it with sbc and tarp, and use "
-            "the posterior it was made from (.posterior) where a density is needed (hpd_coverage)"
+        """log p'(θ | x_o), estimated (module docstring): ``theta`` ``(N, D)`` or one θ, ``x_o``
+        one observation (for every θ) or N of them. Each observation's F_d and f_d come from
+        ``min_draws`` fresh draws of the posterior; a coordinate beyond the range of those draws
+        is taken as not moved. Further arguments go to the posterior's ``log_prob``, whose kind of
+        result it returns (a ``LogProb`` with the posterior's standard error, or a tensor)."""
+        if not callable(getattr(self.posterior, "log_prob", None)):
+            raise TypeError(
+                f"the posterior it recalibrates ({type(self.posterior).__name__}) has no log_prob: "
+                "check the recalibrated posterior with sbc and tarp, which need draws only"
+            )
+        given = as_tensor(theta)
+        one = given.dim() == 1
+        theta = given[None] if one else given
+        width = self.num_parameters
+        if theta.dim() != 2 or theta.shape[1] != width:
+            raise ValueError(f"theta must be ({width},) or (N, {width}), got {tuple(given.shape)}")
+        theta = theta.double()
+        m = self.min_draws
+        draws = self._base_draws(x_o, m).double()
+        batched = draws.dim() == 3
+        if batched and draws.shape[1] not in (1, len(theta)):
+            raise ValueError(f"x_o must hold one observation or one per theta ({len(theta)}), got {draws.shape[1]}")
+        ordered = draws.reshape(m, -1).sort(0).values  # (m, B·D): one column per observation and parameter
+        # every θ against its own observation's columns: (N, D) for one observation, (1, N·D) for N
+        columns = (lambda t: t.reshape(1, -1)) if batched and draws.shape[1] > 1 else (lambda t: t)
+        query = columns(theta)
+        inside = (query > ordered[0]) & (query < ordered[-1])
+        level = _interpolate_inverse(query, ordered, _mid_ranks(m))  # F_d(θ'_d)
+        moved_level = _interpolate_inverse(level.reshape(-1, width), self._values, self._grid)  # G_d(F_d(θ'_d))
+        before = _interpolate(moved_level.reshape(query.shape), _mid_ranks(m), ordered)  # θ_d = T_d⁻¹(θ'_d)
+        before = torch.where(inside, before, query)
+        kernel = _silverman(ordered)
+        correction = (
+            _log_kernel_density(query, ordered, kernel)
+            - _log_kernel_density(before, ordered, kernel)
+            + self._log_quantile_density(level.reshape(-1, width)).reshape(query.shape)
         )
+        correction = torch.where(inside, correction, torch.zeros_like(correction)).reshape(theta.shape).sum(-1)
+        base = self.posterior.log_prob(before.reshape(theta.shape).float(), x_o, *args, **kwargs)
+        value = getattr(base, "value", base)
+        value = (value.double() + correction).to(value.dtype)
+        if one:
+            value = value[0]
+        if hasattr(base, "value"):
+            return base._replace(value=value, stderr=base.stderr[0] if one else base.stderr)
+        return value
+
+    def _log_quantile_density(self, level: torch.Tensor) -> torch.Tensor:
+        """log g_d at ``level`` ``(n, D)``: the density of the truths' quantiles u, from a kernel
+        estimate of w = Φ⁻¹(u), g(u) = k(w) / φ(w). On the probit scale a posterior too wide or too
+        narrow by a factor gives w about Gaussian, where a kernel estimate is at its best; on [0, 1]
+        its piles of u near 0 and 1 would be smoothed into the middle. Tabulated once."""
+        if not hasattr(self, "_quantile_density"):
+            normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0)
+            probits = normal.icdf(self.quantiles.clamp(1e-6, 1 - 1e-6))
+            grid = torch.linspace(-6, 6, 1201, dtype=torch.float64)
+            table = _log_kernel_density(grid[:, None].expand(-1, probits.shape[1]), probits, _silverman(probits))
+            self._quantile_density = (normal, grid, table - normal.log_prob(grid)[:, None])
+        normal, grid, table = self._quantile_density
+        return _interpolate(normal.icdf(level.clamp(1e-6, 1 - 1e-6)), grid, table)
 
     def save(self, folder: PathLike, overwrite: bool = False) -> Path:
         """The posterior into ``folder/posterior``, the quantiles into ``folder/recalibration.pt``;
@@ -194,6 +292,11 @@ def recalibrate(
     return RecalibratedPosterior(posterior, quantiles, min_draws)
 
 
+def _mid_ranks(m: int) -> torch.Tensor:
+    """The levels (i + 1/2) / m at which the i-th of m sorted draws sits on their CDF."""
+    return (torch.arange(m, dtype=torch.float64) + 0.5) / m
+
+
 def _num_parameters(posterior, otherwise: int) -> int:
     """The posterior's number of parameters where it says (``AmortizedPosterior`` and the
     ensemble do), else ``otherwise``: the width of what it is given."""
@@ -203,6 +306,12 @@ def _num_parameters(posterior, otherwise: int) -> int:
 
 # It lives here, beside the one kind of posterior whose folder holds another (the posterior it
 # was made from): every kind is known in this module without an import circle.
+def holds_composite_posterior(folder: PathLike) -> bool:
+    """Whether ``folder`` holds a posterior made of others (a recalibrated posterior or an
+    ensemble), which no single ``Run`` describes: ``load_posterior`` reads it."""
+    return any((Path(folder) / name).is_file() for name in (RECALIBRATION_FILE, MANIFEST))
+
+
 def load_posterior(folder: PathLike, device: Union[str, torch.device] = "cpu"):
     """The posterior saved in ``folder``: a ``RecalibratedPosterior`` where the folder holds one
     (``recalibration.pt``), an ``EnsemblePosterior`` where it holds one (``ensemble.json``), else

@@ -1,9 +1,10 @@
 """Quantile recalibration against exact answers: on θ ~ N(0, I), x = θ + N(0, 0.5² I) (posterior
-N(x / 1.25, 0.2 I)), a posterior 1.5× too wide or too narrow fails SBC and TARP, and once
-recalibrated on pairs it never saw, passes them on other truths, with every observation's spread
-brought back to the exact one (the error here is the same for every x, so one map mends each x);
-an exact posterior is left as it was. Then what a user does with a fitted posterior: recalibrate,
-sample, save and load, and the errors of bad input."""
+N(x / 1.25, 0.2 I)), a posterior 1.5× too wide or too narrow fails SBC, TARP and HPD coverage,
+and once recalibrated on pairs it never saw, passes them on other truths, with every
+observation's spread brought back to the exact one and its density near the exact density (the
+error here is the same for every x, so one map mends each x); an exact posterior is left as it
+was. Then what a user does with a fitted posterior: recalibrate, sample, save and load, and the
+errors of bad input."""
 
 import math
 
@@ -19,10 +20,15 @@ SPREAD = math.sqrt(NOISE**2 / (1 + NOISE**2))
 
 class ExactPosterior:
     parameter_names, num_parameters, observation_shape, history = ["a", "b"], 2, (2,), None
+    factor = 1.0
 
     def sample(self, x, n, chunk_size=None):
         x = torch.as_tensor(x)
         return x / (1 + NOISE**2) + SPREAD * torch.randn(n, *x.shape)
+
+    def log_prob(self, theta, x):
+        spread = torch.distributions.Normal(torch.as_tensor(x) / (1 + NOISE**2), self.factor * SPREAD)
+        return spread.log_prob(torch.as_tensor(theta)).sum(-1)
 
 
 class Scaled(ExactPosterior):
@@ -125,11 +131,50 @@ def test_any_posterior_with_draws_can_be_recalibrated(tmp_path):
         bare.save(tmp_path / "bare")
 
 
-def test_it_has_no_density_and_says_which_checks_to_use():
-    mended = RecalibratedPosterior(ExactPosterior(), torch.rand(100, 2))
-    with pytest.raises(NotImplementedError, match="sbc and tarp"):
+@pytest.mark.parametrize("factor", [1.5, 1 / 1.5])
+def test_its_density_is_the_exact_posteriors_and_its_hpd_regions_are_calibrated(factor):
+    torch.manual_seed(10)
+    wrong = Scaled(factor)
+    checking = pairs(300, seed=1)
+    assert hpd_coverage(wrong, *checking).p_value < 0.01
+    mended = recalibrate(wrong, *pairs(2000, seed=2), seed=3)
+    assert hpd_coverage(mended, *checking).p_value > 0.01
+    x_o = torch.tensor([0.3, -1.2])
+    exact = ExactPosterior()
+    # within a standard deviation or so of the centre, where the kernel estimates have draws
+    near = exact.sample(x_o, 200)
+    near = near[((near - x_o / (1 + NOISE**2)).abs() < 1.2 * SPREAD).all(-1)]
+    error = mended.log_prob(near, x_o) - exact.log_prob(near, x_o)
+    assert error.abs().median() < 0.15 and error.abs().max() < 0.6, error
+    assert (wrong.log_prob(near, x_o) - exact.log_prob(near, x_o)).abs().median() > 0.3  # what it mends
+    # a density: it integrates to 1 (importance sampling with the exact posterior as proposal)
+    draws = exact.sample(x_o, 4000)
+    assert abs((mended.log_prob(draws, x_o) - exact.log_prob(draws, x_o)).exp().mean() - 1) < 0.05
+    # one θ, or one per observation, as the posterior's own log_prob takes them
+    assert mended.log_prob(x_o, x_o).shape == ()
+    assert mended.log_prob(near[:3], torch.stack([x_o] * 3)).shape == (3,)
+
+
+def test_its_density_passes_the_posteriors_standard_error_through():
+    from pyro_cvae.posterior import LogProb
+
+    class WithError(ExactPosterior):
+        def log_prob(self, theta, x):
+            value = super().log_prob(theta, x)
+            return LogProb(value, torch.full_like(value, 0.01))
+
+    mended = RecalibratedPosterior(WithError(), torch.rand(500, 2), min_draws=500)
+    result = mended.log_prob(torch.zeros(4, 2), torch.zeros(2))
+    assert isinstance(result, LogProb) and result.value.shape == (4,)
+    assert torch.equal(result.stderr, torch.full((4,), 0.01))
+    assert isinstance(mended.log_prob(torch.zeros(2), torch.zeros(2)).value.item(), float)
+
+
+def test_without_the_posteriors_density_it_says_which_checks_to_use():
+    mended = RecalibratedPosterior(Bare(), torch.rand(100, 2))
+    with pytest.raises(TypeError, match=r"\(Bare\) has no log_prob: .* sbc and tarp"):
         mended.log_prob(torch.zeros(1, 2), torch.zeros(2))
-    with pytest.raises(NotImplementedError, match="hpd_coverage"):
+    with pytest.raises(TypeError, match="has no log_prob"):
         hpd_coverage(mended, *pairs(10, seed=0))
     assert widened(mended, 1.5).sample(torch.zeros(2), 10).shape == (10, 2)  # draws only: fine
 
@@ -151,6 +196,11 @@ def test_bad_input_names_the_argument():
         RecalibratedPosterior(exact, torch.rand(10, 3))
     with pytest.raises(ValueError, match=r"quantiles must lie in \[0, 1\]"):
         RecalibratedPosterior(exact, torch.rand(10, 2) + 1)
+    mended = RecalibratedPosterior(exact, torch.rand(10, 2), min_draws=50)
+    with pytest.raises(ValueError, match=r"theta must be \(2,\) or \(N, 2\), got \(3, 3\)"):
+        mended.log_prob(torch.zeros(3, 3), torch.zeros(2))
+    with pytest.raises(ValueError, match=r"x_o must hold one observation or one per theta \(3\), got 2"):
+        mended.log_prob(torch.zeros(3, 2), torch.zeros(2, 2))
 
 
 def box(n):
@@ -174,6 +224,8 @@ def test_a_fitted_posterior_recalibrated_saved_and_loaded(tmp_path):
     x_o = torch.tensor([0.5, 1.5])
     draws = mended.sample(x_o, 300)
     assert draws.shape == (300, 2) and ((draws > 0) & (draws < 2)).all()  # inside the prior's box
+    density = mended.log_prob(draws[:5], x_o, num_particles=32)  # the fit's LogProb, carried through the map
+    assert torch.isfinite(density.value).all() and (density.stderr >= 0).all()
     mended.save(tmp_path / "mine")
     loaded = load_posterior(tmp_path / "mine")
     assert isinstance(loaded, RecalibratedPosterior) and loaded.parameter_names == ["a", "b"]
