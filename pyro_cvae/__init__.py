@@ -39,7 +39,7 @@ from .components.nets import MLP, NETWORKS, DecoderNet, EncoderNet
 from .components.penalties import PENALTIES
 from .components.priors import PRIORS, ConditionalGaussianPrior, ConditionalMixturePrior, StandardNormalPrior
 from .config import FitConfig, ModelConfig, load_config
-from .errors import TrainingDiverged
+from .errors import SupportLeak, TrainingDiverged
 from .model import CVAE
 from .sampling.draw_file import draw_to_netcdf, sample_to_netcdf
 from .sampling.evaluate import elbo_terms
@@ -101,6 +101,7 @@ __all__ = [
     "elbo_terms",
     "Run",
     "Callback",
+    "SupportLeak",
     "TrainingDiverged",
     "load_model",
     "save_checkpoint",

@@ -52,6 +52,15 @@ class TrainingDiverged(RuntimeError):
     """The loss or the parameters became NaN or infinite; nothing of that epoch was saved."""
 
 
+class SupportLeak(RuntimeError):
+    """A posterior put (almost) none of its draws inside the prior's support for one observation:
+    ``observation`` is its index in the batch that was sampled."""
+
+    def __init__(self, message: str, observation: int):
+        super().__init__(message)
+        self.observation = observation
+
+
 def one_line(error: BaseException, limit: int = 300) -> str:
     """An exception's message on one line (parsers' messages span several), cut at ``limit``."""
     text = " ".join(str(error).split()) or type(error).__name__

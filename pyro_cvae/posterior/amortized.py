@@ -23,6 +23,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
 import torch
 
 from ..checks import as_tensor, check_positive_int, check_tensor
+from ..errors import SupportLeak
 from ..model import CVAE
 from ..sampling.evaluate import eval_mode
 from ..sampling.predictive import sample as predictive_sample
@@ -105,8 +106,8 @@ class AmortizedPosterior:
         ``(num_samples, num_parameters)``; or a batch ``(B, ...)``, giving
         ``(num_samples, B, num_parameters)``. Every draw lies in the prior's support: draws
         outside it are rejected and drawn again (``ParameterSpace``), for the observations of a
-        batch still short of draws only; a ``RuntimeError`` says so
-        when fewer than 1 in 1,000 land inside.
+        batch still short of draws only; a ``SupportLeak`` (a ``RuntimeError`` naming the
+        observation) says so when fewer than 1 in 1,000 land inside.
         """
         check_positive_int(num_samples, "num_samples")
         y, single = self._observations(x_o)
@@ -144,10 +145,11 @@ class AmortizedPosterior:
             leaking = short[(drawn[short] >= 10_000) & (kept[short] < drawn[short] / 1000)]
             if len(leaking):
                 b = int(leaking[0])
-                raise RuntimeError(
+                raise SupportLeak(
                     f"only {int(kept[b])} of {int(drawn[b])} draws for observation {b} fell inside the "
                     "prior's support; the posterior leaks out of it: train it on more simulations, or fit it with "
-                    "support='transform'"
+                    "support='transform'",
+                    observation=b,
                 )
             rate = (kept[short] / drawn[short]).clamp(min=1e-3)
             needed = (num_samples - filled[short]).float() / rate * 1.2

@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 
+from pyro_cvae import SupportLeak
 from pyro_cvae.diagnostics import hpd_coverage, sbc, tarp, widened
 from pyro_cvae.posterior import RecalibratedPosterior, fit_posterior, load_posterior, recalibrate
 
@@ -177,6 +178,33 @@ def test_without_the_posteriors_density_it_says_which_checks_to_use():
     with pytest.raises(TypeError, match="has no log_prob"):
         hpd_coverage(mended, *pairs(10, seed=0))
     assert widened(mended, 1.5).sample(torch.zeros(2), 10).shape == (10, 2)  # draws only: fine
+
+
+class LeakingAt(ExactPosterior):
+    """The exact posterior, except that it can draw nothing inside the support for observations
+    whose first coordinate is above ``edge``, as a fitted posterior that leaks out of a box."""
+
+    def __init__(self, edge):
+        self.edge = edge
+
+    def sample(self, x, n, chunk_size=None):
+        x = torch.as_tensor(x)
+        batch = x if x.dim() == 2 else x[None]
+        leaking = (batch[:, 0] > self.edge).nonzero()
+        if len(leaking):
+            raise SupportLeak(f"nothing inside for observation {int(leaking[0])}", observation=int(leaking[0]))
+        return super().sample(x, n)
+
+
+def test_pairs_the_posterior_cannot_draw_for_are_left_out_with_a_warning():
+    theta, x = pairs(1000, seed=11)
+    edge = x[:, 0].sort(descending=True).values[4]  # four observations beyond it
+    with pytest.warns(UserWarning, match="4 of 1000 pairs left out"):
+        mended = recalibrate(LeakingAt(edge), theta, x, num_draws=50, seed=0)
+    assert len(mended.quantiles) == 996
+    edge = x[:, 0].sort(descending=True).values[11]  # 11 of 1000: more than 1 in 100
+    with pytest.raises(SupportLeak, match="nothing inside"):
+        recalibrate(LeakingAt(edge), theta, x, num_draws=50)
 
 
 def test_bad_input_names_the_argument():
