@@ -159,7 +159,6 @@ class RecalibratedPosterior:
         posterior; the first ``num_samples`` of them, moved, are returned."""
         check_positive_int(num_samples, "num_samples")
         m = max(num_samples, self.min_draws)
-        # chunk_size only where given: a posterior of one's own may take (x, n) alone
         draws = self._base_draws(x_o, m, chunk_size)
         flat = draws.reshape(m, -1, draws.shape[-1]).double()  # (m, B, D)
         ordered = flat.sort(0)
@@ -334,12 +333,6 @@ def _num_parameters(posterior, otherwise: int) -> int:
 
 # It lives here, beside the one kind of posterior whose folder holds another (the posterior it
 # was made from): every kind is known in this module without an import circle.
-def holds_composite_posterior(folder: PathLike) -> bool:
-    """Whether ``folder`` holds a posterior made of others (a recalibrated posterior or an
-    ensemble), which no single ``Run`` describes: ``load_posterior`` reads it."""
-    return any((Path(folder) / name).is_file() for name in (RECALIBRATION_FILE, MANIFEST))
-
-
 def load_posterior(folder: PathLike, device: Union[str, torch.device] = "cpu"):
     """The posterior saved in ``folder``: a ``RecalibratedPosterior`` where the folder holds one
     (``recalibration.pt``), an ``EnsemblePosterior`` where it holds one (``ensemble.json``), else
@@ -350,3 +343,9 @@ def load_posterior(folder: PathLike, device: Union[str, torch.device] = "cpu"):
     if (folder / MANIFEST).is_file():
         return EnsemblePosterior.load(folder, device=device)
     return AmortizedPosterior.load(folder, device=device)
+
+
+def holds_composite_posterior(folder: PathLike) -> bool:
+    """Whether ``folder`` holds a posterior made of others (a recalibrated posterior or an
+    ensemble), which no single ``Run`` describes: ``load_posterior`` reads it."""
+    return any((Path(folder) / name).is_file() for name in (RECALIBRATION_FILE, MANIFEST))
