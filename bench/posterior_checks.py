@@ -11,7 +11,9 @@ Metropolis–Hastings steps (``--ensemble M``: the mixture of M fits, uncorrecte
 ``--calibrate-corrected``, SBC and TARP of that corrected posterior on the same truths
 (``--no-reference`` skips the C2ST rows: calibration only); with ``--recalibrate N``, the posterior
 recalibrated on N more fresh pairs (``recalibrate``), checked by SBC, HPD coverage and TARP on the
-same truths and by C2ST, beside the posterior it came from. One JSON line per task.
+same truths and by C2ST, beside the posterior it came from; with ``--regions`` as well, that
+posterior with its highest-density regions recalibrated on the same pairs (``recalibrate_regions``),
+checked the same way. One JSON line per task.
 
 ``--power`` instead measures how often each check rejects (p < 0.01) an exact posterior and
 the same posterior 1.5× too wide and 1.5× too narrow, over ``--repeats`` seeds of the
@@ -19,7 +21,7 @@ linear-Gaussian problem of ``tests/diagnostics/test_posterior_checks.py``.
 
     python bench/posterior_checks.py --task two_moons slcp [--budget 10000] [--truths 300]
         [--observations 1 2 3] [--draws 10000] [--ensemble 1] [--mcmc-steps 150] [--no-calibration]
-        [--no-reference] [--calibrate-corrected] [--recalibrate 5000]
+        [--no-reference] [--calibrate-corrected] [--recalibrate 5000 [--regions]]
         [--figure checks.png: checks_two_moons.png, ..., checks_slcp_pairs.png]
     python bench/posterior_checks.py --power [--repeats 50]
 
@@ -40,7 +42,14 @@ from pathlib import Path
 import torch
 
 from pyro_cvae.diagnostics import c2st, hpd_coverage, plot_coverage, sbc, tarp, widened
-from pyro_cvae.posterior import AmortizedPosterior, fit_posterior, importance_corrected, pair_plot, recalibrate
+from pyro_cvae.posterior import (
+    AmortizedPosterior,
+    fit_posterior,
+    importance_corrected,
+    pair_plot,
+    recalibrate,
+    recalibrate_regions,
+)
 
 # bench/sbibm.py would stand in for the sbibm package: keep this folder off the import path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -134,17 +143,55 @@ def corrected_calibration(posterior, task, log_likelihood, theta_true, x_true, m
     }
 
 
+#: importance draws per density of the region recalibration's posterior (``recalibrate_regions``):
+#: a quarter of ``log_prob``'s default, for its cost (thousands of densities per truth)
+REGION_PARTICLES = 64
+
+
+def region_checks(mended, task, theta_cal, x_cal, seed: int, theta_true, x_true, observations, draws: int):
+    """``mended`` (the recalibrated posterior) with its highest-density regions recalibrated on
+    the same pairs (``recalibrate_regions``): SBC, HPD coverage and TARP on the truths, keys as
+    ``calibration``'s with ``_regions`` added, its C2ST per observation, the seconds it took, and
+    its HPD and TARP curves."""
+    start = time.perf_counter()
+    both = recalibrate_regions(mended, theta_cal, x_cal, seed=seed, num_particles=REGION_PARTICLES)
+    figures, hpd, joint = calibration(both, theta_true, x_true)
+    row: dict = {f"{key}_regions": value for key, value in figures.items() if key != "hpd_coverage_se"}
+    c2st_regions = []
+    for number in observations:
+        x_o, reference = task.get_observation(number)[0], task.get_reference_posterior_samples(number)[:draws]
+        c2st_regions.append(round(c2st(both.sample(x_o, draws), reference), 4))
+    if observations:
+        row.update(c2st_regions=c2st_regions)
+    row.update(region_weights_max=round(float(both.log_weights.max().exp()), 2))
+    row.update(regions_s=round(time.perf_counter() - start, 1))
+    return row, {"HPD, regions too": hpd, "TARP, regions too": joint}
+
+
 def recalibrated_checks(
-    posterior, task, pairs: int, seed: int, theta_true, x_true, observations, draws: int, before: dict, figure=None
+    posterior,
+    task,
+    pairs: int,
+    seed: int,
+    theta_true,
+    x_true,
+    observations,
+    draws: int,
+    before: dict,
+    figure=None,
+    regions: bool = False,
 ):
     """The posterior recalibrated on ``pairs`` fresh pairs (drawn from seed + 2: neither the fit's
     simulations nor the truths): SBC, HPD coverage (its density is ``RecalibratedPosterior.log_prob``)
     and TARP on the truths, keys as ``calibration``'s with ``_recalibrated`` added, and the C2ST
     per observation against the reference, of its draws and, beside them, of the posterior's own.
-    ``before``: the posterior's own HPD and TARP curves, drawn beside the recalibrated ones."""
+    ``before``: the posterior's own HPD and TARP curves, drawn beside the recalibrated ones.
+    ``regions``: the same with the recalibrated posterior's regions recalibrated too
+    (``region_checks``)."""
     torch.manual_seed(seed + 2)
     theta_cal = task.get_prior()(num_samples=pairs)
-    mended = recalibrate(posterior, theta_cal, task.get_simulator()(theta_cal), seed=seed)
+    x_cal = task.get_simulator()(theta_cal)
+    mended = recalibrate(posterior, theta_cal, x_cal, seed=seed)
     figures, hpd, joint = calibration(mended, theta_true, x_true)
     row: dict = {"recalibration_pairs": pairs}
     row.update({f"{key}_recalibrated": value for key, value in figures.items() if key != "hpd_coverage_se"})
@@ -155,9 +202,15 @@ def recalibrated_checks(
         after_c2st.append(round(c2st(mended.sample(x_o, draws), reference), 4))
     if observations:
         row.update(c2st_before_recalibration=before_c2st, c2st_recalibrated=after_c2st)
+    curves = {**before, "HPD, recalibrated": hpd, "TARP, recalibrated": joint}
+    if regions:
+        region_row, region_curves = region_checks(
+            mended, task, theta_cal, x_cal, seed, theta_true, x_true, observations, draws
+        )
+        row.update(region_row)
+        curves.update(region_curves)
     if figure:
         path = Path(figure).with_name(f"{Path(figure).stem}_recalibrated.png")
-        curves = {**before, "HPD, recalibrated": hpd, "TARP, recalibrated": joint}
         plot_coverage(curves, title=f"{task.name}: recalibrated on {pairs} pairs", path=path)
     return row
 
@@ -175,6 +228,7 @@ def check_task(
     calibrate: bool = True,
     calibrate_corrected: bool = False,
     recalibration_pairs: int = 0,
+    regions: bool = False,
 ):
     import sbibm
 
@@ -199,7 +253,11 @@ def check_task(
     if recalibration_pairs:
         checked_on, before = (theta_true, x_true), {"HPD": hpd, "TARP": joint}
         pairs = recalibration_pairs
-        row.update(recalibrated_checks(posterior, task, pairs, seed, *checked_on, observations, draws, before, figure))
+        row.update(
+            recalibrated_checks(
+                posterior, task, pairs, seed, *checked_on, observations, draws, before, figure, regions=regions
+            )
+        )
     log_likelihood = known_log_likelihood(task)
     if calibrate and calibrate_corrected and log_likelihood is not None and ensemble == 1:
         start = time.perf_counter()
@@ -305,6 +363,9 @@ def main(argv=None):
     parser.add_argument(
         "--recalibrate", type=int, default=0, metavar="N", help="also check the posterior recalibrated on N fresh pairs"
     )
+    parser.add_argument(
+        "--regions", action="store_true", help="with --recalibrate: also recalibrate its highest-density regions"
+    )
     parser.add_argument("--power", action="store_true", help="measure the checks' power on exact answers")
     parser.add_argument("--repeats", type=int, default=50, help="seeds of --power")
     args = parser.parse_args(argv)
@@ -315,6 +376,8 @@ def main(argv=None):
     args.observations = [] if args.no_reference else args.observations or list(range(1, 11))
     if args.recalibrate and args.no_calibration:
         parser.error("--recalibrate's rows are read beside the fit's calibration rows, which --no-calibration skips")
+    if args.regions and not args.recalibrate:
+        parser.error("--regions recalibrates the regions of the --recalibrate N posterior: give --recalibrate N")
     if args.calibrate_corrected and args.no_calibration:
         parser.error("--calibrate-corrected checks the corrected posterior on the truths that --no-calibration skips")
     warnings.filterwarnings("ignore")
@@ -336,6 +399,7 @@ def main(argv=None):
             calibrate=not args.no_calibration,
             calibrate_corrected=args.calibrate_corrected,
             recalibration_pairs=args.recalibrate,
+            regions=args.regions,
         )
         print(json.dumps(row), flush=True)
 

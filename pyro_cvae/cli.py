@@ -117,7 +117,7 @@ def _fit(args) -> None:
 def _sample(args) -> None:
     from .data import load_tensors
     from .data.tensors import atomic_save
-    from .posterior.recalibrate import holds_composite_posterior
+    from .posterior.wrapped import holds_composite_posterior
     from .sampling.draw_file import sample_to_netcdf, save_netcdf
     from .sampling.predictive import sample
     from .train.distributed import is_main_process

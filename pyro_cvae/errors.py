@@ -9,6 +9,7 @@ numbers stop being numbers raises ``TrainingDiverged`` (``train.finite``).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional, Sequence
 
 
 class PyroCVAEError(Exception):
@@ -53,12 +54,14 @@ class TrainingDiverged(RuntimeError):
 
 
 class SupportLeak(RuntimeError):
-    """A posterior put (almost) none of its draws inside the prior's support for one observation:
-    ``observation`` is its index in the batch that was sampled."""
+    """A posterior put (almost) none of its draws inside the prior's support for an observation:
+    ``observation`` is its index in the batch that was sampled, ``observations`` the indices of
+    every observation found leaking at the same time (the first of them is ``observation``)."""
 
-    def __init__(self, message: str, observation: int):
+    def __init__(self, message: str, observation: int, observations: Optional[Sequence[int]] = None):
         super().__init__(message)
         self.observation = observation
+        self.observations = [observation] if observations is None else [int(b) for b in observations]
 
 
 def one_line(error: BaseException, limit: int = 300) -> str:

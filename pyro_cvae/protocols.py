@@ -14,7 +14,7 @@ relies on.
 
 from __future__ import annotations
 
-from typing import Optional, Protocol, runtime_checkable
+from typing import Any, Optional, Protocol, runtime_checkable
 
 import pyro.distributions as dist
 import torch
@@ -41,3 +41,26 @@ class Decoder(Protocol):
     latent_dim: int
 
     def __call__(self, z: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor: ...
+
+
+class WrapsPosterior:
+    """A posterior made from another, ``self.posterior`` (a recalibration, a check's negative
+    control): its parameter names, shapes and history are that one's, where it has them."""
+
+    posterior: Any
+
+    @property
+    def parameter_names(self):
+        return getattr(self.posterior, "parameter_names", None)
+
+    @property
+    def num_parameters(self):
+        return getattr(self.posterior, "num_parameters", None)
+
+    @property
+    def observation_shape(self):
+        return getattr(self.posterior, "observation_shape", None)
+
+    @property
+    def history(self):
+        return getattr(self.posterior, "history", None)

@@ -82,8 +82,8 @@ SMALL = {
     "posterior_checks.py --no-reference --task": (
         "--task gaussian_linear --budget 300 --truths 40 --no-reference".split()
     ),
-    "posterior_checks.py --recalibrate --task": (
-        "--task two_moons --budget 300 --truths 40 --observations 1 --draws 300 --recalibrate 50"
+    "posterior_checks.py --recalibrate --regions --task": (
+        "--task two_moons --budget 300 --truths 40 --observations 1 --draws 300 --recalibrate 50 --regions"
         " --figure {tmp}/checks.png"
     ).split(),
     "posterior_defaults.py": ["--budget", "300", "--observations", "1", "--draws", "200", "--epochs", "3"],
@@ -357,17 +357,23 @@ def test_posterior_checks_without_reference_posteriors_checks_calibration_only(c
 
 @pytest.mark.slow
 def test_posterior_checks_recalibrated(tmp_path, capsys):
-    argv = [a.format(tmp=tmp_path) for a in SMALL["posterior_checks.py --recalibrate --task"]]
+    argv = [a.format(tmp=tmp_path) for a in SMALL["posterior_checks.py --recalibrate --regions --task"]]
     (row,) = [json.loads(line) for line in run_bench("posterior_checks.py", argv, capsys).splitlines()]
     assert row["task"] == "two_moons" and row["recalibration_pairs"] == 50
-    for suffix in ("", "_recalibrated"):  # the fit's rows, then the same checks of the recalibrated posterior
+    # the fit's rows, then the same checks of the recalibrated posterior, then of it with its
+    # highest-density regions recalibrated too (--regions)
+    for suffix in ("", "_recalibrated", "_regions"):
         assert len(row[f"sbc_p{suffix}"]) == 2 and 0 <= row[f"tarp_p{suffix}"] <= 1 and 0 <= row[f"hpd_p{suffix}"] <= 1
         assert 0 <= row[f"hpd_coverage_50{suffix}"] <= row[f"hpd_coverage_90{suffix}"] <= 1
-    before, after = row["c2st_before_recalibration"], row["c2st_recalibrated"]
-    assert len(before) == len(after) == 1 and all(0.4 <= value <= 1 for value in before + after)
+    before, after, regions = row["c2st_before_recalibration"], row["c2st_recalibrated"], row["c2st_regions"]
+    assert len(before) == len(after) == len(regions) == 1
+    assert all(0.4 <= value <= 1 for value in before + after + regions)
+    assert row["region_weights_max"] >= 1 and row["regions_s"] > 0  # the largest h is at least its mean, 1
     assert (tmp_path / "checks_two_moons_recalibrated.png").stat().st_size > 0
     with pytest.raises(SystemExit):  # the recalibration's rows are read beside the fit's
         run_bench("posterior_checks.py", [*argv, "--no-calibration"], capsys)
+    with pytest.raises(SystemExit):  # --regions mends the --recalibrate N posterior
+        run_bench("posterior_checks.py", [a for a in argv if a not in ("--recalibrate", "50")], capsys)
 
 
 @pytest.mark.slow

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 
 from ..checks import as_tensor, check_positive_int
 from ..figures import finish, panel
+from ..protocols import WrapsPosterior
 from .calibration import rank_uniformity
 
 __all__ = [
@@ -136,7 +137,7 @@ def _log_prob(posterior, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return getattr(value, "value", value).double()
 
 
-class Widened:
+class Widened(WrapsPosterior):
     """A negative control: ``posterior`` with every draw moved ``factor`` times as far from the
     posterior mean for its observation (1.5: too wide; 1/1.5: too narrow), and the density that
     goes with it, log q_f(θ) = log q(m + (θ - m) / f) - D log f. The mean m comes from
@@ -146,18 +147,6 @@ class Widened:
         if not factor > 0:
             raise ValueError(f"factor must be > 0, got {factor!r}")
         self.posterior, self.factor, self.mean_draws = posterior, float(factor), mean_draws
-
-    @property
-    def parameter_names(self):
-        return getattr(self.posterior, "parameter_names", None)
-
-    @property
-    def num_parameters(self):
-        return getattr(self.posterior, "num_parameters", None)
-
-    @property
-    def observation_shape(self):
-        return getattr(self.posterior, "observation_shape", None)
 
     def _mean(self, x: torch.Tensor) -> torch.Tensor:
         return _draws(self.posterior, x, self.mean_draws).mean(0)

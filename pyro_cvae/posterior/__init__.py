@@ -4,7 +4,8 @@
 own pairs) trains an ``AmortizedPosterior`` p(θ | x): ``sample(x_o, n)``, ``log_prob(θ, x_o)``,
 ``save``/``load`` (``fit_posterior(..., ensemble=M)``: an ``EnsemblePosterior``, the mixture
 of M fits; ``recalibrate`` makes its per-parameter intervals calibrated on average over the
-prior; ``load_posterior`` reads any of them back); ``importance_corrected`` makes it exact where
+prior, ``recalibrate_regions`` its highest-density regions; ``load_posterior`` reads any of them
+back); ``importance_corrected`` makes it exact where
 the likelihood is known (with ``mcmc_steps``, its draws then move by Metropolis–Hastings);
 ``pair_plot`` and ``posterior_inference_data`` show it. Under the hood it is this package's CVAE
 with the roles renamed: the CVAE's x is θ (standardized, ``standardize``), its condition y is the
@@ -18,9 +19,11 @@ from .fit import POSTERIOR_FIT, POSTERIOR_MODEL, fit_posterior, posterior_model_
 from .importance import KHAT_LIMIT, CorrectedDraws, importance_corrected
 from .inference_data import posterior_inference_data
 from .mcmc import MoveSummary
-from .recalibrate import RecalibratedPosterior, load_posterior, recalibrate
+from .recalibrate import RecalibratedPosterior, recalibrate
+from .regions import RegionRecalibratedPosterior, recalibrate_regions
 from .simulate import Simulations, simulate
 from .standardize import ObservationScaler, ParameterSpace, support_bounds
+from .wrapped import load_posterior
 
 __all__ = [
     "AmortizedPosterior",
@@ -37,11 +40,13 @@ __all__ = [
     "POSTERIOR_FIT",
     "POSTERIOR_MODEL",
     "RecalibratedPosterior",
+    "RegionRecalibratedPosterior",
     "ParameterSpace",
     "Simulations",
     "fit_posterior",
     "posterior_model_config",
     "recalibrate",
+    "recalibrate_regions",
     "simulate",
     "support_bounds",
 ]

@@ -145,11 +145,13 @@ class AmortizedPosterior:
             leaking = short[(drawn[short] >= 10_000) & (kept[short] < drawn[short] / 1000)]
             if len(leaking):
                 b = int(leaking[0])
+                others = f" (and for {len(leaking) - 1} more observations of this batch)" if len(leaking) > 1 else ""
                 raise SupportLeak(
                     f"only {int(kept[b])} of {int(drawn[b])} draws for observation {b} fell inside the "
-                    "prior's support; the posterior leaks out of it: train it on more simulations, or fit it with "
-                    "support='transform'",
+                    f"prior's support{others}; the posterior leaks out of it: train it on more simulations, or fit "
+                    "it with support='transform'",
                     observation=b,
+                    observations=leaking.tolist(),
                 )
             rate = (kept[short] / drawn[short]).clamp(min=1e-3)
             needed = (num_samples - filled[short]).float() / rate * 1.2

@@ -39,7 +39,6 @@ truths and draws are ranked by the same function, which it is.
 
 from __future__ import annotations
 
-import math
 import warnings
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -49,17 +48,15 @@ import torch
 from ..checks import as_tensor, check_positive_int
 from ..errors import SupportLeak
 from ..seeding import seeded
-from .amortized import AmortizedPosterior
-from .ensemble import MANIFEST, EnsemblePosterior
+from .kernels import interpolate, interpolate_inverse, log_kernel_density, mid_ranks, silverman
+from .wrapped import WrappedPosterior, register_composite
 
-__all__ = ["RecalibratedPosterior", "load_posterior", "recalibrate", "RECALIBRATION_FILE"]
+__all__ = ["RecalibratedPosterior", "recalibrate", "RECALIBRATION_FILE"]
 
 PathLike = Union[str, Path]
 
 #: the file in a recalibrated posterior's folder that holds the truths' quantiles
 RECALIBRATION_FILE = "recalibration.pt"
-#: the subfolder that holds the posterior before recalibration
-BASE_FOLDER = "posterior"
 
 
 def truth_quantiles(posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: int) -> torch.Tensor:
@@ -73,48 +70,7 @@ def truth_quantiles(posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: 
     return ((below + jitter) / (num_draws + 1)).sort(0).values
 
 
-def _interpolate(p: torch.Tensor, grid: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Per column d, the piecewise-linear function through (grid, values[:, d]) at p[..., d]
-    (``grid`` increasing), held at the ends of the grid beyond them."""
-    index = torch.searchsorted(grid, p.contiguous()).clamp(1, len(grid) - 1)
-    low, high = grid[index - 1], grid[index]
-    t = ((p - low) / (high - low)).clamp(0, 1)
-    column = torch.arange(values.shape[1]).expand_as(index)
-    return values[index - 1, column] * (1 - t) + values[index, column] * t
-
-
-def _interpolate_inverse(p: torch.Tensor, values: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """The inverse of ``_interpolate(·, grid, values)``: per column d, the piecewise-linear
-    function through (values[:, d], grid) at p[..., d] (``values`` non-decreasing per column),
-    held at the ends of the grid beyond them."""
-    index = torch.searchsorted(values.T.contiguous(), p.T.contiguous()).T.clamp(1, len(grid) - 1)
-    column = torch.arange(values.shape[1]).expand_as(index)
-    low, high = values[index - 1, column], values[index, column]
-    t = ((p - low) / (high - low).clamp_min(1e-300)).clamp(0, 1)
-    return grid[index - 1] * (1 - t) + grid[index] * t
-
-
-def _silverman(values: torch.Tensor) -> torch.Tensor:
-    """Silverman's rule-of-thumb kernel width per column of ``values`` ``(n, D)``."""
-    spread = values.std(0)
-    quartiles = values.quantile(torch.tensor([0.25, 0.75], dtype=values.dtype), dim=0)
-    iqr = (quartiles[1] - quartiles[0]) / 1.349
-    spread = torch.where(iqr > 0, torch.minimum(spread, iqr), spread)
-    return (0.9 * spread * len(values) ** -0.2).clamp_min(1e-12)
-
-
-def _log_kernel_density(at: torch.Tensor, points: torch.Tensor, width: torch.Tensor) -> torch.Tensor:
-    """log of the Gaussian kernel density of ``points`` ``(n, C)`` (width ``(C,)``) per column, at
-    ``at`` ``(Q, C)``; in chunks of queries, so that memory stays near 16 M numbers."""
-    chunk = max(1, 2**24 // max(1, points.numel()))
-    out = []
-    for start in range(0, len(at), chunk):
-        scaled = (at[start : start + chunk, None] - points[None]) / width  # (q, n, C)
-        out.append(torch.logsumexp(-0.5 * scaled**2, 1))
-    return torch.cat(out) - torch.log(width * math.sqrt(2 * math.pi) * len(points))
-
-
-class RecalibratedPosterior:
+class RecalibratedPosterior(WrappedPosterior):
     """``posterior`` with each parameter's marginal recalibrated: F'_d = G_d ∘ F_d (module
     docstring). ``sample`` as the posterior's (same shapes, inside its support), ``log_prob`` (an
     estimate), parameter names and ``save``/``load``. Made by ``recalibrate``."""
@@ -137,20 +93,8 @@ class RecalibratedPosterior:
         self._values = torch.cat([torch.zeros(1, d), self.quantiles, torch.ones(1, d)]).double()
 
     @property
-    def parameter_names(self):
-        return getattr(self.posterior, "parameter_names", None)
-
-    @property
     def num_parameters(self) -> int:
         return self.quantiles.shape[1]
-
-    @property
-    def observation_shape(self):
-        return getattr(self.posterior, "observation_shape", None)
-
-    @property
-    def history(self):
-        return getattr(self.posterior, "history", None)
 
     @torch.no_grad()
     def sample(self, x_o: Any, num_samples: int = 1000, chunk_size: Optional[int] = None) -> torch.Tensor:
@@ -161,11 +105,11 @@ class RecalibratedPosterior:
         m = max(num_samples, self.min_draws)
         draws = self._base_draws(x_o, m, chunk_size)
         flat = draws.reshape(m, -1, draws.shape[-1]).double()  # (m, B, D)
-        ordered = flat.sort(0)
+        ordered, levels = flat.sort(0), mid_ranks(m)
         # F_d at each draw (its mid-rank), then G_d⁻¹ of it, then F_d⁻¹ of that
-        level = (ordered.indices.argsort(0).double() + 0.5) / m
-        target = _interpolate(level.reshape(-1, flat.shape[-1]), self._grid, self._values).reshape(m, -1)
-        moved = _interpolate(target, _mid_ranks(m), ordered.values.reshape(m, -1))
+        level = levels[ordered.indices.argsort(0)]
+        target = interpolate(level.reshape(-1, flat.shape[-1]), self._grid, self._values).reshape(m, -1)
+        moved = interpolate(target, levels, ordered.values.reshape(m, -1))
         return moved[:num_samples].reshape((num_samples,) + draws.shape[1:]).to(draws.dtype)
 
     def _base_draws(self, x_o: Any, m: int, chunk_size: Optional[int] = None) -> torch.Tensor:
@@ -201,14 +145,15 @@ class RecalibratedPosterior:
         columns = (lambda t: t.reshape(1, -1)) if batched and draws.shape[1] > 1 else (lambda t: t)
         query = columns(theta)
         inside = (query > ordered[0]) & (query < ordered[-1])
-        level = _interpolate_inverse(query, ordered, _mid_ranks(m))  # F_d(θ'_d)
-        moved_level = _interpolate_inverse(level.reshape(-1, width), self._values, self._grid)  # G_d(F_d(θ'_d))
-        before = _interpolate(moved_level.reshape(query.shape), _mid_ranks(m), ordered)  # θ_d = T_d⁻¹(θ'_d)
+        levels = mid_ranks(m)
+        level = interpolate_inverse(query, ordered, levels)  # F_d(θ'_d)
+        moved_level = interpolate_inverse(level.reshape(-1, width), self._values, self._grid)  # G_d(F_d(θ'_d))
+        before = interpolate(moved_level.reshape(query.shape), levels, ordered)  # θ_d = T_d⁻¹(θ'_d)
         before = torch.where(inside, before, query)
-        kernel = _silverman(ordered)
+        kernel = silverman(ordered)
         correction = (
-            _log_kernel_density(query, ordered, kernel)
-            - _log_kernel_density(before, ordered, kernel)
+            log_kernel_density(query, ordered, kernel)
+            - log_kernel_density(before, ordered, kernel)
             + self._log_quantile_density(level.reshape(-1, width)).reshape(query.shape)
         )
         correction = torch.where(inside, correction, torch.zeros_like(correction)).reshape(theta.shape).sum(-1)
@@ -230,37 +175,25 @@ class RecalibratedPosterior:
             normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0)
             probits = normal.icdf(self.quantiles.clamp(1e-6, 1 - 1e-6))
             grid = torch.linspace(-6, 6, 1201, dtype=torch.float64)
-            table = _log_kernel_density(grid[:, None].expand(-1, probits.shape[1]), probits, _silverman(probits))
+            table = log_kernel_density(grid[:, None].expand(-1, probits.shape[1]), probits, silverman(probits))
             self._quantile_density = (normal, grid, table - normal.log_prob(grid)[:, None])
         normal, grid, table = self._quantile_density
-        return _interpolate(normal.icdf(level.clamp(1e-6, 1 - 1e-6)), grid, table)
+        return interpolate(normal.icdf(level.clamp(1e-6, 1 - 1e-6)), grid, table)
 
     def save(self, folder: PathLike, overwrite: bool = False) -> Path:
         """The posterior into ``folder/posterior``, the quantiles into ``folder/recalibration.pt``;
         ``load_posterior(folder)`` reads it back."""
-        if not hasattr(self.posterior, "save"):
-            raise TypeError(f"the posterior it recalibrates ({type(self.posterior).__name__}) cannot be saved")
-        folder = Path(folder)
-        self.posterior.save(folder / BASE_FOLDER, overwrite=overwrite)
-        path = folder / RECALIBRATION_FILE
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        torch.save({"quantiles": self.quantiles, "min_draws": self.min_draws}, path)
-        return folder
+        state = {"quantiles": self.quantiles, "min_draws": self.min_draws}
+        return self._save(folder, RECALIBRATION_FILE, state, overwrite)
 
     @classmethod
     def load(cls, folder: PathLike, device: Union[str, torch.device] = "cpu") -> "RecalibratedPosterior":
         """The recalibrated posterior saved in ``folder`` by ``save``."""
-        folder = Path(folder)
-        path = folder / RECALIBRATION_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"{folder} holds no recalibrated posterior (no {RECALIBRATION_FILE})")
-        try:
-            state = torch.load(path, weights_only=True)
-            quantiles, min_draws = state["quantiles"], int(state["min_draws"])
-        except Exception as error:  # a truncated file, or one written by something else
-            raise ValueError(f"{path} is corrupt: expected the quantiles of a recalibration ({error})") from None
-        return cls(load_posterior(folder / BASE_FOLDER, device), quantiles, min_draws)
+        kind, holds = "recalibrated posterior", "the quantiles of a recalibration"
+        posterior, quantiles, min_draws = cls._read(
+            folder, RECALIBRATION_FILE, kind, holds, ("quantiles", "min_draws"), device
+        )
+        return cls(posterior, quantiles, int(min_draws))
 
     def __repr__(self) -> str:
         return f"RecalibratedPosterior({len(self.quantiles)} calibration pairs, of {self.posterior!r})"
@@ -280,6 +213,16 @@ def recalibrate(
     posterior cannot draw for inside the prior's support is left out with a warning (up to 1 in
     100 pairs)."""
     check_positive_int(num_draws, "num_draws")
+    theta, x = check_calibration_pairs(posterior, theta, x)
+    with seeded(seed):
+        read = lambda t, o: truth_quantiles(posterior, t, o, num_draws)  # noqa: E731
+        quantiles = where_it_can_be_sampled(read, theta, x, "recalibrate", "the map")
+    return RecalibratedPosterior(posterior, quantiles, min_draws)
+
+
+def check_calibration_pairs(posterior, theta: Any, x: Any):
+    """``theta`` ``(N, D)`` and ``x`` ``(N, ...)`` as float tensors, or the error that names what
+    is wrong with them as calibration pairs of ``posterior``."""
     theta, x = as_tensor(theta).float(), as_tensor(x).float()
     width = _num_parameters(posterior, theta.shape[-1] if theta.dim() else 0)
     if theta.dim() != 2 or theta.shape[1] != width:
@@ -290,38 +233,33 @@ def recalibrate(
         raise ValueError(f"theta and x must hold at least 2 pairs (a thousand or more is better), got {len(theta)}")
     if not bool(torch.isfinite(theta).all()):
         raise ValueError("theta holds NaN or inf: recalibrate on pairs the simulator gave without failing")
-    with seeded(seed):
-        quantiles = _quantiles_where_it_can_be_sampled(posterior, theta, x, num_draws)
-    return RecalibratedPosterior(posterior, quantiles, min_draws)
+    return theta, x
 
 
-def _quantiles_where_it_can_be_sampled(posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: int):
-    """``truth_quantiles`` on the pairs whose observation the posterior can draw for: a pair whose
-    posterior puts (almost) nothing inside the prior's support (``SupportLeak``) is left out with
-    a warning, up to 1 in 100 of them; more, and the error stands (the posterior needs mending)."""
+def where_it_can_be_sampled(read, theta: torch.Tensor, x: torch.Tensor, caller: str, what: str):
+    """``read(theta, x)`` on the pairs whose observation the posterior can draw for: the pairs
+    whose posterior puts (almost) nothing inside the prior's support (``SupportLeak``, every one
+    it names) are left out with a warning, up to 1 in 100 of them; more, and the error stands
+    (the posterior needs mending). ``caller`` and ``what`` (what is read on the others) name the
+    warning's source."""
     keep = torch.ones(len(theta), dtype=torch.bool)
     while True:
         index = keep.nonzero().squeeze(1)
         try:
-            quantiles = truth_quantiles(posterior, theta[index], x[index], num_draws)
+            result = read(theta[index], x[index])
             break
         except SupportLeak as error:
-            keep[index[error.observation]] = False
+            keep[index[error.observations]] = False
             if int((~keep).sum()) > max(1, len(theta) // 100):
                 raise
     left_out = int((~keep).sum())
     if left_out:
         warnings.warn(
-            f"recalibrate: {left_out} of {len(theta)} pairs left out: for their observations the posterior "
-            "puts almost no draws inside the prior's support (SupportLeak); the map is read on the others",
+            f"{caller}: {left_out} of {len(theta)} pairs left out: for their observations the posterior puts almost no "
+            f"draws inside the prior's support (SupportLeak); {what} is read on the others",
             stacklevel=3,
         )
-    return quantiles
-
-
-def _mid_ranks(m: int) -> torch.Tensor:
-    """The levels (i + 1/2) / m at which the i-th of m sorted draws sits on their CDF."""
-    return (torch.arange(m, dtype=torch.float64) + 0.5) / m
+    return result
 
 
 def _num_parameters(posterior, otherwise: int) -> int:
@@ -331,21 +269,4 @@ def _num_parameters(posterior, otherwise: int) -> int:
     return otherwise if value is None else int(value)
 
 
-# It lives here, beside the one kind of posterior whose folder holds another (the posterior it
-# was made from): every kind is known in this module without an import circle.
-def load_posterior(folder: PathLike, device: Union[str, torch.device] = "cpu"):
-    """The posterior saved in ``folder``: a ``RecalibratedPosterior`` where the folder holds one
-    (``recalibration.pt``), an ``EnsemblePosterior`` where it holds one (``ensemble.json``), else
-    an ``AmortizedPosterior``."""
-    folder = Path(folder)
-    if (folder / RECALIBRATION_FILE).is_file():
-        return RecalibratedPosterior.load(folder, device=device)
-    if (folder / MANIFEST).is_file():
-        return EnsemblePosterior.load(folder, device=device)
-    return AmortizedPosterior.load(folder, device=device)
-
-
-def holds_composite_posterior(folder: PathLike) -> bool:
-    """Whether ``folder`` holds a posterior made of others (a recalibrated posterior or an
-    ensemble), which no single ``Run`` describes: ``load_posterior`` reads it."""
-    return any((Path(folder) / name).is_file() for name in (RECALIBRATION_FILE, MANIFEST))
+register_composite(RECALIBRATION_FILE, RecalibratedPosterior)

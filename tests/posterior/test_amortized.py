@@ -140,8 +140,9 @@ def test_a_posterior_that_leaks_out_of_its_support_says_so_instead_of_looping(po
     # the same network, told that the support is a sliver at the edge of where it puts its mass
     sliver = ParameterSpace(torch.tensor([-5.0, 0.0]), torch.tensor([-4.999, 2.0]), space.loc, space.scale)
     leaky = AmortizedPosterior(posterior.model, sliver, posterior.observations, ["a", "b"])
-    with pytest.raises(RuntimeError, match="fell inside the prior's support"):
+    with pytest.raises(RuntimeError, match="fell inside the prior's support") as raised:
         leaky.sample(torch.tensor([[1.0, 1.0], [0.5, 0.5]]), 100)
+    assert raised.value.observations == [0, 1]  # both named at once: a caller leaves out both  # type: ignore[attr-defined]
 
 
 def test_an_observation_near_the_support_edge_does_not_make_the_others_draw_again(posterior, monkeypatch):

@@ -13,40 +13,9 @@ import torch
 
 from pyro_cvae import SupportLeak
 from pyro_cvae.diagnostics import hpd_coverage, sbc, tarp, widened
-from pyro_cvae.posterior import RecalibratedPosterior, fit_posterior, load_posterior, recalibrate
+from pyro_cvae.posterior import RecalibratedPosterior, load_posterior, recalibrate
 
-NOISE = 0.5
-SPREAD = math.sqrt(NOISE**2 / (1 + NOISE**2))
-
-
-class ExactPosterior:
-    parameter_names, num_parameters, observation_shape, history = ["a", "b"], 2, (2,), None
-    factor = 1.0
-
-    def sample(self, x, n, chunk_size=None):
-        x = torch.as_tensor(x)
-        return x / (1 + NOISE**2) + SPREAD * torch.randn(n, *x.shape)
-
-    def log_prob(self, theta, x):
-        spread = torch.distributions.Normal(torch.as_tensor(x) / (1 + NOISE**2), self.factor * SPREAD)
-        return spread.log_prob(torch.as_tensor(theta)).sum(-1)
-
-
-class Scaled(ExactPosterior):
-    """The exact posterior ``factor`` times too wide about its mean."""
-
-    def __init__(self, factor):
-        self.factor = factor
-
-    def sample(self, x, n, chunk_size=None):
-        x = torch.as_tensor(x)
-        return x / (1 + NOISE**2) + self.factor * SPREAD * torch.randn(n, *x.shape)
-
-
-def pairs(n, seed):
-    generator = torch.Generator().manual_seed(seed)
-    theta = torch.randn(n, 2, generator=generator)
-    return theta, theta + NOISE * torch.randn(n, 2, generator=generator)
+from .cases import NOISE, SPREAD, Bare, ExactPosterior, Scaled, fit_small_posterior, pairs, sample_from_the_command_line
 
 
 @pytest.mark.parametrize("factor", [1.5, 1 / 1.5])
@@ -74,9 +43,9 @@ def test_an_exact_posterior_is_left_as_it_was():
     torch.manual_seed(5)
     mended = recalibrate(ExactPosterior(), *pairs(2000, seed=6))
     levels = torch.linspace(0, 1, 11, dtype=torch.float64)
-    from pyro_cvae.posterior.recalibrate import _interpolate
+    from pyro_cvae.posterior.kernels import interpolate
 
-    inverse = _interpolate(levels[:, None].expand(11, 2), mended._grid, mended._values)
+    inverse = interpolate(levels[:, None].expand(11, 2), mended._grid, mended._values)
     assert (inverse - levels[:, None]).abs().max() < 0.04  # G⁻¹ ≈ the identity
     draws = mended.sample(torch.tensor([0.4, -0.8]), 5000)
     assert draws.shape == (5000, 2)
@@ -111,13 +80,6 @@ def test_more_samples_than_min_draws_and_one_observation():
     assert mended.sample(torch.zeros(2), 120).shape == (120, 2)
     assert mended.sample(torch.zeros(3, 2), 7).shape == (7, 3, 2)
     assert mended.parameter_names == ["a", "b"] and mended.num_parameters == 2
-
-
-class Bare:
-    """A posterior of one's own: ``sample(x, n)`` and nothing else."""
-
-    def sample(self, x, n):
-        return ExactPosterior().sample(x, n)
 
 
 def test_any_posterior_with_draws_can_be_recalibrated(tmp_path):
@@ -185,23 +147,25 @@ class LeakingAt(ExactPosterior):
     whose first coordinate is above ``edge``, as a fitted posterior that leaks out of a box."""
 
     def __init__(self, edge):
-        self.edge = edge
+        self.edge, self.calls = edge, 0
 
     def sample(self, x, n, chunk_size=None):
+        self.calls += 1
         x = torch.as_tensor(x)
         batch = x if x.dim() == 2 else x[None]
-        leaking = (batch[:, 0] > self.edge).nonzero()
-        if len(leaking):
-            raise SupportLeak(f"nothing inside for observation {int(leaking[0])}", observation=int(leaking[0]))
+        leaking = (batch[:, 0] > self.edge).nonzero().squeeze(1).tolist()
+        if leaking:  # as AmortizedPosterior names them: every leaking observation at once
+            raise SupportLeak(f"nothing inside for observation {leaking[0]}", leaking[0], leaking)
         return super().sample(x, n)
 
 
 def test_pairs_the_posterior_cannot_draw_for_are_left_out_with_a_warning():
     theta, x = pairs(1000, seed=11)
     edge = x[:, 0].sort(descending=True).values[4]  # four observations beyond it
-    with pytest.warns(UserWarning, match="4 of 1000 pairs left out"):
-        mended = recalibrate(LeakingAt(edge), theta, x, num_draws=50, seed=0)
-    assert len(mended.quantiles) == 996
+    leaking = LeakingAt(edge)
+    with pytest.warns(UserWarning, match="recalibrate: 4 of 1000 pairs left out"):
+        mended = recalibrate(leaking, theta, x, num_draws=50, seed=0)
+    assert len(mended.quantiles) == 996 and leaking.calls == 2  # all four left out at the first error
     edge = x[:, 0].sort(descending=True).values[11]  # 11 of 1000: more than 1 in 100
     with pytest.raises(SupportLeak, match="nothing inside"):
         recalibrate(LeakingAt(edge), theta, x, num_draws=50)
@@ -231,24 +195,10 @@ def test_bad_input_names_the_argument():
         mended.log_prob(torch.zeros(3, 2), torch.zeros(2, 2))
 
 
-def box(n):
-    return torch.distributions.Independent(torch.distributions.Uniform(torch.zeros(n), 2 * torch.ones(n)), 1)
-
-
 def test_a_fitted_posterior_recalibrated_saved_and_loaded(tmp_path):
-    import arviz as az
-
-    from pyro_cvae.cli import main
-
-    torch.manual_seed(0)
-    theta = torch.rand(300, 2) * 2
-    small = {"model": {"prior_hidden_sizes": (32, 32), "flow_layers": 2}, "epochs": 4}
-    posterior = fit_posterior(
-        box(2), theta=theta, x=theta + 0.1 * torch.randn_like(theta), parameter_names=["a", "b"], progress=False,
-        **small,
-    )  # fmt: skip
-    truths = torch.rand(200, 2) * 2
-    mended = recalibrate(posterior, truths, truths + 0.1 * torch.randn_like(truths), num_draws=50, min_draws=500)
+    posterior, simulate = fit_small_posterior()
+    truths, x = simulate(200)
+    mended = recalibrate(posterior, truths, x, num_draws=50, min_draws=500)
     x_o = torch.tensor([0.5, 1.5])
     draws = mended.sample(x_o, 300)
     assert draws.shape == (300, 2) and ((draws > 0) & (draws < 2)).all()  # inside the prior's box
@@ -264,11 +214,8 @@ def test_a_fitted_posterior_recalibrated_saved_and_loaded(tmp_path):
     assert torch.allclose(loaded.sample(x_o, 100), first)
     with pytest.raises(FileExistsError, match="overwrite=True"):
         mended.save(tmp_path / "mine")
-    torch.save(x_o, tmp_path / "x_o.pt")  # the command line reads it as Python does
-    argv = ["sample", "--checkpoint", str(tmp_path / "mine"), "--conditions", str(tmp_path / "x_o.pt")]
-    assert main([*argv, "--num-samples", "30", "--out", str(tmp_path / "draws.nc")]) == 0
-    assert list(az.from_netcdf(tmp_path / "draws.nc").posterior.data_vars) == ["a", "b"]
-    twice = recalibrate(mended, truths, truths + 0.1 * torch.randn_like(truths), num_draws=20, min_draws=50)
+    assert list(sample_from_the_command_line(tmp_path / "mine", x_o, tmp_path).posterior.data_vars) == ["a", "b"]
+    twice = recalibrate(mended, *simulate(200), num_draws=20, min_draws=50)
     again = load_posterior(twice.save(tmp_path / "twice"))  # the folder of a recalibrated posterior holds one
     assert isinstance(again.posterior, RecalibratedPosterior) and again.sample(x_o, 5).shape == (5, 2)
     (tmp_path / "mine" / "recalibration.pt").write_bytes(b"not a tensor file")
