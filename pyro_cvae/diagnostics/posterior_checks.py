@@ -36,8 +36,11 @@ from .calibration import rank_uniformity
 __all__ = [
     "CoverageCurve",
     "Widened",
+    "denser_counts",
+    "denser_than",
     "hpd_coverage",
     "ks_uniform_pvalue",
+    "log_density",
     "plot_coverage",
     "plot_sbc",
     "sbc",
@@ -124,16 +127,29 @@ def hpd_coverage(posterior, theta, x, num_draws: int = 200, levels: int = 51) ->
     ``posterior.log_prob``, a tensor or a ``LogProb``)."""
     check_positive_int(num_draws, "num_draws")
     theta, x = _pairs(theta, x)
+    return _curve(denser_counts(posterior, theta, x, num_draws).double() / num_draws, levels)
+
+
+def denser_counts(posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: int, **log_prob_options) -> torch.Tensor:
+    """For each pair, how many of ``num_draws`` fresh draws for x*_n the posterior finds denser
+    than θ*_n: ``(N,)`` integers in 0..num_draws, uniform for a calibrated posterior. One
+    ``log_prob`` call per pair (the truth and its draws together), with ``log_prob_options``."""
     draws = _draws(posterior, x, num_draws)  # (S, N, D)
-    credibility = torch.empty(len(theta), dtype=torch.float64)
+    counts = torch.empty(len(theta), dtype=torch.long)
     for i in range(len(theta)):
-        log_q = _log_prob(posterior, torch.cat([theta[i : i + 1], draws[:, i]]), x[i])
-        credibility[i] = (log_q[1:] > log_q[0]).double().mean()
-    return _curve(credibility, levels)
+        log_q = log_density(posterior, torch.cat([theta[i : i + 1], draws[:, i]]), x[i], **log_prob_options)
+        counts[i] = denser_than(log_q[:1], log_q[1:])[0]
+    return counts
 
 
-def _log_prob(posterior, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    value = posterior.log_prob(theta, x)
+def denser_than(log_q: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """For each log-density in ``log_q`` ``(N,)``, how many of ``reference`` ``(M,)`` are larger."""
+    return (reference[None] > log_q[:, None]).sum(1)
+
+
+def log_density(posterior, theta: torch.Tensor, x, **log_prob_options) -> torch.Tensor:
+    """``posterior.log_prob(theta, x)`` as float64, whether it returns a tensor or a ``LogProb``."""
+    value = posterior.log_prob(theta, x, **log_prob_options)
     return getattr(value, "value", value).double()
 
 
@@ -161,7 +177,7 @@ class Widened(WrapsPosterior):
         theta, x = as_tensor(theta), as_tensor(x)
         mean = self._mean(x)
         inner = mean + (theta - mean) / self.factor
-        return _log_prob(self.posterior, inner, x) - theta.shape[-1] * math.log(self.factor)
+        return log_density(self.posterior, inner, x) - theta.shape[-1] * math.log(self.factor)
 
 
 def widened(posterior, factor: float) -> Widened:

@@ -8,7 +8,7 @@ import math
 
 import torch
 
-__all__ = ["interpolate", "interpolate_inverse", "log_kernel_density", "mid_ranks", "silverman"]
+__all__ = ["interpolate", "interpolate_inverse", "log_kernel_density", "log_probit_density", "mid_ranks", "silverman"]
 
 
 def interpolate(p: torch.Tensor, grid: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -55,3 +55,13 @@ def log_kernel_density(at: torch.Tensor, points: torch.Tensor, width: torch.Tens
 def mid_ranks(m: int) -> torch.Tensor:
     """The levels (i + 1/2) / m at which the i-th of m sorted draws sits on their CDF."""
     return (torch.arange(m, dtype=torch.float64) + 0.5) / m
+
+
+def log_probit_density(at: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
+    """log of the density on [0, 1] of levels u, estimated on the probit scale w = Φ⁻¹(u): a
+    kernel estimate k of the ``data`` probits ``(n, C)`` (Silverman's width), g(u) = k(w) / φ(w),
+    at the probits ``at`` ``(Q, C)``. A posterior too wide or too narrow by a factor gives levels
+    whose probits are about Gaussian, where a kernel estimate is at its best; on [0, 1] their
+    piles near 0 and 1 would be smoothed into the middle."""
+    normal = torch.distributions.Normal(torch.tensor(0.0, dtype=at.dtype), 1.0)
+    return log_kernel_density(at, data, silverman(data)) - normal.log_prob(at)

@@ -48,7 +48,7 @@ import torch
 from ..checks import as_tensor, check_positive_int
 from ..errors import SupportLeak
 from ..seeding import seeded
-from .kernels import interpolate, interpolate_inverse, log_kernel_density, mid_ranks, silverman
+from .kernels import interpolate, interpolate_inverse, log_kernel_density, log_probit_density, mid_ranks, silverman
 from .wrapped import WrappedPosterior, register_composite
 
 __all__ = ["RecalibratedPosterior", "recalibrate", "RECALIBRATION_FILE"]
@@ -167,16 +167,14 @@ class RecalibratedPosterior(WrappedPosterior):
         return value
 
     def _log_quantile_density(self, level: torch.Tensor) -> torch.Tensor:
-        """log g_d at ``level`` ``(n, D)``: the density of the truths' quantiles u, from a kernel
-        estimate of w = Φ⁻¹(u), g(u) = k(w) / φ(w). On the probit scale a posterior too wide or too
-        narrow by a factor gives w about Gaussian, where a kernel estimate is at its best; on [0, 1]
-        its piles of u near 0 and 1 would be smoothed into the middle. Tabulated once."""
+        """log g_d at ``level`` ``(n, D)``: the density of the truths' quantiles u, a kernel
+        estimate on the probit scale (``log_probit_density``). Tabulated once."""
         if not hasattr(self, "_quantile_density"):
             normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0)
             probits = normal.icdf(self.quantiles.clamp(1e-6, 1 - 1e-6))
             grid = torch.linspace(-6, 6, 1201, dtype=torch.float64)
-            table = log_kernel_density(grid[:, None].expand(-1, probits.shape[1]), probits, silverman(probits))
-            self._quantile_density = (normal, grid, table - normal.log_prob(grid)[:, None])
+            table = log_probit_density(grid[:, None].expand(-1, probits.shape[1]), probits)
+            self._quantile_density = (normal, grid, table)
         normal, grid, table = self._quantile_density
         return interpolate(normal.icdf(level.clamp(1e-6, 1 - 1e-6)), grid, table)
 

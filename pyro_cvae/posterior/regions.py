@@ -47,12 +47,13 @@ from typing import Any, Dict, List, Optional, Union
 import torch
 
 from ..checks import as_tensor, check_positive_int
+from ..diagnostics.posterior_checks import denser_counts, denser_than, log_density
 from ..seeding import seeded
-from .kernels import log_kernel_density, silverman
+from .kernels import log_probit_density
 from .recalibrate import check_calibration_pairs, where_it_can_be_sampled
 from .wrapped import WrappedPosterior, register_composite
 
-__all__ = ["REGIONS_FILE", "RegionRecalibratedPosterior", "denser_counts", "recalibrate_regions"]
+__all__ = ["REGIONS_FILE", "RegionRecalibratedPosterior", "recalibrate_regions"]
 
 PathLike = Union[str, Path]
 
@@ -63,34 +64,12 @@ REGIONS_FILE = "regions.pt"
 REFERENCES_KEPT = 20_000
 
 
-def _log_prob(posterior, theta: torch.Tensor, x, options: Dict[str, Any]):
-    """The posterior's log-density as float64, and its own result (a ``LogProb`` or a tensor)."""
-    result = posterior.log_prob(theta, x, **options)
-    return getattr(result, "value", result).double(), result
-
-
-def denser_counts(posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: int, **log_prob_options) -> torch.Tensor:
-    """For each pair, how many of ``num_draws`` fresh draws for x*_n the posterior finds denser
-    than θ*_n: ``(N,)`` integers in 0..num_draws, uniform for a calibrated posterior. One
-    ``log_prob`` call per pair (the truth and its draws together), with ``log_prob_options``."""
-    draws = posterior.sample(x, num_draws)
-    draws = draws[:, None] if draws.dim() == 2 else draws  # (M, N, D)
-    counts = torch.empty(len(theta), dtype=torch.long)
-    for n in range(len(theta)):
-        log_q, _ = _log_prob(posterior, torch.cat([theta[n : n + 1], draws[:, n]]), x[n], log_prob_options)
-        counts[n] = int((log_q[1:] > log_q[0]).sum())
-    return counts
-
-
 def _log_level_weights(counts: torch.Tensor, num_draws: int) -> torch.Tensor:
     """log h at the counts 0..M ``(M + 1,)``, their mean (of h) 1: a kernel estimate of the
-    truths' levels on the probit scale, w = Φ⁻¹((k + 1/2) / (M + 1)), where a posterior too wide
-    or too narrow gives about a Gaussian; on [0, 1] its piles near 0 and 1 would be smoothed
-    into the middle. h(α) = k(w) / φ(w)."""
+    truths' levels (k + 1/2) / (M + 1) on the probit scale (``log_probit_density``)."""
     normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), 1.0)
     probit = lambda k: normal.icdf((k.double() + 0.5) / (num_draws + 1))  # noqa: E731
-    data, grid = probit(counts)[:, None], probit(torch.arange(num_draws + 1))[:, None]
-    log_h = (log_kernel_density(grid, data, silverman(data)) - normal.log_prob(grid)).squeeze(1)
+    log_h = log_probit_density(probit(torch.arange(num_draws + 1))[:, None], probit(counts)[:, None]).squeeze(1)
     return log_h - (torch.logsumexp(log_h, 0) - math.log(num_draws + 1))
 
 
@@ -129,12 +108,11 @@ class RegionRecalibratedPosterior(WrappedPosterior):
                 draws = self.posterior.sample(x_o, self.num_draws)
             if len(self._references) >= REFERENCES_KEPT:
                 self._references.clear()
-            self._references[key] = _log_prob(self.posterior, draws, x_o, self.log_prob_options)[0]
+            self._references[key] = log_density(self.posterior, draws, x_o, **self.log_prob_options)
         return self._references[key]
 
     def _log_weight(self, log_q: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        counts = (reference[None] > log_q[:, None]).sum(1)
-        return self.log_weights[counts]
+        return self.log_weights[denser_than(log_q, reference)]
 
     @torch.no_grad()
     def log_prob(self, theta: Any, x_o: Any):
@@ -150,7 +128,8 @@ class RegionRecalibratedPosterior(WrappedPosterior):
         many = x.dim() > (len(shape) if shape is not None else 1) and x.shape[0] > 1
         if many and x.shape[0] != len(theta):
             raise ValueError(f"x_o must hold one observation or one per theta ({len(theta)}), got {x.shape[0]}")
-        log_q, result = _log_prob(self.posterior, theta, x_o, self.log_prob_options)
+        result = self.posterior.log_prob(theta, x_o, **self.log_prob_options)
+        log_q = getattr(result, "value", result).double()
         if many:
             shift = torch.cat([self._log_weight(log_q[n : n + 1], self._reference(x[n])) for n in range(len(x))])
         else:
@@ -187,8 +166,7 @@ class RegionRecalibratedPosterior(WrappedPosterior):
             draws = self.posterior.sample(x_o, wanted + (self.num_draws if fresh else 0))
             reference = self._reference(x_o, draws[wanted:] if fresh else None)
             proposals = draws[:wanted]
-            log_q, _ = _log_prob(self.posterior, proposals, x_o, self.log_prob_options)
-            counts = (reference[None] > log_q[:, None]).sum(1)
+            counts = denser_than(log_density(self.posterior, proposals, x_o, **self.log_prob_options), reference)
             chosen = proposals[torch.rand(len(proposals)) < accept[counts]]
             kept.append(chosen)
             total += len(chosen)
