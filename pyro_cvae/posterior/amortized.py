@@ -29,6 +29,7 @@ from ..sampling.evaluate import eval_mode
 from ..sampling.predictive import sample as predictive_sample
 from ..train.history import History
 from ..train.run import Run
+from .per_observation import PerObservation
 from .standardize import ObservationScaler, ParameterSpace
 
 __all__ = ["AmortizedPosterior", "LogProb"]
@@ -37,6 +38,8 @@ PathLike = Union[str, Path]
 
 #: ``Run.metadata["app"]`` of a saved posterior
 APP = "posterior"
+#: how many draws per observation give the share inside the prior's support (``inside_share``)
+INSIDE_DRAWS = 10_000
 
 
 class LogProb(NamedTuple):
@@ -69,6 +72,8 @@ class AmortizedPosterior:
             raise ValueError(f"parameter_names must name all {num} parameters, got {self.parameter_names}")
         self.run = run if run is not None else Run(model)
         self.run.metadata.update(self._metadata())
+        # log_prob's normalizer per observation, and the state of the weights it was read under
+        self._shares, self._shares_read_under = PerObservation(1), self._weights_state()
 
     # ------------------------------------------------------------------ shapes
 
@@ -159,16 +164,38 @@ class AmortizedPosterior:
         return out
 
     @torch.no_grad()
-    def inside_share(self, x_o: Any, num_draws: int = 10_000) -> torch.Tensor:
+    def inside_share(self, x_o: Any, num_draws: int = INSIDE_DRAWS) -> torch.Tensor:
         """The share of the unrejected posterior's draws inside the prior's support, per
-        observation ``(B,)`` (1 where nothing is rejected): the normalizer of ``log_prob``."""
+        observation ``(B,)`` (1 where nothing is rejected), from ``num_draws`` fresh draws each:
+        the normalizer of ``log_prob``."""
         return self._inside_share(self._observations(x_o)[0], num_draws)
 
-    def _inside_share(self, y: torch.Tensor, num_draws: int = 10_000) -> torch.Tensor:
+    def _inside_share(self, y: torch.Tensor, num_draws: int = INSIDE_DRAWS) -> torch.Tensor:
         if not self.space.rejects:
             return torch.ones(y.shape[0])
         inside = self.space.inside(self._draw(y, num_draws, None))
         return inside.double().mean(0).clamp_min(1 / num_draws).float()
+
+    def _kept_inside_share(self, y: torch.Tensor) -> torch.Tensor:
+        """``_inside_share`` of each observation of ``y``, read at its first use and kept while the
+        model's weights stay as they were (training them further, or loading others, forgets
+        them): one normalizer per observation, the same in every ``log_prob`` call."""
+        if not self.space.rejects:
+            return torch.ones(y.shape[0])
+        state = self._weights_state()
+        if state != self._shares_read_under:
+            self._shares.clear()
+            self._shares_read_under = state
+        found = {b: self._shares[y[b]] for b in range(len(y)) if y[b] in self._shares}
+        missing = [b for b in range(len(y)) if b not in found]
+        if missing:
+            for b, share in zip(missing, self._inside_share(y[missing])):
+                found[b] = self._shares[y[b]] = share
+        return torch.stack([found[b] for b in range(len(y))])
+
+    def _weights_state(self) -> tuple:
+        # every in-place change of a tensor (an optimizer step, load_state_dict) bumps its version
+        return tuple((id(p), p._version) for p in self.model.parameters())
 
     @torch.no_grad()
     def log_prob(self, theta: Any, x_o: Any, num_particles: int = 256) -> LogProb:
@@ -182,7 +209,8 @@ class AmortizedPosterior:
         error, sqrt(var(w) / K) / mean(w). The estimate is a lower bound in expectation (Jensen),
         tight as K grows; θ outside the prior's support gets -inf. Where draws outside the
         support are rejected, the density is divided by the share inside (``inside_share``, from
-        10,000 draws per observation; its error is not in ``stderr``).
+        10,000 draws per observation, read at its first use and kept; its error is not in
+        ``stderr``).
         """
         check_positive_int(num_particles, "num_particles")
         theta = check_tensor(as_tensor(theta), "theta", (self.num_parameters,), allow_batchless=True).float()
@@ -192,7 +220,7 @@ class AmortizedPosterior:
         inside = self.space.inside(theta)
         safe = torch.where(inside[:, None], theta, self.space.from_network(torch.zeros_like(theta)))
         u = self.space.to_network(safe).to(y.device, y.dtype)
-        share = self._inside_share(y)  # one per observation: computed before y is expanded
+        share = self._kept_inside_share(y)  # one per observation: read before y is expanded
         y = y.expand(u.shape[0], *y.shape[1:])
         model = self.model
         with eval_mode(model):

@@ -15,17 +15,19 @@ transform of u_d). Draws are made by moving each coordinate of a draw θ ~ p(θ 
     θ'_d = F_d⁻¹(G_d⁻¹(F_d(θ_d | x)) | x),
 
 a map that is monotone in every coordinate, so the dependence between parameters (the copula of
-the draws) is the posterior's own; F_d comes from the draws for x, G_d from ``theta``/``x``,
-pairs simulated from the prior that neither the fit nor the later checks use.
+the draws) is the posterior's own; F_d comes from ``min_draws`` reference draws for x (drawn at
+the observation's first use and kept, up to ``NUMBERS_KEPT`` numbers in all, so that ``sample``
+and ``log_prob`` read the same map for it), G_d from ``theta``/``x``, pairs simulated from the
+prior that neither the fit nor the later checks use.
 
 What it buys and what it costs, measured (docs/inverse_problem.md): it fixes what the average over
 the prior sees (SBC per parameter; TARP follows on the tasks measured), not what one observation
 sees. G_d is one map for every x, so an error that differs from one x to another is evened out
 on average and can grow at a given x_o (C2ST against a reference posterior is the check of that).
 A posterior already calibrated gets G_d ≈ the identity and is left about as it was. The map
-moves draws between the posterior's own draws, never beyond them: each coordinate stays within
-the range the draws span (inside a box support), and mass the posterior never reaches cannot be
-put back.
+moves draws between the reference draws, never beyond them (a coordinate outside their range is
+left where it is): each coordinate stays within the range the posterior's draws span (inside a
+box support), and mass the posterior never reaches cannot be put back.
 
 Its density follows from the change of variables θ = T⁻¹(θ'), coordinate by coordinate:
 
@@ -49,6 +51,7 @@ from ..checks import as_tensor, check_positive_int
 from ..errors import SupportLeak
 from ..seeding import seeded
 from .kernels import interpolate, interpolate_inverse, log_kernel_density, log_probit_density, mid_ranks, silverman
+from .per_observation import PerObservation
 from .wrapped import WrappedPosterior, register_composite
 
 __all__ = ["RecalibratedPosterior", "recalibrate", "RECALIBRATION_FILE"]
@@ -73,7 +76,8 @@ def truth_quantiles(posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: 
 class RecalibratedPosterior(WrappedPosterior):
     """``posterior`` with each parameter's marginal recalibrated: F'_d = G_d ∘ F_d (module
     docstring). ``sample`` as the posterior's (same shapes, inside its support), ``log_prob`` (an
-    estimate), parameter names and ``save``/``load``. Made by ``recalibrate``."""
+    estimate), parameter names and ``save``/``load``. Made by ``recalibrate``. Each
+    observation's F_d comes from ``min_draws`` reference draws, drawn at its first use and kept."""
 
     def __init__(self, posterior, quantiles: torch.Tensor, min_draws: int = 2000):
         check_positive_int(min_draws, "min_draws")
@@ -91,6 +95,7 @@ class RecalibratedPosterior(WrappedPosterior):
         # G_d⁻¹ through the points ((i + 1/2) / N, u_(i)), pinned at (0, 0) and (1, 1)
         self._grid = torch.cat([torch.zeros(1), (torch.arange(n) + 0.5) / n, torch.ones(1)]).double()
         self._values = torch.cat([torch.zeros(1, d), self.quantiles, torch.ones(1, d)]).double()
+        self._references = PerObservation(self.min_draws * d)  # per observation: its sorted reference draws
 
     @property
     def num_parameters(self) -> int:
@@ -98,31 +103,52 @@ class RecalibratedPosterior(WrappedPosterior):
 
     @torch.no_grad()
     def sample(self, x_o: Any, num_samples: int = 1000, chunk_size: Optional[int] = None) -> torch.Tensor:
-        """θ' ~ the recalibrated p(θ | x_o), shapes as the posterior's ``sample``. Each
-        observation's marginal CDFs come from max(``num_samples``, ``min_draws``) draws of the
-        posterior; the first ``num_samples`` of them, moved, are returned."""
+        """θ' ~ the recalibrated p(θ | x_o), shapes as the posterior's ``sample``: ``num_samples``
+        draws of the posterior, each coordinate moved by the map its observation's reference
+        draws give (a coordinate beyond their range is left where it is)."""
         check_positive_int(num_samples, "num_samples")
-        m = max(num_samples, self.min_draws)
-        draws = self._base_draws(x_o, m, chunk_size)
-        flat = draws.reshape(m, -1, draws.shape[-1]).double()  # (m, B, D)
-        ordered, levels = flat.sort(0), mid_ranks(m)
-        # F_d at each draw (its mid-rank), then G_d⁻¹ of it, then F_d⁻¹ of that
-        level = levels[ordered.indices.argsort(0)]
-        target = interpolate(level.reshape(-1, flat.shape[-1]), self._grid, self._values).reshape(m, -1)
-        moved = interpolate(target, levels, ordered.values.reshape(m, -1))
-        return moved[:num_samples].reshape((num_samples,) + draws.shape[1:]).to(draws.dtype)
+        ordered = self._ordered_references(x_o, chunk_size)  # (m, B·D)
+        draws = self._base_draws(x_o, num_samples, chunk_size)
+        query = draws.reshape(num_samples, -1).double()  # (n, B·D): the same columns
+        if query.shape[1] != ordered.shape[1]:
+            raise ValueError(
+                f"the posterior drew {tuple(draws.shape)} for x_o, its reference draws {ordered.shape[1]} columns: "
+                "it reads x_o's batch otherwise than the recalibration does (observation_shape)"
+            )
+        levels = mid_ranks(len(ordered))
+        level = interpolate_inverse(query, ordered, levels)  # F_d(θ_d)
+        target = interpolate(level.reshape(-1, self.num_parameters), self._grid, self._values)  # G_d⁻¹(F_d(θ_d))
+        moved = interpolate(target.reshape(query.shape), levels, ordered)  # F_d⁻¹ of that
+        inside = (query > ordered[0]) & (query < ordered[-1])
+        return torch.where(inside, moved, query).reshape(draws.shape).to(draws.dtype)
 
     def _base_draws(self, x_o: Any, m: int, chunk_size: Optional[int] = None) -> torch.Tensor:
         # chunk_size only where given: a posterior of one's own may take (x, n) alone
         return self.posterior.sample(x_o, m) if chunk_size is None else self.posterior.sample(x_o, m, chunk_size)
 
+    def _ordered_references(self, x_o: Any, chunk_size: Optional[int] = None) -> torch.Tensor:
+        """Each observation's ``min_draws`` reference draws, sorted per parameter, side by side:
+        ``(min_draws, B·D)`` float64, one column per observation and parameter (``(min_draws, D)``
+        for one observation). Observations seen before cost no draws; the others' are drawn in
+        one call and kept."""
+        observations, _ = self._observation_batch(x_o)
+        found = {b: self._references[o] for b, o in enumerate(observations) if o in self._references}
+        missing = [b for b in range(len(observations)) if b not in found]
+        if missing:
+            draws = self._base_draws(observations[missing], self.min_draws, chunk_size).float()
+            draws = draws[:, None] if draws.dim() == 2 else draws  # (m, len(missing), D)
+            for j, b in enumerate(missing):
+                found[b] = draws[:, j].sort(0).values  # float32, as the draws come: half the memory kept
+                self._references[observations[b]] = found[b]
+        return torch.stack([found[b] for b in range(len(observations))], 1).reshape(self.min_draws, -1).double()
+
     @torch.no_grad()
     def log_prob(self, theta: Any, x_o: Any, *args, **kwargs):
         """log p'(θ | x_o), estimated (module docstring): ``theta`` ``(N, D)`` or one θ, ``x_o``
-        one observation (for every θ) or N of them. Each observation's F_d and f_d come from
-        ``min_draws`` fresh draws of the posterior; a coordinate beyond the range of those draws
-        is taken as not moved. Further arguments go to the posterior's ``log_prob``, whose kind of
-        result it returns (a ``LogProb`` with the posterior's standard error, or a tensor)."""
+        one observation (for every θ) or N of them. Each observation's F_d and f_d come from its
+        reference draws (those ``sample`` reads); a coordinate beyond their range is taken as not
+        moved. Further arguments go to the posterior's ``log_prob``, whose kind of result it
+        returns (a ``LogProb`` with the posterior's standard error, or a tensor)."""
         if not callable(getattr(self.posterior, "log_prob", None)):
             raise TypeError(
                 f"the posterior it recalibrates ({type(self.posterior).__name__}) has no log_prob: "
@@ -135,17 +161,14 @@ class RecalibratedPosterior(WrappedPosterior):
         if theta.dim() != 2 or theta.shape[1] != width:
             raise ValueError(f"theta must be ({width},) or (N, {width}), got {tuple(given.shape)}")
         theta = theta.double()
-        m = self.min_draws
-        draws = self._base_draws(x_o, m).double()
-        batched = draws.dim() == 3
-        if batched and draws.shape[1] not in (1, len(theta)):
-            raise ValueError(f"x_o must hold one observation or one per theta ({len(theta)}), got {draws.shape[1]}")
-        ordered = draws.reshape(m, -1).sort(0).values  # (m, B·D): one column per observation and parameter
+        observations, _ = self._observation_batch(x_o)
+        if len(observations) not in (1, len(theta)):
+            raise ValueError(f"x_o must hold one observation or one per theta ({len(theta)}), got {len(observations)}")
+        ordered = self._ordered_references(x_o)  # (m, B·D): one column per observation and parameter
         # every θ against its own observation's columns: (N, D) for one observation, (1, N·D) for N
-        columns = (lambda t: t.reshape(1, -1)) if batched and draws.shape[1] > 1 else (lambda t: t)
-        query = columns(theta)
+        query = theta.reshape(1, -1) if len(observations) > 1 else theta
         inside = (query > ordered[0]) & (query < ordered[-1])
-        levels = mid_ranks(m)
+        levels = mid_ranks(len(ordered))
         level = interpolate_inverse(query, ordered, levels)  # F_d(θ'_d)
         moved_level = interpolate_inverse(level.reshape(-1, width), self._values, self._grid)  # G_d(F_d(θ'_d))
         before = interpolate(moved_level.reshape(query.shape), levels, ordered)  # θ_d = T_d⁻¹(θ'_d)

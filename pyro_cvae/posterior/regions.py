@@ -27,8 +27,8 @@ the M + 1 counts with mean 1, and p'' integrates to 1 in expectation over the re
 (for one set of M = 100 of them, within a few percent on the tests' linear-Gaussian problem,
 and up to 40% off where many truths fall beyond the least dense draw: the masses between
 the draws' densities are 1 / (M + 1) only on average, and h weighs the last of them heavily).
-An observation's reference draws are drawn at its first use and kept (for up to
-``REFERENCES_KEPT`` observations), so that ``sample`` and ``log_prob`` read its regions alike.
+An observation's reference draws are drawn at its first use and their densities kept (up to
+``NUMBERS_KEPT`` numbers in all), so that ``sample`` and ``log_prob`` read its regions alike.
 Sampling is by rejection from p: a draw of count k is kept with probability h_k / max h.
 
 What it costs: the first use of an observation scores its M reference draws with p's
@@ -50,6 +50,7 @@ from ..checks import as_tensor, check_positive_int
 from ..diagnostics.posterior_checks import denser_counts, denser_than, log_density
 from ..seeding import seeded
 from .kernels import log_probit_density
+from .per_observation import PerObservation
 from .recalibrate import check_calibration_pairs, where_it_can_be_sampled
 from .wrapped import WrappedPosterior, register_composite
 
@@ -59,9 +60,6 @@ PathLike = Union[str, Path]
 
 #: the file in a region-recalibrated posterior's folder that holds the truths' counts
 REGIONS_FILE = "regions.pt"
-#: how many observations' reference densities a posterior keeps (M numbers each) before it
-#: forgets them all and draws again
-REFERENCES_KEPT = 20_000
 
 
 def _log_level_weights(counts: torch.Tensor, num_draws: int) -> torch.Tensor:
@@ -96,20 +94,17 @@ class RegionRecalibratedPosterior(WrappedPosterior):
         self.posterior, self.counts, self.num_draws = posterior, counts.long(), int(num_draws)
         self.log_prob_options: Dict[str, Any] = dict(log_prob_options or {})
         self.log_weights = _log_level_weights(self.counts, self.num_draws)  # log h_k, k = 0..M
-        self._references: Dict[bytes, torch.Tensor] = {}  # per observation: log p of its reference draws
+        self._references = PerObservation(self.num_draws)  # per observation: log p of its reference draws
 
     def _reference(self, x_o, draws: Optional[torch.Tensor] = None) -> torch.Tensor:
         """log p of the M reference draws of one observation ``(M,)``: drawn at its first use
         (``draws``, if given, are M fresh ones), then kept, so that ``sample`` and ``log_prob``
         read one observation's regions alike and later calls cost no more draws."""
-        key = self._key(x_o)
-        if key not in self._references:
+        if x_o not in self._references:
             if draws is None:
                 draws = self.posterior.sample(x_o, self.num_draws)
-            if len(self._references) >= REFERENCES_KEPT:
-                self._references.clear()
-            self._references[key] = log_density(self.posterior, draws, x_o, **self.log_prob_options)
-        return self._references[key]
+            self._references[x_o] = log_density(self.posterior, draws, x_o, **self.log_prob_options)
+        return self._references[x_o]
 
     def _log_weight(self, log_q: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         return self.log_weights[denser_than(log_q, reference)]
@@ -123,9 +118,8 @@ class RegionRecalibratedPosterior(WrappedPosterior):
         given = as_tensor(theta)
         one = given.dim() == 1
         theta = given[None] if one else given
-        x = as_tensor(x_o)
-        shape = self.observation_shape
-        many = x.dim() > (len(shape) if shape is not None else 1) and x.shape[0] > 1
+        x, batched = self._observation_batch(x_o)
+        many = batched and x.shape[0] > 1
         if many and x.shape[0] != len(theta):
             raise ValueError(f"x_o must hold one observation or one per theta ({len(theta)}), got {x.shape[0]}")
         result = self.posterior.log_prob(theta, x_o, **self.log_prob_options)
@@ -147,10 +141,7 @@ class RegionRecalibratedPosterior(WrappedPosterior):
         """θ ~ p''(θ | x_o), shapes as the posterior's ``sample``: draws of the posterior, each kept
         with probability h(α) / max h (α from the observation's M reference draws)."""
         check_positive_int(num_samples, "num_samples")
-        x = as_tensor(x_o)
-        shape = self.observation_shape
-        batched = x.dim() > (len(shape) if shape is not None else 1)
-        observations = x if batched else x[None]
+        observations, batched = self._observation_batch(x_o)
         kept = [self._sample_one(observation, num_samples) for observation in observations]
         return torch.stack(kept, 1) if batched else kept[0]
 
@@ -162,7 +153,7 @@ class RegionRecalibratedPosterior(WrappedPosterior):
             # a round: enough proposals for what is missing at the mean acceptance, and some more;
             # an observation's first round draws its reference draws with them
             wanted = math.ceil(1.2 * (num_samples - total) / float(accept.mean())) + 8
-            fresh = self._key(x_o) not in self._references
+            fresh = x_o not in self._references
             draws = self.posterior.sample(x_o, wanted + (self.num_draws if fresh else 0))
             reference = self._reference(x_o, draws[wanted:] if fresh else None)
             proposals = draws[:wanted]
@@ -171,10 +162,6 @@ class RegionRecalibratedPosterior(WrappedPosterior):
             kept.append(chosen)
             total += len(chosen)
         return torch.cat(kept)[:num_samples]
-
-    @staticmethod
-    def _key(x_o) -> bytes:
-        return as_tensor(x_o).float().cpu().numpy().tobytes()
 
     def save(self, folder: PathLike, overwrite: bool = False) -> Path:
         """The posterior into ``folder/posterior``, the counts into ``folder/regions.pt``;

@@ -166,6 +166,23 @@ def test_an_observation_near_the_support_edge_does_not_make_the_others_draw_agai
     assert (drawn_for[1:] == 200).all(), f"central observations were drawn again: {drawn_for[1:].tolist()}"
 
 
+def test_the_share_inside_the_support_is_read_once_per_observation_until_the_weights_change(posterior, monkeypatch):
+    # log_prob divides by the share of draws inside the box (10,000 draws per observation)
+    drawn = []
+    draw = posterior._draw
+    monkeypatch.setattr(posterior, "_draw", lambda y, n, chunk_size: drawn.append(n * len(y)) or draw(y, n, chunk_size))
+    x_o = torch.tensor([[0.05, 1.3], [1.7, 0.6]])  # observations no other test reads
+    theta = torch.tensor([[0.1, 1.2], [1.6, 0.5]])
+    posterior.log_prob(theta, x_o, num_particles=16)
+    assert drawn == [2 * 10_000]
+    posterior.log_prob(theta, x_o[0], num_particles=16)
+    assert drawn == [2 * 10_000], "an observation's share was read again"
+    with torch.no_grad():
+        next(posterior.model.parameters()).add_(0.0)  # in place, as an optimizer step: the weights may have changed
+    posterior.log_prob(theta, x_o[0], num_particles=16)
+    assert drawn == [2 * 10_000, 10_000]
+
+
 def test_the_known_likelihood_correction_recovers_the_exact_posterior_and_refuses_bad_input(posterior):
     from pyro_cvae.posterior import importance_corrected
 

@@ -29,8 +29,9 @@ def test_a_posterior_too_wide_or_too_narrow_passes_sbc_and_tarp_once_recalibrate
     assert tarp(mended, *checking, seed=4).p_value > 0.01
     # the same error at every x: one map mends each observation's spread and keeps its centre
     x_o = torch.tensor([[0.3, -1.2], [2.0, 0.5]])
-    draws = mended.sample(x_o, 4000)
-    assert draws.shape == (4000, 2, 2)
+    # 20,000 draws: what is left is the map's own error (about 2% in a spread from 2,000 reference draws)
+    draws = mended.sample(x_o, 20_000)
+    assert draws.shape == (20_000, 2, 2)
     ratio = draws.std(0) / SPREAD
     if factor > 1:
         assert ((ratio - 1).abs() < 0.05).all(), ratio
@@ -73,6 +74,39 @@ def test_draws_move_between_the_posteriors_own_draws_and_keep_their_order():
     in_order = after.gather(0, before.argsort(0))
     assert (in_order.diff(dim=0) >= 0).all()
     assert (after.mean(0) < before.mean(0)).all()  # u piled near 0: truths sit low, draws move down
+
+
+class Counted(ExactPosterior):
+    """The exact posterior that counts the draws it makes."""
+
+    drawn = 0
+
+    def sample(self, x, n, chunk_size=None):
+        draws = super().sample(x, n)
+        self.drawn += draws.numel() // 2
+        return draws
+
+
+def test_each_observation_is_mapped_by_one_set_of_reference_draws_for_sample_and_log_prob():
+    torch.manual_seed(11)
+    base = Counted()
+    mended = RecalibratedPosterior(base, torch.rand(500, 2) ** 2, min_draws=300)
+    x_o = torch.tensor([[0.3, -1.2], [2.0, 0.5]])
+    theta = x_o[0] / (1 + NOISE**2) + SPREAD * torch.randn(10, 2)
+    first = mended.log_prob(theta, x_o[0])
+    assert base.drawn == 300  # the first observation's reference draws
+    assert torch.equal(mended.log_prob(theta, x_o[0]), first)  # one map, not a fresh estimate each call
+    mended.sample(x_o, 50)
+    assert base.drawn == 300 + 300 + 2 * 50  # the second observation's reference draws, then the samples
+    mended.sample(x_o, 50)
+    assert base.drawn == 700 + 2 * 50
+    # its draws are those its density describes: draws of the base posterior, moved, and the
+    # density of a moved draw is the base's at the draw it came from, times the map's Jacobian
+    torch.manual_seed(12)
+    moved = mended.sample(x_o[0], 4000)
+    log_ratio = mended.log_prob(moved, x_o[0]) - base.log_prob(moved, x_o[0])  # log p' / p
+    assert log_ratio.exp().mean() > 1.5  # E_p'[p' / p] = 1 + χ²(p' ‖ p): the map moved them
+    assert abs((-log_ratio).exp().mean() - 1) < 0.1  # E_p'[p / p'] = ∫ p = 1: p' is what they follow
 
 
 def test_more_samples_than_min_draws_and_one_observation():
@@ -208,10 +242,12 @@ def test_a_fitted_posterior_recalibrated_saved_and_loaded(tmp_path):
     loaded = load_posterior(tmp_path / "mine")
     assert isinstance(loaded, RecalibratedPosterior) and loaded.parameter_names == ["a", "b"]
     assert torch.equal(loaded.quantiles, mended.quantiles) and loaded.min_draws == 500
+    # an observation neither has seen: both draw its reference draws, then its samples, alike
+    x_new = torch.tensor([1.2, 0.4])
     torch.manual_seed(9)
-    first = mended.sample(x_o, 100)
+    first = mended.sample(x_new, 100)
     torch.manual_seed(9)
-    assert torch.allclose(loaded.sample(x_o, 100), first)
+    assert torch.allclose(loaded.sample(x_new, 100), first)
     with pytest.raises(FileExistsError, match="overwrite=True"):
         mended.save(tmp_path / "mine")
     assert list(sample_from_the_command_line(tmp_path / "mine", x_o, tmp_path).posterior.data_vars) == ["a", "b"]

@@ -1,0 +1,31 @@
+"""What a wrapped posterior keeps per observation: one entry per observation's values (a batch of
+one and the observation alone are the same observation), all forgotten at once when full."""
+
+import torch
+
+from pyro_cvae.posterior import per_observation
+from pyro_cvae.posterior.recalibrate import RecalibratedPosterior
+
+from .cases import ExactPosterior
+
+
+def test_an_observation_is_kept_by_its_values_and_all_are_forgotten_when_full(monkeypatch):
+    monkeypatch.setattr(per_observation, "NUMBERS_KEPT", 30)
+    kept = per_observation.PerObservation(numbers_each=10)
+    assert kept.capacity == 3
+    for value in range(3):
+        kept[torch.tensor([float(value), 1.0])] = torch.full((10,), float(value))
+    assert torch.tensor([[2.0, 1.0]]) in kept and torch.equal(kept[torch.tensor([2.0, 1.0])], torch.full((10,), 2.0))
+    kept[torch.tensor([2.0, 1.0])] = torch.zeros(10)  # replacing one that is kept forgets nothing
+    assert len(kept) == 3
+    kept[torch.tensor([9.0, 1.0])] = torch.ones(10)  # a fourth: the others are forgotten
+    assert len(kept) == 1 and torch.tensor([0.0, 1.0]) not in kept
+
+
+def test_more_observations_than_are_kept_still_get_their_own_map(monkeypatch):
+    monkeypatch.setattr(per_observation, "NUMBERS_KEPT", 2 * 50 * 2)  # two observations' reference draws
+    mended = RecalibratedPosterior(ExactPosterior(), torch.rand(100, 2), min_draws=50)
+    x_o = torch.randn(5, 2)
+    draws = mended.sample(x_o, 30)
+    assert draws.shape == (30, 5, 2) and len(mended._references) <= 2
+    assert mended.log_prob(draws[:, 0], x_o[0]).shape == (30,)
