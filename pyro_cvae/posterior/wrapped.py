@@ -19,13 +19,7 @@ from ..protocols import WrapsPosterior
 from .amortized import AmortizedPosterior
 from .ensemble import MANIFEST, EnsemblePosterior
 
-__all__ = [
-    "BASE_FOLDER",
-    "WrappedPosterior",
-    "holds_composite_posterior",
-    "load_posterior",
-    "register_composite",
-]
+__all__ = ["BASE_FOLDER", "WrappedPosterior", "holds_composite_posterior", "load_posterior", "register_composite"]
 
 PathLike = Union[str, Path]
 
