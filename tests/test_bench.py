@@ -94,6 +94,7 @@ SMALL = {
     ).split(),
     "mcmc_population.py": "--repeats 20 --chains 50 --steps 10".split(),
     "exact_checks.py": "--truths 100 --observations 1 --draws 1000".split(),
+    "inside_share.py": "--budget 300 --observations 5".split(),
 }
 
 
@@ -106,6 +107,13 @@ def test_every_bench_script_runs_here_and_only_its_sizes_shrink():
         for option in REPEAT_OPTIONS & set(changed):
             count = len(changed[option].split(",")) if option == "--seeds" else int(changed[option])
             assert count >= 2, (name, option)
+
+
+def test_inside_share(capsys):
+    row = json.loads(run_bench("inside_share.py", SMALL["inside_share.py"], capsys).strip().splitlines()[-1])
+    assert row["observations"] == 5 and 1 <= row["rounds_mean"] <= row["rounds_max"] <= 10
+    assert row["fixed_s"] > 0 and row["to_precision_s"] > 0 and 0 < row["share_min"] <= 1
+    assert row["share_gap_max"] < 0.1  # the two reads of one share agree to their errors
 
 
 def test_svi_overhead(capsys):
