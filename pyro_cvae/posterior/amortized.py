@@ -77,7 +77,9 @@ class AmortizedPosterior:
         self.run = run if run is not None else Run(model)
         self.run.metadata.update(self._metadata())
         # log_prob's normalizer per observation, and the state of the weights it was read under
-        self._shares, self._shares_read_under = PerObservation(1), self._weights_state()
+        # per observation: the share inside the support log_prob divides by, once read; and the
+        # draws sample made and kept inside, counted toward that share before it is read
+        self._shares, self._tallies, self._kept_under = PerObservation(1), PerObservation(2), self._weights_state()
 
     # ------------------------------------------------------------------ shapes
 
@@ -165,6 +167,8 @@ class AmortizedPosterior:
             rate = (kept[short] / drawn[short]).clamp(min=1e-3)
             needed = (num_samples - filled[short]).float() / rate * 1.2
             round_size[short] = (2 ** needed.log2().ceil()).clamp(max=100 * num_samples).long()
+        self._forget_if_retrained()
+        self._tallies.add(y, torch.stack([drawn, kept], 1).double())  # every draw counts toward the share
         return out
 
     @torch.no_grad()
@@ -182,38 +186,51 @@ class AmortizedPosterior:
 
     def _kept_inside_share(self, y: torch.Tensor) -> torch.Tensor:
         """``log_prob``'s normalizer: the share inside the support of each observation of ``y``
-        (``_share_to_precision``), read at its first use and kept while the model's weights stay
-        as they were (training them further, or loading others, forgets them): one normalizer
-        per observation, the same in every ``log_prob`` call."""
+        (``_share_to_precision``, counting the draws ``sample`` made for it first), read at its
+        first use and kept while the model's weights stay as they were (training them further,
+        or loading others, forgets them): one normalizer per observation, the same in every
+        ``log_prob`` call."""
         if not self.space.rejects:
             return torch.ones(y.shape[0])
-        state = self._weights_state()
-        if state != self._shares_read_under:
-            self._shares.clear()
-            self._shares_read_under = state
-        found = {b: self._shares[y[b]] for b in range(len(y)) if y[b] in self._shares}
-        missing = [b for b in range(len(y)) if b not in found]
-        if missing:
-            for b, share in zip(missing, self._share_to_precision(y[missing])):
-                found[b] = self._shares[y[b]] = share
-        return torch.stack([found[b] for b in range(len(y))])
+        self._forget_if_retrained()
+        none = torch.zeros(2, dtype=torch.float64)
 
-    def _share_to_precision(self, y: torch.Tensor) -> torch.Tensor:
-        """The share s inside the support per observation, drawn in rounds of ``SHARE_ROUND``
-        until its relative standard error sqrt((1 - s) / (s n)) is at most ``SHARE_PRECISION``,
-        or ``INSIDE_DRAWS`` draws: one round where nearly every draw lands inside, ten where
-        half do. (Stopping on the estimate biases it by far less than its 1% error, which is
-        far below ``log_prob``'s own.)"""
-        drawn, kept = torch.zeros(len(y), dtype=torch.float64), torch.zeros(len(y), dtype=torch.float64)
-        short = torch.arange(len(y))
+        def read_missing(missing: torch.Tensor):
+            counted = torch.stack([self._tallies.get(observation, none) for observation in missing])
+            return self._share_to_precision(missing, counted).unbind(0)
+
+        return torch.stack(self._shares.read(y, read_missing))
+
+    def _share_to_precision(self, y: torch.Tensor, counted: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The share s inside the support per observation, from the draws ``counted`` already
+        ``(B, 2)`` (drawn, inside; none if not given) and rounds of ``SHARE_ROUND`` more, until
+        its relative standard error sqrt((1 - s) / (s n)) is at most ``SHARE_PRECISION``, or
+        ``INSIDE_DRAWS`` draws are made: no round where ``sample`` drew enough for it, one where
+        nearly every draw lands inside, ten where half do. (Stopping on the estimate biases it
+        by far less than its 1% error, which is far below ``log_prob``'s own.)"""
+        counted = torch.zeros(len(y), 2, dtype=torch.float64) if counted is None else counted.double()
+        drawn, kept = counted[:, 0].clone(), counted[:, 1].clone()
+
+        def still_short(index: torch.Tensor) -> torch.Tensor:
+            share = kept[index] / drawn[index].clamp_min(1)
+            precise = (kept[index] > 0) & ((1 - share) <= SHARE_PRECISION**2 * share * drawn[index])
+            return index[~(precise | (drawn[index] >= INSIDE_DRAWS))]
+
+        short = still_short(torch.arange(len(y)))
         while len(short):
             inside = self.space.inside(self._draw(y[short], SHARE_ROUND, None))  # (round, len(short))
             drawn[short] += SHARE_ROUND
             kept[short] += inside.sum(0).double()
-            share = kept[short] / drawn[short]
-            precise = (kept[short] > 0) & ((1 - share) <= SHARE_PRECISION**2 * share * drawn[short])
-            short = short[~(precise | (drawn[short] >= INSIDE_DRAWS))]
+            short = still_short(short)
         return (kept / drawn).clamp_min(1 / INSIDE_DRAWS).float()
+
+    def _forget_if_retrained(self) -> None:
+        """Forget the shares and the counts toward them where the weights changed since."""
+        state = self._weights_state()
+        if state != self._kept_under:
+            self._shares.clear()
+            self._tallies.clear()
+            self._kept_under = state
 
     def _weights_state(self) -> tuple:
         # every in-place change of a tensor (an optimizer step, load_state_dict) bumps its version
@@ -231,8 +248,8 @@ class AmortizedPosterior:
         error, sqrt(var(w) / K) / mean(w). The estimate is a lower bound in expectation (Jensen),
         tight as K grows; θ outside the prior's support gets -inf. Where draws outside the
         support are rejected, the density is divided by the share inside, read at each
-        observation's first use to a 1% relative error (up to 10,000 draws) and kept; its error
-        is not in ``stderr``.
+        observation's first use to a 1% relative error (the draws ``sample`` made for it count;
+        more are drawn up to 10,000) and kept; its error is not in ``stderr``.
         """
         check_positive_int(num_particles, "num_particles")
         theta = check_tensor(as_tensor(theta), "theta", (self.num_parameters,), allow_batchless=True).float()

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, List, Optional, Union
 
 import torch
 
@@ -107,8 +107,7 @@ class RecalibratedPosterior(WrappedPosterior):
         draws of the posterior, each coordinate moved by the map its observation's reference
         draws give (a coordinate beyond their range is left where it is)."""
         check_positive_int(num_samples, "num_samples")
-        ordered = self._ordered_references(x_o, chunk_size)  # (m, B·D)
-        draws = self._base_draws(x_o, num_samples, chunk_size)
+        ordered, draws = self._references_and_draws(x_o, num_samples, chunk_size)  # (m, B·D), (n, [B,] D)
         query = draws.reshape(num_samples, -1).double()  # (n, B·D): the same columns
         if query.shape[1] != ordered.shape[1]:
             raise ValueError(
@@ -131,16 +130,37 @@ class RecalibratedPosterior(WrappedPosterior):
         ``(min_draws, B·D)`` float64, one column per observation and parameter (``(min_draws, D)``
         for one observation). Observations seen before cost no draws; the others' are drawn in
         one call and kept."""
-        observations, _ = self._observation_batch(x_o)
-        found = {b: self._references[o] for b, o in enumerate(observations) if o in self._references}
-        missing = [b for b in range(len(observations)) if b not in found]
-        if missing:
-            draws = self._base_draws(observations[missing], self.min_draws, chunk_size).float()
-            draws = draws[:, None] if draws.dim() == 2 else draws  # (m, len(missing), D)
-            for j, b in enumerate(missing):
-                found[b] = draws[:, j].sort(0).values  # float32, as the draws come: half the memory kept
-                self._references[observations[b]] = found[b]
-        return torch.stack([found[b] for b in range(len(observations))], 1).reshape(self.min_draws, -1).double()
+        return self._references_and_draws(x_o, 0, chunk_size)[0]
+
+    def _references_and_draws(self, x_o: Any, fresh: int, chunk_size: Optional[int]):
+        """``_ordered_references`` and, where ``fresh`` = n > 0, n fresh draws of the posterior
+        for ``x_o`` shaped as its ``sample`` gives them (else None): drawn in the same call as the
+        references where every observation of ``x_o`` is new, in a call of their own otherwise."""
+        observations, batched = self._observation_batch(x_o)
+        together: List[torch.Tensor] = []  # the fresh draws, where they came with the references
+
+        def draw_references(missing: torch.Tensor):
+            extra = fresh if len(missing) == len(observations) else 0  # every observation new: one call
+            draws = self._base_draws(missing if batched else missing[0], self.min_draws + extra, chunk_size)
+            given = tuple(draws.shape)
+            draws = draws[:, None] if draws.dim() == 2 else draws
+            expected = (self.min_draws + extra, len(missing), self.num_parameters)
+            if tuple(draws.shape) != expected:
+                raise ValueError(
+                    f"the posterior drew {given} for {len(missing)} observations of x_o, expected "
+                    f"{expected} (draws, observations, parameters): it reads x_o's batch otherwise than the "
+                    "recalibration does (observation_shape)"
+                )
+            if extra:  # shaped as the posterior gave them
+                together.append(draws[self.min_draws :, 0] if len(given) == 2 else draws[self.min_draws :])
+            # kept as float32, as the draws come: half the memory
+            return draws[: self.min_draws].float().sort(0).values.unbind(1)
+
+        references = self._references.read(observations, draw_references)
+        ordered = torch.stack(references, 1).reshape(self.min_draws, -1).double()
+        if not fresh:
+            return ordered, None
+        return ordered, together[0] if together else self._base_draws(x_o, fresh, chunk_size)
 
     @torch.no_grad()
     def log_prob(self, theta: Any, x_o: Any, *args, **kwargs):

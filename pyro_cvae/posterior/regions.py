@@ -60,6 +60,8 @@ PathLike = Union[str, Path]
 
 #: the file in a region-recalibrated posterior's folder that holds the truths' counts
 REGIONS_FILE = "regions.pt"
+#: how many reference draws one call of the posterior's ``log_prob`` scores at most
+SCORED_PER_CALL = 2_000
 
 
 def _log_level_weights(counts: torch.Tensor, num_draws: int) -> torch.Tensor:
@@ -96,15 +98,27 @@ class RegionRecalibratedPosterior(WrappedPosterior):
         self.log_weights = _log_level_weights(self.counts, self.num_draws)  # log h_k, k = 0..M
         self._references = PerObservation(self.num_draws)  # per observation: log p of its reference draws
 
-    def _reference(self, x_o, draws: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """log p of the M reference draws of one observation ``(M,)``: drawn at its first use
-        (``draws``, if given, are M fresh ones), then kept, so that ``sample`` and ``log_prob``
-        read one observation's regions alike and later calls cost no more draws."""
-        if x_o not in self._references:
-            if draws is None:
-                draws = self.posterior.sample(x_o, self.num_draws)
-            self._references[x_o] = log_density(self.posterior, draws, x_o, **self.log_prob_options)
-        return self._references[x_o]
+    def _references_of(self, x_o: torch.Tensor, draws: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+        """log p of the M reference draws of each observation of the batch ``x_o`` ``(B, ...)``,
+        one ``(M,)`` tensor each: drawn at an observation's first use (``draws``, if given, are M
+        fresh ones for a batch of one), then kept, so that ``sample`` and ``log_prob`` read an
+        observation's regions alike and later calls cost no more draws. The observations not yet
+        seen are drawn for and scored together."""
+
+        def score(missing: torch.Tensor) -> List[torch.Tensor]:
+            scored: List[torch.Tensor] = []
+            per_call = max(1, SCORED_PER_CALL // self.num_draws)  # observations whose draws one call scores
+            for start in range(0, len(missing), per_call):
+                some = missing[start : start + per_call]
+                fresh = draws[:, None] if draws is not None else self.posterior.sample(some, self.num_draws)
+                fresh = fresh[:, None] if fresh.dim() == 2 else fresh  # (M, len(some), D)
+                theta = fresh.transpose(0, 1).reshape(-1, fresh.shape[-1])  # observation by observation
+                at = some.repeat_interleave(self.num_draws, 0)
+                log_q = log_density(self.posterior, theta, at, **self.log_prob_options)
+                scored += log_q.reshape(len(some), self.num_draws).unbind(0)
+            return scored
+
+        return self._references.read(x_o, score)
 
     def _log_weight(self, log_q: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         return self.log_weights[denser_than(log_q, reference)]
@@ -125,9 +139,10 @@ class RegionRecalibratedPosterior(WrappedPosterior):
         result = self.posterior.log_prob(theta, x_o, **self.log_prob_options)
         log_q = getattr(result, "value", result).double()
         if many:
-            shift = torch.cat([self._log_weight(log_q[n : n + 1], self._reference(x[n])) for n in range(len(x))])
+            reference = torch.stack(self._references_of(x))  # (N, M): each θ's own observation's
+            shift = self.log_weights[(reference > log_q[:, None]).sum(1)]
         else:
-            shift = self._log_weight(log_q, self._reference(x_o))
+            shift = self._log_weight(log_q, self._references_of(x)[0])
         value = getattr(result, "value", result)
         value = (log_q + torch.where(torch.isfinite(log_q), shift, torch.zeros_like(shift))).to(value.dtype)
         if one:
@@ -155,7 +170,7 @@ class RegionRecalibratedPosterior(WrappedPosterior):
             wanted = math.ceil(1.2 * (num_samples - total) / float(accept.mean())) + 8
             fresh = x_o not in self._references
             draws = self.posterior.sample(x_o, wanted + (self.num_draws if fresh else 0))
-            reference = self._reference(x_o, draws[wanted:] if fresh else None)
+            reference = self._references_of(x_o[None], draws[wanted:] if fresh else None)[0]
             proposals = draws[:wanted]
             counts = denser_than(log_density(self.posterior, proposals, x_o, **self.log_prob_options), reference)
             chosen = proposals[torch.rand(len(proposals)) < accept[counts]]

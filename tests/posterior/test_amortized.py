@@ -196,6 +196,21 @@ def test_the_share_inside_the_support_is_read_once_per_observation_until_the_wei
     assert drawn[1] > first[1] and drawn[0] == first[0]
 
 
+def test_the_draws_sample_made_count_toward_the_share(posterior, monkeypatch):
+    x_o = torch.tensor([[1.1, 1.05], [-0.12, 1.25]])  # observations no other test reads: inside, at the edge
+    posterior.sample(x_o, 3000)
+    drawn = []
+    draw = posterior._draw
+    monkeypatch.setattr(posterior, "_draw", lambda y, n, chunk: drawn.append(len(y)) or draw(y, n, chunk))
+    shares = posterior._kept_inside_share(posterior.condition(x_o))
+    rounds = list(drawn)  # the size of the batch each round of the share drew for
+    exact = posterior.inside_share(x_o, num_draws=200_000)
+    assert torch.allclose(shares, exact, rtol=0.04), (shares, exact)
+    assert float(exact[0]) > 0.97 and 0.3 < float(exact[1]) < 0.7
+    # the inside observation's 3,000 draws already gave its share to 1%; only the edge one drew more
+    assert len(rounds) > 0 and all(size == 1 for size in rounds), rounds
+
+
 def test_the_known_likelihood_correction_recovers_the_exact_posterior_and_refuses_bad_input(posterior):
     from pyro_cvae.posterior import importance_corrected
 

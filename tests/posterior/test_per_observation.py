@@ -1,6 +1,7 @@
 """What a wrapped posterior keeps per observation: one entry per observation's values (a batch of
 one and the observation alone are the same observation), all forgotten at once when full."""
 
+import pytest
 import torch
 
 from pyro_cvae.posterior import per_observation
@@ -29,3 +30,24 @@ def test_more_observations_than_are_kept_still_get_their_own_map(monkeypatch):
     draws = mended.sample(x_o, 30)
     assert draws.shape == (30, 5, 2) and len(mended._references) <= 2
     assert mended.log_prob(draws[:, 0], x_o[0]).shape == (30,)
+
+
+def test_a_batch_is_read_in_one_call_for_the_observations_not_kept_each_once(monkeypatch):
+    kept = per_observation.PerObservation(numbers_each=1)
+    kept[torch.tensor([1.0, 0.0])] = torch.tensor(10.0)
+    asked = []
+
+    def read_missing(batch):
+        asked.append(batch.clone())
+        return batch.sum(1).unbind(0)
+
+    hashed = []
+    key = per_observation.PerObservation._key
+    monkeypatch.setattr(per_observation.PerObservation, "_key", staticmethod(lambda x: hashed.append(1) or key(x)))
+    batch = torch.tensor([[2.0, 0.0], [1.0, 0.0], [2.0, 0.0], [3.0, 0.0]])
+    assert torch.stack(kept.read(batch, read_missing)).tolist() == [2.0, 10.0, 2.0, 3.0]
+    assert len(asked) == 1 and asked[0].tolist() == [[2.0, 0.0], [3.0, 0.0]]  # a repeat is read once
+    assert len(hashed) == 4 and len(kept) == 3  # each observation hashed once
+    assert torch.stack(kept.read(batch, read_missing)).tolist() == [2.0, 10.0, 2.0, 3.0] and len(asked) == 1
+    with pytest.raises(ValueError, match="read_missing gave 1 entries for a batch of 2 observations"):
+        kept.read(torch.tensor([[7.0, 0.0], [8.0, 0.0]]), lambda batch: [torch.tensor(0.0)])

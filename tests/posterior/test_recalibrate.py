@@ -66,7 +66,8 @@ def test_draws_move_between_the_posteriors_own_draws_and_keep_their_order():
     base = Replayed()
     mended = RecalibratedPosterior(base, torch.rand(500, 2) ** 3, min_draws=300)  # a lopsided map
     x_o = torch.tensor([[0.5, 0.5], [-1.0, 2.0]])
-    before, after = base.sample(x_o, 300), mended.sample(x_o, 300)
+    mended.sample(x_o, 1)  # the first call reads the references (the replayed draws) with its own draw
+    before, after = base.sample(x_o, 300), mended.sample(x_o, 300)  # later ones draw alone: the same draws
     low, high = before.amin(0), before.amax(0)
     assert ((after >= low) & (after <= high)).all()  # inside a box support the draws span
     # monotone in each coordinate (ties allowed where the map is flat): the draws' order, so
@@ -79,11 +80,12 @@ def test_draws_move_between_the_posteriors_own_draws_and_keep_their_order():
 class Counted(ExactPosterior):
     """The exact posterior that counts the draws it makes."""
 
-    drawn = 0
+    drawn = calls = 0
 
     def sample(self, x, n, chunk_size=None):
         draws = super().sample(x, n)
         self.drawn += draws.numel() // 2
+        self.calls += 1
         return draws
 
 
@@ -100,6 +102,9 @@ def test_each_observation_is_mapped_by_one_set_of_reference_draws_for_sample_and
     assert base.drawn == 300 + 300 + 2 * 50  # the second observation's reference draws, then the samples
     mended.sample(x_o, 50)
     assert base.drawn == 700 + 2 * 50
+    calls = base.calls
+    mended.sample(torch.tensor([[5.0, 5.0], [6.0, 6.0]]), 50)  # new observations: references and draws together
+    assert base.calls == calls + 1 and base.drawn == 800 + 2 * (300 + 50)
     # its draws are those its density describes: draws of the base posterior, moved, and the
     # density of a moved draw is the base's at the draw it came from, times the map's Jacobian
     torch.manual_seed(12)
@@ -107,6 +112,25 @@ def test_each_observation_is_mapped_by_one_set_of_reference_draws_for_sample_and
     log_ratio = mended.log_prob(moved, x_o[0]) - base.log_prob(moved, x_o[0])  # log p' / p
     assert log_ratio.exp().mean() > 1.5  # E_p'[p' / p] = 1 + χ²(p' ‖ p): the map moved them
     assert abs((-log_ratio).exp().mean() - 1) < 0.1  # E_p'[p / p'] = ∫ p = 1: p' is what they follow
+
+
+class OneAtATime(ExactPosterior):
+    """A posterior of one's own that reads a batch of observations as one observation."""
+
+    def sample(self, x, n, chunk_size=None):
+        return super().sample(torch.as_tensor(x).reshape(-1)[:2], n)
+
+
+def test_a_posterior_that_reads_the_batch_otherwise_gets_an_error_that_says_so():
+    mended = RecalibratedPosterior(OneAtATime(), torch.rand(100, 2), min_draws=50)
+    assert mended.sample(torch.zeros(2), 10).shape == (10, 2)
+    with pytest.raises(ValueError, match=r"drew \(60, 2\) for 3 observations of x_o, expected \(60, 3, 2\)"):
+        mended.sample(torch.randn(3, 2), 10)
+    with pytest.raises(ValueError, match=r"drew \(50, 2\) for 3 observations of x_o, expected \(50, 3, 2\)"):
+        mended.log_prob(torch.zeros(3, 2), torch.randn(3, 2))
+    # one observation three times: its references are read as one observation's, the draws are not
+    with pytest.raises(ValueError, match=r"drew \(10, 2\) for x_o, its reference draws 6 columns"):
+        mended.sample(torch.ones(3, 2), 10)
 
 
 def test_more_samples_than_min_draws_and_one_observation():
