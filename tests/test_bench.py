@@ -95,6 +95,7 @@ SMALL = {
     "mcmc_population.py": "--repeats 20 --chains 50 --steps 10".split(),
     "exact_checks.py": "--truths 100 --observations 1 --draws 1000".split(),
     "inside_share.py": "--budget 300 --observations 5".split(),
+    "log_prob_rows.py": "--budget 300 --repeats 2 --observations 2".split(),
 }
 
 
@@ -114,6 +115,12 @@ def test_inside_share(capsys):
     assert row["observations"] == 5 and 1 <= row["rounds_mean"] <= row["rounds_max"] <= 10
     assert row["fixed_s"] > 0 and row["to_precision_s"] > 0 and 0 < row["share_min"] <= 1
     assert row["share_gap_max"] < 0.1  # the two reads of one share agree to their errors
+
+
+def test_log_prob_rows(capsys):
+    row = json.loads(run_bench("log_prob_rows.py", SMALL["log_prob_rows.py"], capsys).strip().splitlines()[-1])
+    assert row["particles_per_call"] == 2 * 101 * 64 and str(row["default_rows"]) in row["us_per_particle"]
+    assert all(value > 0 for value in row["us_per_particle"].values()) and row["one_pass_over_default"] > 0
 
 
 def test_svi_overhead(capsys):

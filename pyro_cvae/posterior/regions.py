@@ -60,8 +60,9 @@ PathLike = Union[str, Path]
 
 #: the file in a region-recalibrated posterior's folder that holds the truths' counts
 REGIONS_FILE = "regions.pt"
-#: how many reference draws one call of the posterior's ``log_prob`` scores at most
-SCORED_PER_CALL = 2_000
+#: how many reference draws one call of the posterior's ``log_prob`` scores at most (five
+#: observations' at M = 100: larger batches are slower per draw on a CPU)
+SCORED_PER_CALL = 500
 
 
 def _log_level_weights(counts: torch.Tensor, num_draws: int) -> torch.Tensor:

@@ -196,6 +196,20 @@ def test_the_share_inside_the_support_is_read_once_per_observation_until_the_wei
     assert drawn[1] > first[1] and drawn[0] == first[0]
 
 
+def test_log_prob_scores_theta_in_chunks_as_it_would_one_by_one(posterior, monkeypatch):
+    from pyro_cvae.posterior import amortized
+
+    x_o, theta = torch.tensor([0.9, 1.1]), torch.tensor([[0.8, 1.0], [1.0, 1.2], [0.9, 0.9]])
+    posterior.log_prob(theta, x_o, num_particles=8)  # the share, read once
+    monkeypatch.setattr(amortized, "LOG_PROB_ROWS", 8)  # one θ per chunk at 8 particles
+    torch.manual_seed(4)
+    chunked = posterior.log_prob(theta, x_o, num_particles=8)
+    torch.manual_seed(4)
+    one_by_one = [posterior.log_prob(row, x_o, num_particles=8) for row in theta]
+    assert torch.equal(chunked.value, torch.cat([result.value for result in one_by_one]))
+    assert torch.equal(chunked.stderr, torch.cat([result.stderr for result in one_by_one]))
+
+
 def test_the_draws_sample_made_count_toward_the_share(posterior, monkeypatch):
     x_o = torch.tensor([[1.1, 1.05], [-0.12, 1.25]])  # observations no other test reads: inside, at the edge
     posterior.sample(x_o, 3000)
