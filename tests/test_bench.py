@@ -95,7 +95,7 @@ SMALL = {
     "mcmc_population.py": "--repeats 20 --chains 50 --steps 10".split(),
     "exact_checks.py": "--truths 100 --observations 1 --draws 1000".split(),
     "inside_share.py": "--budget 300 --observations 5".split(),
-    "log_prob_rows.py": "--budget 300 --repeats 2 --observations 2".split(),
+    "inside_share.py --rows": "--rows --budget 300 --repeats 2 --observations 2".split(),
 }
 
 
@@ -118,7 +118,7 @@ def test_inside_share(capsys):
 
 
 def test_log_prob_rows(capsys):
-    row = json.loads(run_bench("log_prob_rows.py", SMALL["log_prob_rows.py"], capsys).strip().splitlines()[-1])
+    row = json.loads(run_bench("inside_share.py", SMALL["inside_share.py --rows"], capsys).strip().splitlines()[-1])
     assert row["particles_per_call"] == 2 * 101 * 64 and str(row["default_rows"]) in row["us_per_particle"]
     assert all(value > 0 for value in row["us_per_particle"].values()) and row["one_pass_over_default"] > 0
 
