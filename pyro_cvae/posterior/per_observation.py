@@ -17,8 +17,9 @@ __all__ = ["NUMBERS_KEPT", "OBSERVATIONS_KEPT", "PerObservation"]
 
 #: how many numbers a store keeps in all before it forgets them and reads again: 2^26, 268 MB as float32
 NUMBERS_KEPT = 2**26
-#: how many observations a store keeps at most, however few numbers each holds
-OBSERVATIONS_KEPT = 1_000_000
+#: how many observations a store keeps at most, however few numbers each holds (each entry is a
+#: tensor of its own, a few hundred bytes however small: 100,000 of them take tens of MB)
+OBSERVATIONS_KEPT = 100_000
 
 
 class PerObservation:
