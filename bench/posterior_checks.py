@@ -13,7 +13,8 @@ Metropolis–Hastings steps (``--ensemble M``: the mixture of M fits, uncorrecte
 recalibrated on N more fresh pairs (``recalibrate``), checked by SBC, HPD coverage and TARP on the
 same truths and by C2ST, beside the posterior it came from; with ``--regions`` as well, that
 posterior with its highest-density regions recalibrated on the same pairs (``recalibrate_regions``),
-checked the same way. One JSON line per task.
+checked the same way (``--regions fit``: the fit's regions recalibrated instead, without the
+marginal map). One JSON line per task.
 
 ``--power`` instead measures how often each check rejects (p < 0.01) an exact posterior and
 the same posterior 1.5× too wide and 1.5× too narrow, over ``--repeats`` seeds of the
@@ -21,7 +22,7 @@ linear-Gaussian problem of ``tests/diagnostics/test_posterior_checks.py``.
 
     python bench/posterior_checks.py --task two_moons slcp [--budget 10000] [--truths 300]
         [--observations 1 2 3] [--draws 10000] [--ensemble 1] [--mcmc-steps 150] [--no-calibration]
-        [--no-reference] [--calibrate-corrected] [--recalibrate 5000 [--regions]]
+        [--no-reference] [--calibrate-corrected] [--recalibrate 5000 [--regions [fit]]]
         [--figure checks.png: checks_two_moons.png, ..., checks_slcp_pairs.png]
     python bench/posterior_checks.py --power [--repeats 50]
 
@@ -38,6 +39,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -149,7 +151,7 @@ REGION_PARTICLES = 64
 
 
 def region_checks(mended, task, theta_cal, x_cal, seed: int, theta_true, x_true, observations, draws: int):
-    """``mended`` (the recalibrated posterior) with its highest-density regions recalibrated on
+    """``mended`` (the recalibrated posterior, or the fit) with its highest-density regions recalibrated on
     the same pairs (``recalibrate_regions``): SBC, HPD coverage and TARP on the truths, keys as
     ``calibration``'s with ``_regions`` added, its C2ST per observation, the seconds it took, and
     its HPD and TARP curves."""
@@ -179,15 +181,15 @@ def recalibrated_checks(
     draws: int,
     before: dict,
     figure=None,
-    regions: bool = False,
+    regions: Optional[str] = None,
 ):
     """The posterior recalibrated on ``pairs`` fresh pairs (drawn from seed + 2: neither the fit's
     simulations nor the truths): SBC, HPD coverage (its density is ``RecalibratedPosterior.log_prob``)
     and TARP on the truths, keys as ``calibration``'s with ``_recalibrated`` added, and the C2ST
     per observation against the reference, of its draws and, beside them, of the posterior's own.
     ``before``: the posterior's own HPD and TARP curves, drawn beside the recalibrated ones.
-    ``regions``: the same with the recalibrated posterior's regions recalibrated too
-    (``region_checks``)."""
+    ``regions``: "recalibrated", the same with the recalibrated posterior's regions recalibrated
+    too (``region_checks``); "fit", with the fit's regions recalibrated instead."""
     torch.manual_seed(seed + 2)
     theta_cal = task.get_prior()(num_samples=pairs)
     x_cal = task.get_simulator()(theta_cal)
@@ -205,9 +207,17 @@ def recalibrated_checks(
     curves = {**before, "HPD, recalibrated": hpd, "TARP, recalibrated": joint}
     if regions:
         region_row, region_curves = region_checks(
-            mended, task, theta_cal, x_cal, seed, theta_true, x_true, observations, draws
+            mended if regions == "recalibrated" else posterior,
+            task,
+            theta_cal,
+            x_cal,
+            seed,
+            theta_true,
+            x_true,
+            observations,
+            draws,
         )
-        row.update(region_row)
+        row.update(regions_of=regions, **region_row)
         curves.update(region_curves)
     if figure:
         path = Path(figure).with_name(f"{Path(figure).stem}_recalibrated.png")
@@ -228,7 +238,7 @@ def check_task(
     calibrate: bool = True,
     calibrate_corrected: bool = False,
     recalibration_pairs: int = 0,
-    regions: bool = False,
+    regions: Optional[str] = None,
 ):
     import sbibm
 
@@ -364,7 +374,12 @@ def main(argv=None):
         "--recalibrate", type=int, default=0, metavar="N", help="also check the posterior recalibrated on N fresh pairs"
     )
     parser.add_argument(
-        "--regions", action="store_true", help="with --recalibrate: also recalibrate its highest-density regions"
+        "--regions",
+        nargs="?",
+        const="recalibrated",
+        choices=["recalibrated", "fit"],
+        help="with --recalibrate: also recalibrate the highest-density regions of the recalibrated posterior "
+        "(or of the fit: --regions fit)",
     )
     parser.add_argument("--power", action="store_true", help="measure the checks' power on exact answers")
     parser.add_argument("--repeats", type=int, default=50, help="seeds of --power")

@@ -82,6 +82,9 @@ SMALL = {
     "posterior_checks.py --no-reference --task": (
         "--task gaussian_linear --budget 300 --truths 40 --no-reference".split()
     ),
+    "posterior_checks.py --recalibrate --regions fit --task": (
+        "--task two_moons --budget 300 --truths 20 --observations 1 --draws 200 --recalibrate 40 --regions fit"
+    ).split(),
     "posterior_checks.py --recalibrate --regions --task": (
         "--task two_moons --budget 300 --truths 40 --observations 1 --draws 300 --recalibrate 50 --regions"
         " --figure {tmp}/checks.png"
@@ -384,7 +387,11 @@ def test_posterior_checks_recalibrated(tmp_path, capsys):
     assert len(before) == len(after) == len(regions) == 1
     assert all(0.4 <= value <= 1 for value in before + after + regions)
     assert row["region_weights_max"] >= 1 and row["regions_s"] > 0  # the largest h is at least its mean, 1
+    assert row["regions_of"] == "recalibrated"
     assert (tmp_path / "checks_two_moons_recalibrated.png").stat().st_size > 0
+    fit_argv = SMALL["posterior_checks.py --recalibrate --regions fit --task"]  # the fit's regions instead
+    (row,) = [json.loads(line) for line in run_bench("posterior_checks.py", fit_argv, capsys).splitlines()]
+    assert row["regions_of"] == "fit" and len(row["sbc_p_regions"]) == 2 and len(row["c2st_regions"]) == 1
     with pytest.raises(SystemExit):  # the recalibration's rows are read beside the fit's
         run_bench("posterior_checks.py", [*argv, "--no-calibration"], capsys)
     with pytest.raises(SystemExit):  # --regions mends the --recalibrate N posterior

@@ -264,8 +264,8 @@ class AmortizedPosterior:
         share = self._kept_inside_share(y)  # one per observation: read before y is expanded
         y = y.expand(u.shape[0], *y.shape[1:])
         model = self.model
-        # θ in chunks of LOG_PROB_ROWS particles in all: one large batch is slower per particle
-        # (twice as slow at 130,000 on a CPU) and its memory grows with N·K
+        # θ in passes of LOG_PROB_ROWS particles in all: one large pass is slower per particle
+        # (2.2 times at 130,000 on a CPU: bench/inside_share.py --rows) and its memory grows with N·K
         per_chunk = max(1, LOG_PROB_ROWS // num_particles)
         chunks: List[torch.Tensor] = []
         with eval_mode(model):
