@@ -150,7 +150,9 @@ def corrected_calibration(posterior, task, log_likelihood, theta_true, x_true, m
 REGION_PARTICLES = 64
 
 
-def region_checks(mended, task, theta_cal, x_cal, seed: int, theta_true, x_true, observations, draws: int):
+def region_checks(
+    mended, task, theta_cal, x_cal, seed: int, theta_true, x_true, observations, draws: int, label: str = "regions too"
+):
     """``mended`` (the recalibrated posterior, or the fit) with its highest-density regions recalibrated on
     the same pairs (``recalibrate_regions``): SBC, HPD coverage and TARP on the truths, keys as
     ``calibration``'s with ``_regions`` added, its C2ST per observation, the seconds it took, and
@@ -167,7 +169,7 @@ def region_checks(mended, task, theta_cal, x_cal, seed: int, theta_true, x_true,
         row.update(c2st_regions=c2st_regions)
     row.update(region_weights_max=round(float(both.log_weights.max().exp()), 2))
     row.update(regions_s=round(time.perf_counter() - start, 1))
-    return row, {"HPD, regions too": hpd, "TARP, regions too": joint}
+    return row, {f"HPD, {label}": hpd, f"TARP, {label}": joint}
 
 
 def recalibrated_checks(
@@ -216,6 +218,7 @@ def recalibrated_checks(
             x_true,
             observations,
             draws,
+            label="regions too" if regions == "recalibrated" else "the fit's regions",
         )
         row.update(regions_of=regions, **region_row)
         curves.update(region_curves)
