@@ -49,8 +49,7 @@ __all__ = [
     "widened",
 ]
 
-#: how many pairs ``denser_counts`` (the HPD check, ``recalibrate_regions``) draws for and scores
-#: the truths of together
+#: how many pairs ``denser_counts`` (the HPD check, ``recalibrate_regions``) draws for together
 PAIRS_PER_CALL = 500
 
 
@@ -137,19 +136,23 @@ def hpd_coverage(posterior, theta, x, num_draws: int = 200, levels: int = 51) ->
 
 def denser_counts(posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: int, **log_prob_options) -> torch.Tensor:
     """For each pair, how many of ``num_draws`` fresh draws for x*_n the posterior finds denser
-    than θ*_n: ``(N,)`` integers in 0..num_draws, uniform for a calibrated posterior. Pairs go
-    ``PAIRS_PER_CALL`` at a time: the truths' densities in one ``log_prob`` call (where a posterior
-    reads what it needs per observation, such as a recalibration's reference draws or the share
-    inside the support, it reads it for all of them at once), then one call per pair for its
-    draws; every call with ``log_prob_options``."""
+    than θ*_n: ``(N,)`` integers in 0..num_draws, uniform for a calibrated posterior. One
+    ``log_prob`` call per pair (the truth and its draws together, one observation), with
+    ``log_prob_options``. Pairs go ``PAIRS_PER_CALL`` at a time: their draws in one call, and
+    where the posterior has ``read_observations`` (this suite's posteriors do), what it reads once
+    per observation (a recalibration's reference draws, the share inside the support) is read for
+    all of them in one batch first."""
     counts = torch.empty(len(theta), dtype=torch.long)
+    read_observations = getattr(posterior, "read_observations", None)
     for start in range(0, len(theta), PAIRS_PER_CALL):
         pairs = slice(start, start + PAIRS_PER_CALL)
         draws = _draws(posterior, x[pairs], num_draws)  # (S, n, D)
-        log_truth = log_density(posterior, theta[pairs], x[pairs], **log_prob_options)
+        if callable(read_observations):
+            read_observations(x[pairs])
         for j in range(draws.shape[1]):
-            log_q = log_density(posterior, draws[:, j], x[start + j], **log_prob_options)
-            counts[start + j] = denser_than(log_truth[j : j + 1], log_q)[0]
+            i = start + j
+            log_q = log_density(posterior, torch.cat([theta[i : i + 1], draws[:, j]]), x[i], **log_prob_options)
+            counts[i] = denser_than(log_q[:1], log_q[1:])[0]
     return counts
 
 

@@ -174,6 +174,13 @@ class AmortizedPosterior:
         return out
 
     @torch.no_grad()
+    def read_observations(self, x: Any) -> None:
+        """Read now, for the batch of observations ``x`` ``(B, ...)``, what ``log_prob`` reads once
+        per observation and keeps (the share inside the support, ``log_prob``'s normalizer): one
+        batch instead of one call each."""
+        self._kept_inside_share(self._observations(x)[0])
+
+    @torch.no_grad()
     def inside_share(self, x_o: Any, num_draws: int = INSIDE_DRAWS) -> torch.Tensor:
         """The share of the unrejected posterior's draws inside the prior's support, per
         observation ``(B,)`` (1 where nothing is rejected), from ``num_draws`` fresh draws each:

@@ -80,6 +80,11 @@ class EnsemblePosterior:
         return torch.cat(draws)[torch.randperm(num_samples)]
 
     @torch.no_grad()
+    def read_observations(self, x: Any) -> None:
+        """Each member's ``read_observations``: what its ``log_prob`` reads once per observation."""
+        for member in self.members:
+            member.read_observations(x)
+
     def log_prob(self, theta: Any, x_o: Any, num_particles: int = 256) -> LogProb:
         """log (1/M) Σ_m p_m(θ | x_o), each member's density importance-sampled as
         ``AmortizedPosterior.log_prob`` does; the standard error combines the members' (delta

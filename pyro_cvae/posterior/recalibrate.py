@@ -132,6 +132,14 @@ class RecalibratedPosterior(WrappedPosterior):
         one call and kept."""
         return self._references_and_draws(x_o, 0, chunk_size)[0]
 
+    @torch.no_grad()
+    def read_observations(self, x: Any) -> None:
+        """Read now, for the batch of observations ``x`` ``(B, ...)``, what ``sample`` and
+        ``log_prob`` read once per observation and keep (each one's reference draws, then the
+        posterior's own reads): one batch instead of one call each."""
+        self._ordered_references(x)
+        self._read_base_observations(x)
+
     def _references_and_draws(self, x_o: Any, fresh: int, chunk_size: Optional[int]):
         """``_ordered_references`` and, where ``fresh`` = n > 0, n fresh draws of the posterior
         for ``x_o`` shaped as its ``sample`` gives them (else None): drawn in the same call as the

@@ -60,9 +60,6 @@ PathLike = Union[str, Path]
 
 #: the file in a region-recalibrated posterior's folder that holds the truths' counts
 REGIONS_FILE = "regions.pt"
-#: how many reference draws one call of the posterior's ``log_prob`` scores at most (five
-#: observations' at M = 100: larger batches are slower per draw on a CPU)
-SCORED_PER_CALL = 500
 
 
 def _log_level_weights(counts: torch.Tensor, num_draws: int) -> torch.Tensor:
@@ -104,22 +101,27 @@ class RegionRecalibratedPosterior(WrappedPosterior):
         one ``(M,)`` tensor each: drawn at an observation's first use (``draws``, if given, are M
         fresh ones for a batch of one), then kept, so that ``sample`` and ``log_prob`` read an
         observation's regions alike and later calls cost no more draws. The observations not yet
-        seen are drawn for and scored together."""
+        seen are drawn for together."""
 
         def score(missing: torch.Tensor) -> List[torch.Tensor]:
-            scored: List[torch.Tensor] = []
-            per_call = max(1, SCORED_PER_CALL // self.num_draws)  # observations whose draws one call scores
-            for start in range(0, len(missing), per_call):
-                some = missing[start : start + per_call]
-                fresh = draws[:, None] if draws is not None else self.posterior.sample(some, self.num_draws)
-                fresh = fresh[:, None] if fresh.dim() == 2 else fresh  # (M, len(some), D)
-                theta = fresh.transpose(0, 1).reshape(-1, fresh.shape[-1])  # observation by observation
-                at = some.repeat_interleave(self.num_draws, 0)
-                log_q = log_density(self.posterior, theta, at, **self.log_prob_options)
-                scored += log_q.reshape(len(some), self.num_draws).unbind(0)
-            return scored
+            fresh = draws[:, None] if draws is not None else self.posterior.sample(missing, self.num_draws)
+            fresh = fresh[:, None] if fresh.dim() == 2 else fresh  # (M, len(missing), D)
+            # one observation per density call: a posterior of one's own may take one at a time
+            # (sbi's does), and on a CPU larger calls are no faster per draw
+            return [
+                log_density(self.posterior, fresh[:, b], observation, **self.log_prob_options)
+                for b, observation in enumerate(missing)
+            ]
 
         return self._references.read(x_o, score)
+
+    @torch.no_grad()
+    def read_observations(self, x: Any) -> None:
+        """Read now, for the batch of observations ``x`` ``(B, ...)``, what ``sample`` and
+        ``log_prob`` read once per observation and keep (the posterior's own reads first, then
+        each observation's M reference densities): one batch instead of one call each."""
+        self._read_base_observations(x)
+        self._references_of(self._observation_batch(x)[0])
 
     def _log_weight(self, log_q: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         return self.log_weights[denser_than(log_q, reference)]

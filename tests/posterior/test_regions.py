@@ -101,6 +101,24 @@ def test_it_composes_with_the_marginal_recalibration():
     assert draws.shape == (2000, 2) and (draws.std(0) / SPREAD - 1).abs().max() < 0.25
 
 
+class OneObservationAtATime(Scaled):
+    """A posterior of one's own whose density takes one observation per call, as sbi's does."""
+
+    def log_prob(self, theta, x):
+        if torch.as_tensor(x).dim() != 1:
+            raise ValueError("log_prob takes one observation")
+        return super().log_prob(theta, x)
+
+
+def test_a_posterior_whose_density_takes_one_observation_at_a_time_is_checked_and_mended():
+    torch.manual_seed(8)
+    wrong = OneObservationAtATime(1.5)
+    assert hpd_coverage(wrong, *pairs(200, seed=9), num_draws=50).p_value < 0.01
+    mended = recalibrate_regions(wrong, *pairs(400, seed=10), num_draws=20)
+    assert mended.sample(torch.randn(3, 2), 10).shape == (10, 3, 2)
+    assert mended.log_prob(torch.zeros(4, 2), torch.zeros(2)).shape == (4,)
+
+
 def test_bad_input_names_the_argument():
     theta, x = pairs(20, seed=0)
     with pytest.raises(TypeError, match=r"\(Bare\) has no log_prob: .* recalibrate"):
