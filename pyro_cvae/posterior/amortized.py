@@ -204,8 +204,8 @@ class AmortizedPosterior:
         self._forget_if_retrained()
         none = torch.zeros(2, dtype=torch.float64)
 
-        def read_missing(missing: torch.Tensor):
-            counted = torch.stack([self._tallies.get(observation, none) for observation in missing])
+        def read_missing(missing: torch.Tensor, keys: List[bytes]):
+            counted = torch.stack([self._tallies.kept(key, none) for key in keys])  # both stores key alike
             return self._share_to_precision(missing, counted).unbind(0)
 
         return torch.stack(self._shares.read(y, read_missing))

@@ -33,26 +33,30 @@ class PerObservation:
         self._kept: Dict[bytes, torch.Tensor] = {}
 
     @staticmethod
-    def _key(x_o) -> bytes:
-        # a digest, not the values: an image observation's key stays 16 bytes
+    def key(x_o) -> bytes:
+        """The key an observation is kept under: a digest of its values (an image observation's
+        key stays 16 bytes)."""
         values = as_tensor(x_o).detach().float().cpu().contiguous().numpy().tobytes()
         return hashlib.blake2b(values, digest_size=16).digest()
 
     def read(
-        self, observations: torch.Tensor, read_missing: Callable[[torch.Tensor], Sequence[torch.Tensor]]
+        self,
+        observations: torch.Tensor,
+        read_missing: Callable[[torch.Tensor, List[bytes]], Sequence[torch.Tensor]],
     ) -> List[torch.Tensor]:
         """The entry of each observation of the batch ``observations`` ``(B, ...)``, in order:
-        those kept as they are, the others from one call ``read_missing(batch)`` on the batch of
-        the observations not kept (each once, however often it repeats), which must give one
-        entry per observation of that batch; those are kept. Each observation is hashed once."""
-        keys = [self._key(observation) for observation in observations]
+        those kept as they are, the others from one call ``read_missing(batch, keys)`` on the batch
+        of the observations not kept (each once, however often it repeats) and their keys, which
+        must give one entry per observation of that batch; those are kept. Each observation is
+        hashed once (``keys`` spare a caller who reads another store a second hashing)."""
+        keys = [self.key(observation) for observation in observations]
         found = {key: self._kept[key] for key in keys if key in self._kept}
         missing: Dict[bytes, int] = {}  # each observation not kept, at its first place in the batch
         for b, key in enumerate(keys):
             if key not in found:
                 missing.setdefault(key, b)
         if missing:
-            fresh = read_missing(observations[list(missing.values())])
+            fresh = read_missing(observations[list(missing.values())], list(missing))
             if len(fresh) != len(missing):
                 raise ValueError(
                     f"read_missing gave {len(fresh)} entries for a batch of {len(missing)} observations: "
@@ -67,21 +71,16 @@ class PerObservation:
         """Add ``values[b]`` to the entry of each observation of the batch ``observations``
         (an observation not kept starts from zero): a running count."""
         for observation, value in zip(observations, values):
-            key = self._key(observation)
+            key = self.key(observation)
             kept = self._kept.get(key)
             self._put(key, value if kept is None else kept + value)
 
+    def kept(self, key: bytes, default: torch.Tensor) -> torch.Tensor:
+        """The entry kept under ``key`` (``PerObservation.key`` of an observation), or ``default``."""
+        return self._kept.get(key, default)
+
     def __contains__(self, x_o) -> bool:
-        return self._key(x_o) in self._kept
-
-    def __getitem__(self, x_o) -> torch.Tensor:
-        return self._kept[self._key(x_o)]
-
-    def get(self, x_o, default: torch.Tensor) -> torch.Tensor:
-        return self._kept.get(self._key(x_o), default)
-
-    def __setitem__(self, x_o, value: torch.Tensor) -> None:
-        self._put(self._key(x_o), value)
+        return self.key(x_o) in self._kept
 
     def _put(self, key: bytes, value: torch.Tensor) -> None:
         if key not in self._kept and len(self._kept) >= self.capacity:

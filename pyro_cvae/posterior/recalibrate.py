@@ -137,17 +137,27 @@ class RecalibratedPosterior(WrappedPosterior):
         """Read now, for the batch of observations ``x`` ``(B, ...)``, what ``sample`` and
         ``log_prob`` read once per observation and keep (each one's reference draws, then the
         posterior's own reads): one batch instead of one call each."""
-        self._ordered_references(x)
+        self._read_references(x, 0, None)  # kept, not stacked: nobody reads them side by side now
         self._read_base_observations(x)
 
     def _references_and_draws(self, x_o: Any, fresh: int, chunk_size: Optional[int]):
         """``_ordered_references`` and, where ``fresh`` = n > 0, n fresh draws of the posterior
         for ``x_o`` shaped as its ``sample`` gives them (else None): drawn in the same call as the
         references where every observation of ``x_o`` is new, in a call of their own otherwise."""
+        references, draws = self._read_references(x_o, fresh, chunk_size)
+        ordered = torch.stack(references, 1).reshape(self.min_draws, -1).double()
+        if not fresh:
+            return ordered, None
+        return ordered, draws if draws is not None else self._base_draws(x_o, fresh, chunk_size)
+
+    def _read_references(self, x_o: Any, fresh: int, chunk_size: Optional[int]):
+        """Each observation's sorted reference draws ``(min_draws, D)`` float32, one per observation
+        of ``x_o``, and the ``fresh`` draws where they came in the same call (every observation
+        new), else None."""
         observations, batched = self._observation_batch(x_o)
         together: List[torch.Tensor] = []  # the fresh draws, where they came with the references
 
-        def draw_references(missing: torch.Tensor):
+        def draw_references(missing: torch.Tensor, _keys: List[bytes]):
             extra = fresh if len(missing) == len(observations) else 0  # every observation new: one call
             draws = self._base_draws(missing if batched else missing[0], self.min_draws + extra, chunk_size)
             given = tuple(draws.shape)
@@ -165,10 +175,7 @@ class RecalibratedPosterior(WrappedPosterior):
             return draws[: self.min_draws].float().sort(0).values.unbind(1)
 
         references = self._references.read(observations, draw_references)
-        ordered = torch.stack(references, 1).reshape(self.min_draws, -1).double()
-        if not fresh:
-            return ordered, None
-        return ordered, together[0] if together else self._base_draws(x_o, fresh, chunk_size)
+        return references, (together[0] if together else None)
 
     @torch.no_grad()
     def log_prob(self, theta: Any, x_o: Any, *args, **kwargs):

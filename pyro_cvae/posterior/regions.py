@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 
@@ -96,16 +96,29 @@ class RegionRecalibratedPosterior(WrappedPosterior):
         self.log_weights = _log_level_weights(self.counts, self.num_draws)  # log h_k, k = 0..M
         self._references = PerObservation(self.num_draws)  # per observation: log p of its reference draws
 
-    def _references_of(self, x_o: torch.Tensor, draws: Optional[torch.Tensor] = None) -> List[torch.Tensor]:
+    def _references_of(self, x_o: torch.Tensor) -> List[torch.Tensor]:
         """log p of the M reference draws of each observation of the batch ``x_o`` ``(B, ...)``,
-        one ``(M,)`` tensor each: drawn at an observation's first use (``draws``, if given, are M
-        fresh ones for a batch of one), then kept, so that ``sample`` and ``log_prob`` read an
-        observation's regions alike and later calls cost no more draws. The observations not yet
-        seen are drawn for together."""
+        one ``(M,)`` tensor each: drawn at an observation's first use, then kept, so that
+        ``sample`` and ``log_prob`` read an observation's regions alike and later calls cost no
+        more draws. The observations not yet seen are drawn for together."""
+        return self._references_and_proposals(x_o, 0)[0]
 
-        def score(missing: torch.Tensor) -> List[torch.Tensor]:
-            fresh = draws[:, None] if draws is not None else self.posterior.sample(missing, self.num_draws)
-            fresh = fresh[:, None] if fresh.dim() == 2 else fresh  # (M, len(missing), D)
+    def _references_and_proposals(
+        self, x_o: torch.Tensor, wanted: int
+    ) -> Tuple[List[torch.Tensor], Optional[torch.Tensor]]:
+        """``_references_of`` the batch ``x_o``, and where ``wanted`` > 0 and ``x_o`` is one
+        observation not yet seen, ``wanted`` fresh draws for it from the same call as its
+        reference draws (else None)."""
+        proposals: List[torch.Tensor] = []
+
+        def score(missing: torch.Tensor, _keys: List[bytes]) -> List[torch.Tensor]:
+            if wanted and len(missing) == 1:
+                draws = self.posterior.sample(missing[0], wanted + self.num_draws)
+                proposals.append(draws[:wanted])
+                fresh = draws[wanted:, None]
+            else:
+                fresh = self.posterior.sample(missing, self.num_draws)
+                fresh = fresh[:, None] if fresh.dim() == 2 else fresh  # (M, len(missing), D)
             # one observation per density call: a posterior of one's own may take one at a time
             # (sbi's does), and on a CPU larger calls are no faster per draw
             return [
@@ -113,7 +126,8 @@ class RegionRecalibratedPosterior(WrappedPosterior):
                 for b, observation in enumerate(missing)
             ]
 
-        return self._references.read(x_o, score)
+        references = self._references.read(x_o, score)
+        return references, (proposals[0] if proposals else None)
 
     @torch.no_grad()
     def read_observations(self, x: Any) -> None:
@@ -167,14 +181,17 @@ class RegionRecalibratedPosterior(WrappedPosterior):
         accept = (self.log_weights - self.log_weights.max()).exp()  # h_k / max h
         kept: List[torch.Tensor] = []
         total = 0
+        reference: Optional[torch.Tensor] = None
         while total < num_samples:
             # a round: enough proposals for what is missing at the mean acceptance, and some more;
-            # an observation's first round draws its reference draws with them
+            # the first round of an observation not yet seen draws its reference draws with them
             wanted = math.ceil(1.2 * (num_samples - total) / float(accept.mean())) + 8
-            fresh = x_o not in self._references
-            draws = self.posterior.sample(x_o, wanted + (self.num_draws if fresh else 0))
-            reference = self._references_of(x_o[None], draws[wanted:] if fresh else None)[0]
-            proposals = draws[:wanted]
+            proposals = None
+            if reference is None:
+                references, proposals = self._references_and_proposals(x_o[None], wanted)
+                reference = references[0]
+            if proposals is None:
+                proposals = self.posterior.sample(x_o, wanted)
             counts = denser_than(log_density(self.posterior, proposals, x_o, **self.log_prob_options), reference)
             chosen = proposals[torch.rand(len(proposals)) < accept[counts]]
             kept.append(chosen)

@@ -18,6 +18,7 @@ from pyro_cvae.posterior import (
     RecalibratedPosterior,
     RegionRecalibratedPosterior,
     load_posterior,
+    per_observation,
     recalibrate,
     recalibrate_regions,
 )
@@ -99,6 +100,30 @@ def test_it_composes_with_the_marginal_recalibration():
     # the posterior it mends is 0.5 too wide; mended on 600 pairs, a spread within 0.25 of the
     # exact one at one observation (over seeds: 0.07 too wide on average, 0.05 from map to map)
     assert draws.shape == (2000, 2) and (draws.std(0) / SPREAD - 1).abs().max() < 0.25
+
+
+def test_an_observation_is_hashed_once_per_sample_and_its_reference_draws_come_with_its_proposals(monkeypatch):
+    class Counted(ExactPosterior):
+        def __init__(self):
+            self.sizes = []
+
+        def sample(self, x, n, chunk_size=None):
+            self.sizes.append(n)
+            return super().sample(x, n)
+
+    torch.manual_seed(3)
+    posterior = Counted()
+    mended = RegionRecalibratedPosterior(posterior, torch.randint(0, 21, (200,)), num_draws=20)
+    hashed = []
+    key = per_observation.PerObservation.key
+    monkeypatch.setattr(per_observation.PerObservation, "key", staticmethod(lambda x: hashed.append(1) or key(x)))
+    x_o = torch.tensor([0.3, -0.2])
+    assert mended.sample(x_o, 50).shape == (50, 2)
+    rounds = len(posterior.sizes)
+    assert len(hashed) == 1 and posterior.sizes[0] > 20  # the first call: proposals and 20 reference draws
+    assert mended.sample(x_o, 50).shape == (50, 2)
+    assert len(hashed) == 2  # once more, and the reference draws are not drawn again
+    assert sum(posterior.sizes[rounds:]) < sum(posterior.sizes[:rounds])
 
 
 class OneObservationAtATime(Scaled):
