@@ -253,15 +253,17 @@ class AmortizedPosterior:
 
         then moved to θ's space with the change of variables. ``theta``: ``(N, num_parameters)``
         or one θ; ``x_o``: one observation (used for every θ) or ``N`` of them. Returns
-        ``LogProb(value, stderr)``, each ``(N,)``: the estimate and its delta-method standard
-        error, sqrt(var(w) / K) / mean(w). The estimate is a lower bound in expectation (Jensen),
-        tight as K grows; θ outside the prior's support gets -inf. Where draws outside the
+        ``LogProb(value, stderr)``, each ``(N,)`` (``()`` for one θ): the estimate and its
+        delta-method standard error, sqrt(var(w) / K) / mean(w). The estimate is a lower bound in
+        expectation (Jensen), tight as K grows; θ outside the prior's support gets -inf. Where draws outside the
         support are rejected, the density is divided by the share inside, read at each
         observation's first use to a 1% relative error (the draws ``sample`` made for it count;
         more are drawn up to 10,000) and kept; its error is not in ``stderr``.
         """
         check_positive_int(num_particles, "num_particles")
-        theta = check_tensor(as_tensor(theta), "theta", (self.num_parameters,), allow_batchless=True).float()
+        given = as_tensor(theta)
+        one = given.dim() == 1  # one θ: a value of shape (), as torch's log_prob gives for one point
+        theta = check_tensor(given, "theta", (self.num_parameters,), allow_batchless=True).float()
         y, _ = self._observations(x_o)
         if y.shape[0] not in (1, theta.shape[0]):
             raise ValueError(f"x_o must hold one observation or one per theta ({theta.shape[0]}), got {y.shape[0]}")
@@ -292,7 +294,8 @@ class AmortizedPosterior:
             value = value - share.double().log()
         value = value.float()
         value = torch.where(inside, value, torch.tensor(-math.inf))
-        return LogProb(value, torch.where(inside, stderr.float(), torch.tensor(0.0)))
+        stderr = torch.where(inside, stderr.float(), torch.tensor(0.0))
+        return LogProb(value[0], stderr[0]) if one else LogProb(value, stderr)
 
     # ------------------------------------------------------------------ saving
 

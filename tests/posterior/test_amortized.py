@@ -54,6 +54,8 @@ def test_log_prob_is_a_normalized_density_over_theta():
     assert (estimate.stderr >= 0).all() and float(estimate.stderr.median()) < 0.1
     outside = post.log_prob(torch.tensor([[-1.0], [3.5]]), torch.tensor([1.2]))
     assert outside.value.tolist() == [-math.inf, -math.inf]
+    one = post.log_prob(torch.tensor([1.5]), torch.tensor([1.2]))  # one θ: one value, as torch gives it
+    assert one.value.shape == () and one.stderr.shape == ()
 
 
 @pytest.mark.parametrize("x_units, theta_units", [(1000.0, 1.0), (1.0, 100.0)])
@@ -206,8 +208,8 @@ def test_log_prob_scores_theta_in_chunks_as_it_would_one_by_one(posterior, monke
     chunked = posterior.log_prob(theta, x_o, num_particles=8)
     torch.manual_seed(4)
     one_by_one = [posterior.log_prob(row, x_o, num_particles=8) for row in theta]
-    assert torch.equal(chunked.value, torch.cat([result.value for result in one_by_one]))
-    assert torch.equal(chunked.stderr, torch.cat([result.stderr for result in one_by_one]))
+    assert torch.equal(chunked.value, torch.stack([result.value for result in one_by_one]))
+    assert torch.equal(chunked.stderr, torch.stack([result.stderr for result in one_by_one]))
 
 
 def test_the_draws_sample_made_count_toward_the_share(posterior, monkeypatch):
