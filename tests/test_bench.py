@@ -26,6 +26,7 @@ SIZE_OPTIONS = {
     "--steps", "--warmup", "--epochs", "--train", "--size", "--num-samples", "--counts", "--k",
     "--num-importance", "--limit", "--conditions", "--threads", "--out", "--checkpoint",
     "--budget", "--observations", "--draws", "--truths", "--figure", "--cache", "--mcmc-steps", "--chains",
+    "--null",
 }  # fmt: skip
 #: repeat counts and seed lists: kept at two or more
 REPEAT_OPTIONS = {"--repeats", "--epoch-repeats", "--seeds"}
@@ -99,6 +100,8 @@ SMALL = {
     "exact_checks.py": "--truths 100 --observations 1 --draws 1000".split(),
     "inside_share.py": "--budget 300 --observations 5".split(),
     "inside_share.py --rows": "--rows --budget 300 --repeats 2 --observations 2".split(),
+    "local_c2st.py": "--budget 300 --truths 100 --null 2 --observations 1 2 --draws 200 --figure {tmp}/l.png".split(),
+    "local_c2st.py --power": "--power --repeats 2 --truths 100 --null 2".split(),
 }
 
 
@@ -434,6 +437,24 @@ def test_calibration_candidates_refuses_the_exact_posterior_where_there_is_none(
     with pytest.raises(SystemExit):
         main(["--task", "slcp", "--candidate", "exact"])
     assert "--candidate exact needs tasks with an exact posterior" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_local_c2st_against_the_reference_verdict(tmp_path, capsys):
+    argv = [a.format(tmp=tmp_path) for a in SMALL["local_c2st.py"]]
+    rows = [json.loads(line) for line in run_bench("local_c2st.py", argv, capsys).splitlines() if line.startswith("{")]
+    assert [r["task"] for r in rows] == ["two_moons", "gaussian_mixture"]
+    for row in rows:
+        assert row["observations"] == [1, 2] and len(row["lc2st_p"]) == len(row["c2st"]) == 2
+        assert all(p in (0.3333, 0.6667, 1.0) for p in row["lc2st_p"]) and all(0.4 <= c <= 1 for c in row["c2st"])
+        assert (tmp_path / f"l_{row['task']}.png").stat().st_size > 0
+
+
+def test_local_c2st_power(capsys):
+    power = json.loads(run_bench("local_c2st.py", SMALL["local_c2st.py --power"], capsys).strip().splitlines()[-1])
+    rates = power["rejected_at_0.05"]
+    assert power["repeats"] == 2 and set(rates) == {"exact", "wide", "narrow", "exact, all rows permuted (sbi's null)"}
+    assert all(rate in (0.0, 0.5, 1.0) for rate in rates.values())
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """Uncertainty diagnostics: ArviZ InferenceData, calibration (of the latent z, and of a posterior
-over θ against a simulator's truths: SBC, TARP, HPD coverage, C2ST), scores, importance weights,
-collapse."""
+over θ against a simulator's truths: SBC, TARP, HPD coverage, C2ST, and at one observation
+L-C2ST), scores, importance weights, collapse."""
 
 from .c2st import c2st
 from .calibration import (
@@ -14,6 +14,7 @@ from .calibration import (
 from .collapse import latent_usage
 from .importance import importance_log_weights, iwae_log_likelihood, pareto_khat
 from .inference_data import to_inference_data
+from .local_c2st import LocalC2ST, LocalC2STResult, local_c2st, plot_local_c2st
 from .posterior_checks import (
     CoverageCurve,
     Widened,
@@ -44,6 +45,10 @@ __all__ = [
     "to_inference_data",
     "crps",
     "c2st",
+    "LocalC2ST",
+    "LocalC2STResult",
+    "local_c2st",
+    "plot_local_c2st",
     "CoverageCurve",
     "Widened",
     "hpd_coverage",
