@@ -12,7 +12,8 @@ first observation, the task's name added.
 linear-Gaussian problem of ``tests/diagnostics/test_posterior_checks.py`` at one observation, and
 the same posterior 1.5× too wide and 1.5× too narrow, over ``--repeats`` seeds (``--truths``
 pairs, ``--null`` classifiers; it rejects when the observed statistic is above every null one,
-p = 1 / (1 + null): 0.048 at the default 20); how often it rejects the exact posterior when its
+p = 1 / (1 + null): 0.048 at the default 20), with its default whitened features and with the
+raw (θ, x) the paper's classifier reads; how often it rejects the exact posterior when its
 null permutes all 2N rows' labels, as sbi's ``LC2ST`` does, instead of swapping within pairs; and how
 often sbi's own ``LC2ST`` (0.27, its defaults) rejects each of the three on the same pairs.
 
@@ -110,13 +111,14 @@ def power(repeats: int, truths: int, null: int):
         "wide": lambda: widened(ExactPosterior(), 1.5),
         "narrow": lambda: widened(ExactPosterior(), 1 / 1.5),
     }
-    cases = {label: (LocalC2ST, make) for label, make in posteriors.items()}
-    cases["exact, all rows permuted (sbi's null)"] = (AllRowsPermuted, posteriors["exact"])
+    cases = {label: (LocalC2ST, make, "whitened") for label, make in posteriors.items()}
+    cases.update({f"{label}, raw features": (LocalC2ST, make, "raw") for label, make in posteriors.items()})
+    cases["exact, all rows permuted (sbi's null)"] = (AllRowsPermuted, posteriors["exact"], "whitened")
     rejected = {label: 0 for label in [*cases, *(f"sbi's LC2ST, {label}" for label in posteriors)]}
     for seed in range(repeats):
-        for label, (kind, make) in cases.items():
+        for label, (kind, make, features) in cases.items():
             torch.manual_seed(1000 + seed)  # the posterior's draws; the truths have their own generator
-            test = kind(make(), *make_truths(truths, seed=seed), num_null=null, seed=seed)
+            test = kind(make(), *make_truths(truths, seed=seed), num_null=null, seed=seed, features=features)
             result = test.test(x_o, num_draws=1000)
             rejected[label] += bool((result.null < result.statistic).all())  # p = 1 / (1 + null)
         for label, make in posteriors.items():

@@ -64,3 +64,13 @@ class WrapsPosterior:
     @property
     def history(self):
         return getattr(self.posterior, "history", None)
+
+
+def read_observations_of(posterior: Any, x: torch.Tensor) -> None:
+    """What ``posterior.log_prob`` reads once per observation (a recalibration's reference draws,
+    the share of draws inside the support), read for the batch of observations ``x`` in one go,
+    where the posterior has ``read_observations`` (this suite's posteriors do; sbi's do not, and
+    then nothing happens: their ``log_prob`` reads each observation when it is called)."""
+    read = getattr(posterior, "read_observations", None)
+    if callable(read):
+        read(x)

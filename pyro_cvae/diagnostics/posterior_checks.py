@@ -23,14 +23,14 @@ check worth running rejects.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, NamedTuple, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 from matplotlib.figure import Figure
 
 from ..checks import as_tensor, check_positive_int
 from ..figures import finish, panel
-from ..protocols import WrapsPosterior
+from ..protocols import WrapsPosterior, read_observations_of
 from .calibration import rank_uniformity
 
 __all__ = [
@@ -143,12 +143,10 @@ def denser_counts(posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: in
     per observation (a recalibration's reference draws, the share inside the support) is read for
     all of them in one batch first."""
     counts = torch.empty(len(theta), dtype=torch.long)
-    read_observations = getattr(posterior, "read_observations", None)
     for start in range(0, len(theta), PAIRS_PER_CALL):
         pairs = slice(start, start + PAIRS_PER_CALL)
         draws = _draws(posterior, x[pairs], num_draws)  # (S, n, D)
-        if callable(read_observations):
-            read_observations(x[pairs])
+        read_observations_of(posterior, x[pairs])
         for j in range(draws.shape[1]):
             i = start + j
             log_q = log_density(posterior, torch.cat([theta[i : i + 1], draws[:, j]]), x[i], **log_prob_options)
@@ -171,15 +169,26 @@ class Widened(WrapsPosterior):
     """A negative control: ``posterior`` with every draw moved ``factor`` times as far from the
     posterior mean for its observation (1.5: too wide; 1/1.5: too narrow), and the density that
     goes with it, log q_f(θ) = log q(m + (θ - m) / f) - D log f. The mean m comes from
-    ``mean_draws`` draws."""
+    ``mean_draws`` draws, read once per observation and kept (its samples and densities then
+    agree, and a check that asks again pays nothing)."""
 
     def __init__(self, posterior, factor: float, mean_draws: int = 2000):
+        from ..posterior.per_observation import PerObservation  # here: the posterior package reads this module
+
         if not factor > 0:
             raise ValueError(f"factor must be > 0, got {factor!r}")
         self.posterior, self.factor, self.mean_draws = posterior, float(factor), mean_draws
+        self._means = PerObservation(getattr(posterior, "num_parameters", None) or 1)
 
     def _mean(self, x: torch.Tensor) -> torch.Tensor:
-        return _draws(self.posterior, x, self.mean_draws).mean(0)
+        """The posterior's mean for each observation of ``x`` ``(B, D)`` (``(1, D)`` for one)."""
+        shape = self.observation_shape
+        batch = x[None] if x.dim() == (len(shape) if shape is not None else 1) else x
+
+        def read_missing(missing: torch.Tensor, keys) -> List[torch.Tensor]:
+            return list(_draws(self.posterior, missing, self.mean_draws).mean(0))
+
+        return torch.stack(self._means.read(batch, read_missing))
 
     def sample(self, x, num_samples: int) -> torch.Tensor:
         x = as_tensor(x)

@@ -255,10 +255,10 @@ class AmortizedPosterior:
         or one θ; ``x_o``: one observation (used for every θ) or ``N`` of them. Returns
         ``LogProb(value, stderr)``, each ``(N,)`` (``()`` for one θ): the estimate and its
         delta-method standard error, sqrt(var(w) / K) / mean(w). The estimate is a lower bound in
-        expectation (Jensen), tight as K grows; θ outside the prior's support gets -inf. Where draws outside the
-        support are rejected, the density is divided by the share inside, read at each
-        observation's first use to a 1% relative error (the draws ``sample`` made for it count;
-        more are drawn up to 10,000) and kept; its error is not in ``stderr``.
+        expectation (Jensen), tight as K grows; θ outside the prior's support gets -inf. Where
+        draws outside the support are rejected, the density is divided by the share inside, read
+        at each observation's first use to a 1% relative error (the draws ``sample`` made for it
+        count; more are drawn up to 10,000) and kept; its error is not in ``stderr``.
         """
         check_positive_int(num_particles, "num_particles")
         given = as_tensor(theta)

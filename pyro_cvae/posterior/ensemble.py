@@ -85,6 +85,7 @@ class EnsemblePosterior:
         for member in self.members:
             member.read_observations(x)
 
+    @torch.no_grad()
     def log_prob(self, theta: Any, x_o: Any, num_particles: int = 256) -> LogProb:
         """log (1/M) Σ_m p_m(θ | x_o), each member's density importance-sampled as
         ``AmortizedPosterior.log_prob`` does; the standard error combines the members' (delta

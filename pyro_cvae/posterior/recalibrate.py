@@ -49,6 +49,7 @@ import torch
 
 from ..checks import as_tensor, check_positive_int
 from ..errors import SupportLeak
+from ..protocols import read_observations_of
 from ..seeding import seeded
 from .kernels import interpolate, interpolate_inverse, log_kernel_density, log_probit_density, mid_ranks, silverman
 from .per_observation import PerObservation
@@ -138,7 +139,7 @@ class RecalibratedPosterior(WrappedPosterior):
         ``log_prob`` read once per observation and keep (each one's reference draws, then the
         posterior's own reads): one batch instead of one call each."""
         self._read_references(x, 0, None)  # kept, not stacked: nobody reads them side by side now
-        self._read_base_observations(x)
+        read_observations_of(self.posterior, x)
 
     def _references_and_draws(self, x_o: Any, fresh: int, chunk_size: Optional[int]):
         """``_ordered_references`` and, where ``fresh`` = n > 0, n fresh draws of the posterior

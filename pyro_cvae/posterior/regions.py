@@ -48,6 +48,7 @@ import torch
 
 from ..checks import as_tensor, check_positive_int
 from ..diagnostics.posterior_checks import denser_counts, denser_than, log_density
+from ..protocols import read_observations_of
 from ..seeding import seeded
 from .kernels import log_probit_density
 from .per_observation import PerObservation
@@ -134,7 +135,7 @@ class RegionRecalibratedPosterior(WrappedPosterior):
         """Read now, for the batch of observations ``x`` ``(B, ...)``, what ``sample`` and
         ``log_prob`` read once per observation and keep (the posterior's own reads first, then
         each observation's M reference densities): one batch instead of one call each."""
-        self._read_base_observations(x)
+        read_observations_of(self.posterior, x)
         self._references_of(self._observation_batch(x)[0])
 
     def _log_weight(self, log_q: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -66,12 +66,6 @@ class WrappedPosterior(WrapsPosterior):
         batched = x.dim() > (len(shape) if shape is not None else 1)
         return (x if batched else x[None]), batched
 
-    def _read_base_observations(self, x: Any) -> None:
-        # the wrapped posterior's own per-observation reads, where it has them
-        read = getattr(self.posterior, "read_observations", None)
-        if callable(read):
-            read(x)
-
     def _save(self, folder: PathLike, file_name: str, state: Dict[str, Any], overwrite: bool) -> Path:
         """The wrapped posterior into ``folder/posterior``, ``state`` into ``folder/file_name``;
         refused (before anything is written) where the file exists, unless ``overwrite``."""

@@ -50,8 +50,8 @@ def test_the_exact_posterior_passes_at_an_observation_and_another_without_traini
 
 @pytest.mark.parametrize("factor", [1.5, 1 / 1.5])
 def test_a_posterior_too_wide_or_too_narrow_is_rejected_at_the_observation(factor):
-    torch.manual_seed(3)
-    result = local_c2st(widened(ExactPosterior(), factor), *truths(1000, seed=4), X_O, num_null=20)
+    torch.manual_seed(7)
+    result = local_c2st(widened(ExactPosterior(), factor), *truths(1000, seed=8), X_O, num_null=20)
     assert result.p_value < 0.05 and result.statistic > result.null.max(), result.p_value
 
 
@@ -65,17 +65,42 @@ def test_where_the_posterior_is_too_wide_the_classifier_says_so():
     assert float(result.probabilities[far].mean()) > 0.5 > float(result.probabilities[near].mean())
 
 
+def test_the_classifier_reads_whitened_coordinates_by_default_and_raw_pairs_when_asked():
+    theta, x = truths(100, seed=9)
+    whitened_pairs = LocalC2ST(ExactPosterior(), theta, x, num_null=1, epochs=5)
+    raw_pairs = LocalC2ST(ExactPosterior(), theta, x, num_null=1, epochs=5, features="raw")
+    assert whitened_pairs.classifier.n_features_in_ == 3 * 2  # (θ - m(x)) / s(x), m(x), log s(x)
+    assert raw_pairs.classifier.n_features_in_ == 2 + 2  # θ, x
+    assert whitened_pairs.classifier.n_iter_ == raw_pairs.classifier.n_iter_ == 5  # no stopping rule
+
+
 def test_the_figure(tmp_path):
     result = trained_on_the_exact_posterior().test(X_O, num_draws=200)
     fig = plot_local_c2st(result, names=["a", "b"], path=tmp_path / "lc2st.png")
     assert isinstance(fig, Figure) and len(fig.axes) == 3 and (tmp_path / "lc2st.png").stat().st_size > 0
-    assert fig.axes[1].get_xlabel() == "a"
+    assert fig.axes[1].get_xlabel() == "a" and fig.axes[1].get_title().startswith(
+        "d: the draw is the posterior's (spread 0."
+    )
     matplotlib.pyplot.close(fig)
+
+
+class ShapedExactPosterior(ExactPosterior):
+    """The exact posterior, saying what its observations look like (as this suite's posteriors do)."""
+
+    observation_shape = (2,)
 
 
 def test_bad_input_names_the_argument():
     exact_test = trained_on_the_exact_posterior()
     theta, x = truths(50, seed=7)
+    with pytest.raises(ValueError, match=r"x must hold observations shaped \(2,\) \(the posterior's\), got \(50, 3\)"):
+        LocalC2ST(ShapedExactPosterior(), theta, torch.zeros(50, 3))
+    with pytest.raises(ValueError, match="features must be one of"):
+        LocalC2ST(ExactPosterior(), theta, x, features="whitening")
+    with pytest.raises(ValueError, match="whitening_draws"):
+        LocalC2ST(ExactPosterior(), theta, x, whitening_draws=0)
+    with pytest.raises(ValueError, match="epochs"):
+        LocalC2ST(ExactPosterior(), theta, x, epochs=0)
     with pytest.raises(ValueError, match="num_null"):
         LocalC2ST(ExactPosterior(), theta, x, num_null=0)
     with pytest.raises(ValueError, match="at least 10 pairs"):

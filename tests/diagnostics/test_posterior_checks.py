@@ -62,6 +62,33 @@ def test_hpd_coverage_passes_the_exact_posterior_and_rejects_both_controls(pairs
 
 
 @pytest.mark.slow  # two classifiers trained with 5-fold cross-validation
+class CountingPosterior(ExactPosterior):
+    """The exact posterior, counting its draws."""
+
+    drawn = 0
+
+    def sample(self, x, n):
+        draws = super().sample(x, n)
+        self.drawn += draws.numel() // 2
+        return draws
+
+
+def test_the_negative_control_reads_each_observations_mean_once():
+    torch.manual_seed(11)
+    posterior = CountingPosterior()
+    control = widened(posterior, 1.5)
+    x = torch.tensor([[0.5, -0.3], [1.0, 1.0]])
+    first = control.sample(x, 10)
+    assert posterior.drawn == 2 * 10 + 2 * control.mean_draws  # its draws, then each observation's mean
+    again = control.sample(x, 10)
+    assert posterior.drawn == 2 * 10 + 2 * control.mean_draws + 2 * 10  # the means were kept
+    # each draw sits 1.5 times as far from its observation's mean as the posterior's own draw would
+    mean = control._mean(x)
+    assert torch.allclose((first - mean).std(), 1.5 * math.sqrt(VARIANCE) * torch.ones(()), rtol=0.3)
+    control.log_prob(torch.zeros(3, 2), x[0])  # one observation: its kept mean, no draws
+    assert posterior.drawn == 4 * 10 + 2 * control.mean_draws and again.shape == (10, 2, 2)
+
+
 def test_c2st_tells_a_wrong_posterior_from_the_right_one():
     torch.manual_seed(1)
     x_o = torch.tensor([0.3, -0.4])
