@@ -130,17 +130,17 @@ class LocalC2ST:
         moments = self._moments(x)
         rows = torch.cat([self._rows(theta, x, moments), self._rows(draws, x, moments)])  # the truths, then q's
         self._loc, self._scale = rows.mean(0), rows.std(0).clamp_min(1e-12)
-        features_ = self._standardize(rows)
+        inputs = self._standardize(rows)
         n = len(theta)
         self._labels = np.concatenate([np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)])  # 1: q's
         generator = torch.Generator().manual_seed(self.seed)
         # each classifier's own initialization, dealt at random: the real labels' classifier is
         # then exchangeable with the null ones (the same procedure, whatever the seeds do)
         states = (torch.randperm(num_null + 1, generator=generator) + self.seed).tolist()
-        self.classifier = self._train(features_, self._labels, states[0])
+        self.classifier = self._train(inputs, self._labels, states[0])
         self.null_classifiers: List[Any] = []
         for k in tqdm(range(num_null), disable=not progress, desc="L-C2ST null", unit="classifier"):
-            self.null_classifiers.append(self._train(features_, self._null_labels(generator), states[k + 1]))
+            self.null_classifiers.append(self._train(inputs, self._null_labels(generator), states[k + 1]))
 
     def _moments(self, x: torch.Tensor) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
         """The posterior's mean and standard deviation for each observation of ``x`` ``(N, D)``,
