@@ -5,9 +5,9 @@ without training again.
 
 With 1,000 pairs and 20 null classifiers the smallest p-value is 1/21 ≈ 0.048, reached only when
 the observed statistic is above every null one. Over 20 seeds of this setting (``python
-bench/local_c2st.py --power``) that happens for the exact posterior 0% of the time, for the 1.5×
-too wide one 85% and the 1.5× too narrow one 65% (sbi 0.27's ``LC2ST`` on the same pairs: 0%, 75%,
-50%). The seeds here are not among those; on them both controls are rejected."""
+bench/local_c2st.py --power``) that happens for the exact posterior 5% of the time, for the 1.5×
+too wide one 100% and the 1.5× too narrow one 85% (sbi 0.27's ``LC2ST`` on the same pairs: 15%,
+80%, 40%). The seeds here are not among those; on them both controls are rejected."""
 
 import functools
 
