@@ -14,10 +14,12 @@ relies on.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Protocol, runtime_checkable
+from typing import Any, Optional, Protocol, Tuple, runtime_checkable
 
 import pyro.distributions as dist
 import torch
+
+from .checks import as_tensor
 
 
 @runtime_checkable
@@ -64,6 +66,14 @@ class WrapsPosterior:
     @property
     def history(self):
         return getattr(self.posterior, "history", None)
+
+    def _observation_batch(self, x_o: Any) -> Tuple[torch.Tensor, bool]:
+        """``x_o`` as a batch of observations ``(B, ...)``, and whether it came as one: by the
+        wrapped posterior's observation shape where it has one, else observations are vectors."""
+        x = as_tensor(x_o)
+        shape = self.observation_shape
+        batched = x.dim() > (len(shape) if shape is not None else 1)
+        return (x if batched else x[None]), batched
 
 
 def read_observations_of(posterior: Any, x: torch.Tensor) -> None:

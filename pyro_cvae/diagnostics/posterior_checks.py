@@ -182,8 +182,7 @@ class Widened(WrapsPosterior):
 
     def _mean(self, x: torch.Tensor) -> torch.Tensor:
         """The posterior's mean for each observation of ``x`` ``(B, D)`` (``(1, D)`` for one)."""
-        shape = self.observation_shape
-        batch = x[None] if x.dim() == (len(shape) if shape is not None else 1) else x
+        batch, _ = self._observation_batch(x)
 
         def read_missing(missing: torch.Tensor, keys) -> List[torch.Tensor]:
             return list(_draws(self.posterior, missing, self.mean_draws).mean(0))
@@ -193,7 +192,8 @@ class Widened(WrapsPosterior):
     def sample(self, x, num_samples: int) -> torch.Tensor:
         x = as_tensor(x)
         draws = self.posterior.sample(x, num_samples)
-        mean = draws.mean(0, keepdim=True) if draws.dim() == 2 else self._mean(x)[None]
+        # The kept mean, never these draws' own: log_prob below moves θ about the same point.
+        mean = self._mean(x)[None] if self._observation_batch(x)[1] else self._mean(x)
         return mean + self.factor * (draws - mean)
 
     def log_prob(self, theta, x) -> torch.Tensor:

@@ -10,11 +10,10 @@ here, so that reading a folder needs no import of the kinds and no import circle
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Iterable, Tuple, Union
+from typing import Any, Dict, Iterable, Union
 
 import torch
 
-from ..checks import as_tensor
 from ..protocols import WrapsPosterior
 from .amortized import AmortizedPosterior
 from .ensemble import MANIFEST, EnsemblePosterior
@@ -57,14 +56,6 @@ class WrappedPosterior(WrapsPosterior):
     """A posterior that wraps ``self.posterior``: its names, shapes and history are the wrapped
     one's (where it has them), and it saves as that posterior in ``folder/posterior`` beside a
     file of its own state."""
-
-    def _observation_batch(self, x_o: Any) -> Tuple[torch.Tensor, bool]:
-        """``x_o`` as a batch of observations ``(B, ...)``, and whether it came as one: by the
-        wrapped posterior's observation shape where it has one, else observations are vectors."""
-        x = as_tensor(x_o)
-        shape = self.observation_shape
-        batched = x.dim() > (len(shape) if shape is not None else 1)
-        return (x if batched else x[None]), batched
 
     def _save(self, folder: PathLike, file_name: str, state: Dict[str, Any], overwrite: bool) -> Path:
         """The wrapped posterior into ``folder/posterior``, ``state`` into ``folder/file_name``;

@@ -61,7 +61,6 @@ def test_hpd_coverage_passes_the_exact_posterior_and_rejects_both_controls(pairs
     assert narrow.p_value < 0.01 and narrow.atc < 0
 
 
-@pytest.mark.slow  # two classifiers trained with 5-fold cross-validation
 class CountingPosterior(ExactPosterior):
     """The exact posterior, counting its draws."""
 
@@ -89,6 +88,26 @@ def test_the_negative_control_reads_each_observations_mean_once():
     assert posterior.drawn == 4 * 10 + 2 * control.mean_draws and again.shape == (10, 2, 2)
 
 
+def test_the_negative_control_samples_about_the_mean_its_density_uses():
+    """At one observation as in a batch: the draws are moved about the kept mean (not their own
+    sample mean), so a draw's density under ``log_prob`` is that of the posterior's own draw."""
+    torch.manual_seed(12)
+    posterior = CountingPosterior()
+    control = widened(posterior, 2.0)
+    x_o = torch.tensor([0.5, -0.3])
+    kept = control._mean(x_o)[0]
+    torch.manual_seed(13)
+    own = posterior.sample(x_o, 5)
+    torch.manual_seed(13)
+    moved = control.sample(x_o, 5)
+    assert moved.shape == (5, 2)
+    assert torch.allclose(moved, kept + 2.0 * (own - kept))
+    inner = kept + (moved - kept) / 2.0
+    expected = posterior.log_prob(inner, x_o) - 2 * math.log(2.0)
+    assert torch.allclose(control.log_prob(moved, x_o), expected.double())
+
+
+@pytest.mark.slow  # two classifiers trained with 5-fold cross-validation
 def test_c2st_tells_a_wrong_posterior_from_the_right_one():
     torch.manual_seed(1)
     x_o = torch.tensor([0.3, -0.4])
