@@ -5,9 +5,12 @@ Both methods train on the same simulations, in the same process; each is scored 
 (0.5: the draws cannot be told from the reference posterior's) per observation. Prints one JSON
 line per task, budget and method: ``task``, ``budget``, ``method``, ``c2st_mean``, ``c2st`` (per
 observation), ``fit_s``, ``sample_s``, ``outside_support`` (draws outside the prior's support).
+``--methods cvae-truncated`` adds ``fit_truncated`` with its defaults: not amortized, one fit per
+observation on a budget of its own (the same size), spent in rounds near that observation, to
+set beside the published sequential figures; its ``fit_s`` sums the observations' fits.
 
     python bench/sbibm.py --task two_moons slcp --budget 1000 10000 [--observations 1 2 3]
-        [--methods cvae npe] [--draws 10000] [--seed 0] [--figure sbibm.png]
+        [--methods cvae npe cvae-truncated] [--draws 10000] [--seed 0] [--figure sbibm.png]
     python bench/sbibm.py --rows run1.jsonl run2.jsonl --figure sbibm.png      # redraw, run nothing
 
 Needs the benchmark-only extras (never dependencies of the package)::
@@ -65,7 +68,21 @@ def fit_npe(task, theta, x, seed: int):
     return lambda x_o, n: posterior.sample((n,), x=x_o, show_progress_bars=False)
 
 
-METHODS = {"cvae": fit_cvae, "npe": fit_npe}
+def fit_cvae_truncated(task, theta, x, seed: int):
+    """``fit_truncated`` at each observation: a fit per x_o on its own simulations (as many as the
+    amortized methods' budget, in its default rounds); ``theta``, ``x`` give only the budget."""
+    from pyro_cvae.posterior.truncated import fit_truncated
+
+    def fit_at(x_o):
+        x_o = x_o.reshape(x.shape[1:])
+        return fit_truncated(task.get_prior_dist(), task.get_simulator(), x_o, len(theta), seed=seed, progress=False)
+
+    return fit_at
+
+
+METHODS = {"cvae": fit_cvae, "npe": fit_npe, "cvae-truncated": fit_cvae_truncated}
+#: methods that fit once per observation: their ``fit_s`` sums those fits
+PER_OBSERVATION = {"cvae-truncated"}
 
 
 def _outside(task, theta: torch.Tensor) -> int:
@@ -86,8 +103,15 @@ def run(task_name: str, budget: int, methods: List[str], observations: List[int]
         scores, sample_s, outside = [], 0.0, 0
         for number in observations:
             x_o = task.get_observation(number)
+            if method in PER_OBSERVATION:
+                start = time.perf_counter()
+                posterior = sampler(x_o)
+                fit_s += time.perf_counter() - start
+                draw_at = posterior.sample
+            else:
+                draw_at = sampler
             start = time.perf_counter()
-            draw = sampler(x_o, draws)
+            draw = draw_at(x_o, draws)
             sample_s += time.perf_counter() - start
             outside += _outside(task, draw)
             reference = task.get_reference_posterior_samples(number)[:draws]

@@ -286,17 +286,30 @@ def test_sbibm(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_sbibm_truncated(capsys):
+    # the per-observation method: one fit per observation, in rounds, scored as the others
+    argv = ["--task", "two_moons", "--budget", "300", "--observations", "1", "2", "--draws", "300"]
+    output = run_bench("sbibm.py", [*argv, "--methods", "cvae-truncated"], capsys)
+    (row,) = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert row["method"] == "cvae-truncated" and len(row["c2st"]) == 2 and row["outside_support"] == 0
+    assert 0.4 <= row["c2st_mean"] <= 1 and row["fit_s"] > 0
+
+
+@pytest.mark.slow
 def test_posterior_defaults(capsys):
     rows = [
         json.loads(line)
         for line in run_bench("posterior_defaults.py", SMALL["posterior_defaults.py"], capsys).splitlines()
     ]
-    candidates = set(runpy.run_path(str(BENCH / "posterior_defaults.py"))["CANDIDATES"]) | {"npe"}
+    bench = runpy.run_path(str(BENCH / "posterior_defaults.py"))
+    candidates = set(bench["CANDIDATES"]) | set(bench["TRUNCATED"]) | {"npe"}
     assert {(r["task"], r["candidate"]) for r in rows} == {
         (task, c) for task in ("two_scale", "slcp_distractors") for c in candidates
     }
     assert all(0.4 <= r["c2st_mean"] <= 1 and r["fit_s"] > 0 for r in rows)
     assert {r["epochs"] for r in rows if r["candidate"] != "npe"} == {3}  # the cap holds every candidate
+    # a truncated candidate's last region is a part of the prior
+    assert all(0 < m <= 1 for r in rows if r["candidate"] in bench["TRUNCATED"] for m in r["region_mass"])
 
 
 def test_the_two_scale_reference_is_the_exact_posterior():

@@ -16,7 +16,16 @@ TINY = {
     "quadrants.py": ["--num-importance", "3", "--limit", "200"],
     "image_vae.py": ["--num-importance", "3", "--limit", "200"],
     "image_penalties.py": ["--perception-epochs", "1", "--num-importance", "3", "--limit", "300"],
-    "own_inverse_problem.py": ["--num-simulations", "300", "--truths", "40", "--mcmc-steps", "3"],
+    "own_inverse_problem.py": [
+        "--num-simulations",
+        "300",
+        "--truths",
+        "40",
+        "--mcmc-steps",
+        "3",
+        "--truncated-rounds",
+        "2",
+    ],
 }
 
 

@@ -7,6 +7,8 @@ of M fits; ``recalibrate`` makes its per-parameter intervals calibrated on avera
 prior, ``recalibrate_regions`` its highest-density regions; ``load_posterior`` reads any of them
 back); ``importance_corrected`` makes it exact where
 the likelihood is known (with ``mcmc_steps``, its draws then move by Metropolis–Hastings);
+``fit_truncated(prior, simulator, x_o, num_simulations)`` spends the budget in rounds near one
+observation x_o (a posterior right at x_o, not over the prior);
 ``pair_plot`` and ``posterior_inference_data`` show it. Under the hood it is this package's CVAE
 with the roles renamed: the CVAE's x is θ (standardized, ``standardize``), its condition y is the
 observation.
@@ -23,10 +25,12 @@ from .recalibrate import RecalibratedPosterior, recalibrate
 from .regions import RegionRecalibratedPosterior, recalibrate_regions
 from .simulate import Simulations, simulate
 from .standardize import ObservationScaler, ParameterSpace, support_bounds
+from .truncated import BoxTruncatedPrior, RegionTruncatedPrior, fit_truncated
 from .wrapped import load_posterior
 
 __all__ = [
     "AmortizedPosterior",
+    "BoxTruncatedPrior",
     "CorrectedDraws",
     "EnsemblePosterior",
     "KHAT_LIMIT",
@@ -41,9 +45,11 @@ __all__ = [
     "POSTERIOR_MODEL",
     "RecalibratedPosterior",
     "RegionRecalibratedPosterior",
+    "RegionTruncatedPrior",
     "ParameterSpace",
     "Simulations",
     "fit_posterior",
+    "fit_truncated",
     "posterior_model_config",
     "recalibrate",
     "recalibrate_regions",
