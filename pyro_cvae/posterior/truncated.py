@@ -214,11 +214,12 @@ def fit_truncated(
 
     The first round simulates from ``prior``; each later one from the prior restricted to a
     region of the previous fit at x_o (``region="box"``: the box of its ``REGION_DRAWS`` draws
-    there, widened by ``margin`` of its width on each side; ``"hpd"``: its highest-density region
-    that holds those draws, inside that box; the module docstring says when each serves). Every round's fit
-    trains from scratch on all pairs so far (module docstring: why that is still the posterior
-    at x_o). ``fit_options`` go to ``fit_posterior`` (``model=``, ``support=``, ``bounds=``,
-    ``FitConfig`` fields); ``rounds=1`` is ``fit_posterior`` itself.
+    there, widened by ``margin`` of its width on each side; ``"hpd"``: its highest-density
+    region that holds those draws, inside that box; the module docstring says when each
+    serves). Every round's fit trains from scratch on all pairs so far (the module docstring:
+    why that is still the posterior at x_o). ``fit_options`` go to ``fit_posterior``
+    (``model=``, ``support=``, ``bounds=``, ``FitConfig`` fields); ``rounds=1`` is
+    ``fit_posterior`` itself. Save and load it as any ``AmortizedPosterior``.
 
     The result is an ``AmortizedPosterior`` that is right at x_o only; its run metadata records
     ``truncated_at`` (x_o), each round's region (its box and the prior mass it kept,

@@ -139,6 +139,18 @@ def test_the_rounds_close_in_on_the_observation(fitted):
     assert torch.allclose(draws.std(0), torch.full((2,), 0.1), rtol=0.35)
 
 
+def test_it_saves_and_loads_with_its_record(fitted, tmp_path):
+    x_o, posterior = fitted
+    posterior.save(tmp_path / "focused")
+    loaded = AmortizedPosterior.load(tmp_path / "focused")
+    assert loaded.run.metadata["truncation"] == posterior.run.metadata["truncation"]
+    assert loaded.run.metadata["truncated_at"] == pytest.approx(x_o.tolist())
+    torch.manual_seed(6)
+    first = posterior.sample(x_o, 20)
+    torch.manual_seed(6)
+    assert torch.equal(first, loaded.sample(x_o, 20))
+
+
 def test_one_round_is_fit_posterior_itself():
     prior, x_o = box(-3, 3, 2), torch.tensor([0.5, 0.5])
     settings = {**SMALL, "epochs": 3}
