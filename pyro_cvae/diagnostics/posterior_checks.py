@@ -193,7 +193,10 @@ class Widened(WrapsPosterior):
         x = as_tensor(x)
         draws = self.posterior.sample(x, num_samples)
         # The kept mean, never these draws' own: log_prob below moves θ about the same point.
-        mean = self._mean(x)[None] if self._observation_batch(x)[1] else self._mean(x)
+        # By the draws' shape, not x's: a posterior may answer a batch of one as one observation.
+        mean = self._mean(x)  # (B, D): (1, D) for one observation
+        if draws.dim() == 3:  # (num_samples, B, D)
+            mean = mean[None]
         return mean + self.factor * (draws - mean)
 
     def log_prob(self, theta, x) -> torch.Tensor:

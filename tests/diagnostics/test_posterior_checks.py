@@ -88,6 +88,26 @@ def test_the_negative_control_reads_each_observations_mean_once():
     assert posterior.drawn == 4 * 10 + 2 * control.mean_draws and again.shape == (10, 2, 2)
 
 
+class BatchOfOneIsOne(ExactPosterior):
+    """Answers a batch of one observation ``(1, 2)`` as one, ``(n, 2)``, as
+    ``AmortizedPosterior.sample`` does."""
+
+    observation_shape = (2,)
+
+    def sample(self, x, n):
+        draws = super().sample(x, n)
+        return draws[:, 0] if draws.dim() == 3 and draws.shape[1] == 1 else draws
+
+
+def test_the_negative_control_keeps_the_shape_its_posterior_gives():
+    torch.manual_seed(14)
+    control = widened(BatchOfOneIsOne(), 1.5)
+    x = torch.tensor([[0.5, -0.3]])
+    assert control.sample(x, 30).shape == (30, 2)  # a batch of one, answered as one
+    assert control.sample(x[0], 30).shape == (30, 2)
+    assert control.sample(torch.zeros(3, 2), 30).shape == (30, 3, 2)
+
+
 def test_the_negative_control_samples_about_the_mean_its_density_uses():
     """At one observation as in a batch: the draws are moved about the kept mean (not their own
     sample mean), so a draw's density under ``log_prob`` is that of the posterior's own draw."""
