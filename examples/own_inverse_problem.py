@@ -7,8 +7,8 @@ the truth marked), checks it against fresh simulations (SBC, TARP, expected HPD 
 the same checks on a posterior made 1.5× too narrow, which they must reject), and, since the
 noise model is known, corrects it by importance sampling and ``--mcmc-steps`` Metropolis–Hastings
 steps. With ``--truncated-rounds R`` (R > 1) it also spends the same budget in R rounds near this
-one observation (``fit_truncated``) and scores both posteriors against the corrected draws, which
-the known likelihood makes exact (C2ST, 0.5: indistinguishable). It writes the figures into
+one observation (``fit_truncated``) and scores both posteriors against the corrected draws, exact
+as far as their k̂ and moves allow (C2ST, 0.5: indistinguishable). It writes the figures into
 ``--out`` and prints a JSON summary.
 
     python examples/own_inverse_problem.py [--num-simulations 20000] [--epochs 2000] [--mcmc-steps 50]
