@@ -58,7 +58,30 @@ REGION_PARTICLES = 32
 PROPOSALS_PER_ROUND, MAX_PROPOSALS = 100_000, 100_000_000
 
 
-class BoxTruncatedPrior:
+class _CountedRejection:
+    """Draws kept by rejection, counted: ``proposed`` candidates made, ``accepted`` kept."""
+
+    proposed: int
+    accepted: int
+
+    def _kept(self, wanted: int, propose, keep, cap: int, stalled) -> torch.Tensor:
+        """``wanted`` rows of ``propose()``'s candidates where ``keep(candidates)`` holds; raises
+        ``RuntimeError(stalled())`` once ``cap`` candidates have been made."""
+        kept: List[torch.Tensor] = []
+        count = 0
+        while count < wanted:
+            if self.proposed >= cap:
+                raise RuntimeError(stalled())
+            candidates = propose()
+            inside = keep(candidates)
+            kept.append(candidates[inside])
+            count += int(inside.sum())
+            self.proposed += len(candidates)
+            self.accepted += int(inside.sum())
+        return torch.cat(kept)[:wanted]
+
+
+class BoxTruncatedPrior(_CountedRejection):
     """``prior`` restricted to the box ``[lower, upper]`` (per parameter).
 
     Inside the box its density is the prior's divided by the prior's mass there, which is all a
@@ -107,26 +130,24 @@ class BoxTruncatedPrior:
         return self._rejected(wanted).reshape(*sample_shape, -1)
 
     def _rejected(self, wanted: int) -> torch.Tensor:
-        kept: List[torch.Tensor] = []
-        count = 0
-        while count < wanted:
-            if self.proposed >= MAX_PROPOSALS:
-                raise RuntimeError(
-                    f"the truncated prior kept {self.accepted} of {self.proposed} prior draws (box "
-                    f"{self.lower.tolist()} to {self.upper.tolist()}); fewer rounds or a larger margin "
-                    "keep the box wider"
-                )
+        def propose() -> torch.Tensor:
             theta = self.prior.sample((PROPOSALS_PER_ROUND,)).float()
-            theta = theta[:, None] if theta.dim() == 1 else theta
-            inside = ((theta >= self.lower) & (theta <= self.upper)).all(-1)
-            kept.append(theta[inside])
-            count += int(inside.sum())
-            self.proposed += PROPOSALS_PER_ROUND
-            self.accepted += int(inside.sum())
-        return torch.cat(kept)[:wanted]
+            return theta[:, None] if theta.dim() == 1 else theta
+
+        def stalled() -> str:
+            return (
+                f"the truncated prior kept {self.accepted} of {self.proposed} prior draws (box "
+                f"{self.lower.tolist()} to {self.upper.tolist()}); fewer rounds or a larger margin "
+                "keep the box wider"
+            )
+
+        def inside_box(theta: torch.Tensor) -> torch.Tensor:
+            return ((theta >= self.lower) & (theta <= self.upper)).all(-1)
+
+        return self._kept(wanted, propose, inside_box, MAX_PROPOSALS, stalled)
 
 
-class RegionTruncatedPrior:
+class RegionTruncatedPrior(_CountedRejection):
     """``prior`` restricted to the highest-density region of ``posterior`` at ``x_o`` whose edge
     is the lowest ``log_prob`` among ``draws`` (``(n, D)``, the posterior's own at x_o), inside
     the box ``[lower, upper]``: candidates come from ``BoxTruncatedPrior`` and are kept where
@@ -134,6 +155,7 @@ class RegionTruncatedPrior:
 
     def __init__(self, prior, posterior, x_o: torch.Tensor, draws: torch.Tensor, lower, upper, chunk: int = 4096):
         self.box = BoxTruncatedPrior(prior, lower, upper)
+        self.lower, self.upper = self.box.lower, self.box.upper
         self.posterior, self.x_o, self.chunk = posterior, x_o, chunk
         self.edge = float(self._log_density(draws).min())
         self.proposed = self.accepted = 0
@@ -152,21 +174,17 @@ class RegionTruncatedPrior:
 
     def sample(self, sample_shape: Sequence[int] = ()) -> torch.Tensor:
         wanted = int(math.prod(sample_shape))
-        kept: List[torch.Tensor] = []
-        count = 0
-        while count < wanted:
-            if self.proposed >= MAX_PROPOSALS // 100:  # each candidate costs a density, not a prior draw
-                raise RuntimeError(
-                    f"the region kept {self.accepted} of {self.proposed} candidates; fewer rounds, or "
-                    "region='box', keep it wider"
-                )
-            theta = self.box.sample((self.chunk,))
-            inside = self._log_density(theta) >= self.edge
-            kept.append(theta[inside])
-            count += int(inside.sum())
-            self.proposed += self.chunk
-            self.accepted += int(inside.sum())
-        return torch.cat(kept)[:wanted].reshape(*sample_shape, -1)
+        theta = self._kept(
+            wanted,
+            lambda: self.box.sample((self.chunk,)),
+            lambda theta: self._log_density(theta) >= self.edge,
+            MAX_PROPOSALS // 100,  # each candidate costs a density, not a prior draw
+            lambda: (
+                f"the region kept {self.accepted} of {self.proposed} candidates; fewer rounds, or "
+                "region='box', keep it wider"
+            ),
+        )
+        return theta.reshape(*sample_shape, -1)
 
 
 def independent_marginals(prior, num_parameters: int):
@@ -249,7 +267,7 @@ def fit_truncated(
         xs.append(simulations.x)
         failed += simulations.failed
         theta, x = torch.cat(thetas), torch.cat(xs)
-        if x_o.shape != x.shape[1:]:
+        if r == 0 and x_o.shape != x.shape[1:]:
             shape = tuple(x.shape[1:])
             raise ValueError(f"x_o must be one observation shaped {shape} (the simulator's), got {tuple(x_o.shape)}")
         fitted = fit_posterior(
@@ -258,7 +276,8 @@ def fit_truncated(
         assert isinstance(fitted, AmortizedPosterior)  # one fit, no ensemble
         posterior = fitted
         if r + 1 < rounds:
-            lower, upper = _bounds(prior, fit_options.get("bounds"), theta.shape[1])
+            if r == 0:  # the support the boxes are cut to
+                lower, upper = _bounds(prior, fit_options.get("bounds"), theta.shape[1])
             draws = posterior.sample(x_o, REGION_DRAWS)
             box = box_around(draws, margin, lower, upper)
             if region == "hpd":
@@ -270,13 +289,8 @@ def fit_truncated(
     posterior.run.metadata.update(
         truncated_at=x_o.tolist(),
         truncation=[
-            {"lower": _box_of(b).lower.tolist(), "upper": _box_of(b).upper.tolist(), "prior_mass": b.prior_mass}
-            for b in regions
+            {"lower": b.lower.tolist(), "upper": b.upper.tolist(), "prior_mass": b.prior_mass} for b in regions
         ],
         failed_simulations=failed,
     )
     return posterior
-
-
-def _box_of(proposal) -> BoxTruncatedPrior:
-    return proposal.box if isinstance(proposal, RegionTruncatedPrior) else proposal
