@@ -8,7 +8,8 @@ prior, ``recalibrate_regions`` its highest-density regions; ``load_posterior`` r
 back); ``importance_corrected`` makes it exact where
 the likelihood is known (with ``mcmc_steps``, its draws then move by Metropolis–Hastings);
 ``fit_truncated(prior, simulator, x_o, num_simulations)`` spends the budget in rounds near one
-observation x_o (a posterior right at x_o, not over the prior);
+observation x_o (a posterior right at x_o, not over the prior; checked on truths from
+``pooled_proposal``);
 ``pair_plot`` and ``posterior_inference_data`` show it. Under the hood it is this package's CVAE
 with the roles renamed: the CVAE's x is θ (standardized, ``standardize``), its condition y is the
 observation.
@@ -25,7 +26,7 @@ from .recalibrate import RecalibratedPosterior, recalibrate
 from .regions import RegionRecalibratedPosterior, recalibrate_regions
 from .simulate import Simulations, simulate
 from .standardize import ObservationScaler, ParameterSpace, support_bounds
-from .truncated import BoxTruncatedPrior, RegionTruncatedPrior, fit_truncated
+from .truncated import BoxTruncatedPrior, PooledProposal, RegionTruncatedPrior, fit_truncated, pooled_proposal
 from .wrapped import load_posterior
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "Simulations",
     "fit_posterior",
     "fit_truncated",
+    "pooled_proposal",
+    "PooledProposal",
     "posterior_model_config",
     "recalibrate",
     "recalibrate_regions",

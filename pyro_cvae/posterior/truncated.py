@@ -28,10 +28,17 @@ than no truncation (C2ST 0.90 against 0.82; the box 0.83); on a broad-and-sharp 
 
 What it gives up: the result is right at x_o (and observations like it), not over the prior,
 so the checks that average over the prior's simulations (``sbc``, ``tarp``, ``hpd_coverage``,
-``LocalC2ST``) do not apply to it; where the likelihood is known, ``importance_corrected`` checks
-and mends it at x_o. And a region cut from an over-confident round can cut off true posterior
-mass, which no later round can bring back. It costs a fit per round and per observation (each
-from scratch, on the pairs so far): about 2.5 amortized fits' time for each x_o at 4 rounds.
+``LocalC2ST``) do not apply to it with truths from the prior. They do with truths from
+``pooled_proposal(prior, posterior)``, the mixture p̃ the pooled θ came from: the last fit is
+amortized over p̃(θ) p(x | θ), so it learns p̃(θ | x), and SBC holds for any prior that draws
+the truths the way the training pairs were drawn. Most of p̃'s mass is in the boxes around x_o,
+so these checks read the fit where it matters (``--truncated-rounds`` in
+``examples/own_inverse_problem.py`` runs them). Where the likelihood is known,
+``importance_corrected`` checks and mends it at x_o itself. A region cut from an
+over-confident round can cut off true posterior mass, which no later round can bring back
+(nor can these checks see it: they hold the fit to p̃, which the cut shaped too). It costs a fit
+per round and per observation (each from scratch, on the pairs so far): about 2.5 amortized
+fits' time for each x_o at 4 rounds.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from .amortized import AmortizedPosterior
 from .fit import _bounds, fit_posterior
 from .simulate import simulate
 
-__all__ = ["BoxTruncatedPrior", "RegionTruncatedPrior", "fit_truncated"]
+__all__ = ["BoxTruncatedPrior", "PooledProposal", "RegionTruncatedPrior", "fit_truncated", "pooled_proposal"]
 
 #: how many draws of the last round's posterior at x_o give the next region
 REGION_DRAWS = 10_000
@@ -78,7 +85,7 @@ class _CountedRejection:
             count += int(inside.sum())
             self.proposed += len(candidates)
             self.accepted += int(inside.sum())
-        return torch.cat(kept)[:wanted]
+        return torch.cat(kept)[:wanted] if kept else propose()[:0]
 
 
 class BoxTruncatedPrior(_CountedRejection):
@@ -126,8 +133,10 @@ class BoxTruncatedPrior(_CountedRejection):
             low, high = self._cdf_bounds()
             u = low + (high - low) * torch.rand(wanted, low.numel())
             theta = self._marginals.icdf(u.clamp(1e-7, 1 - 1e-7))
-            return torch.minimum(torch.maximum(theta, self.lower), self.upper).reshape(*sample_shape, -1)
-        return self._rejected(wanted).reshape(*sample_shape, -1)
+            theta = torch.minimum(torch.maximum(theta, self.lower), self.upper)
+        else:
+            theta = self._rejected(wanted)
+        return theta.reshape(*sample_shape, self.lower.numel())
 
     def _rejected(self, wanted: int) -> torch.Tensor:
         def propose() -> torch.Tensor:
@@ -184,7 +193,68 @@ class RegionTruncatedPrior(_CountedRejection):
                 "region='box', keep it wider"
             ),
         )
+        return theta.reshape(*sample_shape, self.lower.numel())
+
+
+class PooledProposal:
+    """The mixture of ``proposals`` in the shares ``simulations`` (how many pairs each gave): the
+    distribution of a truncated fit's pooled θ, the prior then each round's truncated prior.
+    Only ``sample`` is needed (by ``simulate``)."""
+
+    def __init__(self, proposals: Sequence[Any], simulations: Sequence[int]):
+        if len(proposals) != len(simulations) or not proposals:
+            raise ValueError(f"give one simulation count per proposal, got {len(simulations)} for {len(proposals)}")
+        if min(simulations) < 0 or sum(simulations) <= 0:
+            raise ValueError(f"simulations must be counts >= 0, not all 0, got {list(simulations)}")
+        self.proposals = list(proposals)
+        self.shares = torch.tensor(simulations, dtype=torch.float64) / sum(simulations)
+
+    @property
+    def support(self):
+        return getattr(self.proposals[0], "support", None)
+
+    def sample(self, sample_shape: Sequence[int] = ()) -> torch.Tensor:
+        wanted = int(math.prod(sample_shape))
+        if wanted == 0:
+            empty = self.proposals[0].sample((0,)).float()
+            return empty.reshape(*sample_shape, empty.shape[-1] if empty.dim() > 1 else 1)
+        which = torch.multinomial(self.shares, wanted, replacement=True)
+        theta: Optional[torch.Tensor] = None
+        for k, proposal in enumerate(self.proposals):
+            chosen = which == k
+            count = int(chosen.sum())
+            if count == 0:
+                continue
+            part = proposal.sample((count,)).float().reshape(count, -1)
+            if theta is None:
+                theta = torch.empty(wanted, part.shape[1])
+            theta[chosen] = part  # each draw from the component its index picked, in random order
+        assert theta is not None
         return theta.reshape(*sample_shape, -1)
+
+
+def pooled_proposal(prior: torch.distributions.Distribution, posterior: AmortizedPosterior) -> PooledProposal:
+    """The distribution ``fit_truncated``'s pairs came from, rebuilt from ``posterior``'s run
+    record and the ``prior`` it was fitted with: the prior, then each round's box, in the shares
+    of the pairs each round gave. Draw check truths from it (``simulate(pooled_proposal(prior,
+    posterior), simulator, 1000)``) for ``sbc``, ``tarp``, ``hpd_coverage`` and ``LocalC2ST``
+    (the module docstring: why those checks are then the right ones). Works after ``load``;
+    not for ``region="hpd"``, whose regions are densities of the rounds' fits, not kept."""
+    record = getattr(getattr(posterior, "run", None), "metadata", None) or {}
+    if "truncation" not in record:
+        raise ValueError("posterior was not fitted by fit_truncated: its run records no truncation")
+    if record.get("truncation_region", "box") != "box":
+        raise ValueError(
+            f"posterior was fitted with region={record['truncation_region']!r}: its regions are the rounds' "
+            "own fits, which are not kept; pooled_proposal rebuilds region='box' fits only"
+        )
+    if "round_simulations" not in record:
+        raise ValueError("posterior's run does not record each round's simulations (fitted before they were kept)")
+    boxes = [
+        BoxTruncatedPrior(prior, torch.tensor(kept["lower"]), torch.tensor(kept["upper"]))
+        for kept in record["truncation"]
+    ]
+    return PooledProposal([prior, *boxes], record["round_simulations"])
 
 
 def independent_marginals(prior, num_parameters: int):
@@ -240,8 +310,10 @@ def fit_truncated(
     ``fit_posterior`` itself. Save and load it as any ``AmortizedPosterior``.
 
     The result is an ``AmortizedPosterior`` that is right at x_o only; its run metadata records
-    ``truncated_at`` (x_o), each round's region (its box and the prior mass it kept,
-    ``truncation``), and the simulations that failed.
+    ``truncated_at`` (x_o), each later round's region (its box and the prior mass it kept,
+    ``truncation``; ``truncation_region``), the pairs each round gave (``round_simulations``)
+    and the simulations that failed. ``pooled_proposal(prior, posterior)`` rebuilds from that
+    record the distribution to draw check truths from.
     """
     check_positive_int(num_simulations, "num_simulations")
     check_positive_int(rounds, "rounds")
@@ -291,6 +363,8 @@ def fit_truncated(
         truncation=[
             {"lower": b.lower.tolist(), "upper": b.upper.tolist(), "prior_mass": b.prior_mass} for b in regions
         ],
+        truncation_region=region,
+        round_simulations=[len(pairs) for pairs in thetas],
         failed_simulations=failed,
     )
     return posterior

@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from pyro_cvae.posterior import AmortizedPosterior, fit_posterior
+from pyro_cvae.diagnostics import sbc, widened
+from pyro_cvae.posterior import AmortizedPosterior, PooledProposal, fit_posterior, pooled_proposal, simulate
 from pyro_cvae.posterior import truncated as truncated_module
 from pyro_cvae.posterior.truncated import BoxTruncatedPrior, RegionTruncatedPrior, box_around, fit_truncated
 
@@ -149,6 +150,49 @@ def test_it_saves_and_loads_with_its_record(fitted, tmp_path):
     first = posterior.sample(x_o, 20)
     torch.manual_seed(6)
     assert torch.equal(first, loaded.sample(x_o, 20))
+
+
+def test_the_pooled_proposal_mixes_its_proposals_in_their_shares():
+    torch.manual_seed(7)
+    prior = box(-3, 3, 2)
+    inner = BoxTruncatedPrior(prior, torch.zeros(2), torch.ones(2))
+    theta = PooledProposal([prior, inner], [100, 300]).sample((20000,))
+    assert theta.shape == (20000, 2)
+    in_unit_square = ((theta >= 0) & (theta <= 1)).all(-1).float().mean()
+    # a quarter from the prior (1/36 of it in the unit square), three quarters from the box
+    assert float(in_unit_square) == pytest.approx(0.25 / 36 + 0.75, abs=0.015)
+    assert PooledProposal([prior, inner], [100, 300]).sample((3, 4)).shape == (3, 4, 2)
+    assert PooledProposal([prior, inner], [100, 300]).sample((0,)).shape == (0, 2)
+
+
+def test_the_truncated_fit_is_calibrated_on_truths_from_its_pooled_proposal(fitted, tmp_path):
+    # it learned p̃(θ | x) for the θ it was fitted on, p̃ the prior and the boxes mixed: SBC on
+    # truths from p̃ passes, and rejects the same posterior 1.5x too narrow (SBC's power against
+    # both controls is tested in tests/diagnostics); on truths from the prior (the amortized
+    # check) it fails, as it should
+    x_o, posterior = fitted
+    posterior.save(tmp_path / "focused")
+    loaded = AmortizedPosterior.load(tmp_path / "focused")  # the record rebuilds it after loading
+    prior = box(-3, 3, 2)
+    proposal = pooled_proposal(prior, loaded)
+    assert len(proposal.proposals) == 3 and proposal.shares.tolist() == pytest.approx([1 / 3] * 3)
+    checks = simulate(proposal, noisy_identity, 300, seed=8, progress=False)
+    assert sbc(posterior, checks.theta, checks.x)["p_value"] > 0.01
+    assert sbc(widened(posterior, 1 / 1.5), checks.theta, checks.x)["p_value"] < 1e-4
+    everywhere = simulate(prior, noisy_identity, 300, seed=8, progress=False)
+    assert sbc(posterior, everywhere.theta, everywhere.x)["p_value"] < 0.01
+
+
+def test_a_pooled_proposal_needs_a_truncated_box_fit():
+    prior, settings = box(-3, 3, 2), {**SMALL, "epochs": 1, "progress": False}
+    plain = fit_posterior(prior, noisy_identity, 100, seed=4, **settings)
+    with pytest.raises(ValueError, match="posterior was not fitted by fit_truncated"):
+        pooled_proposal(prior, plain)
+    hpd = fit_truncated(prior, noisy_identity, torch.zeros(2), 40, rounds=2, region="hpd", **settings)
+    with pytest.raises(ValueError, match="region='hpd'"):
+        pooled_proposal(prior, hpd)
+    with pytest.raises(ValueError, match="one simulation count per proposal"):
+        PooledProposal([prior], [1, 2])
 
 
 def test_one_round_is_fit_posterior_itself():
