@@ -7,10 +7,13 @@ line per task, budget and method: ``task``, ``budget``, ``method``, ``c2st_mean`
 observation), ``fit_s``, ``sample_s``, ``outside_support`` (draws outside the prior's support).
 ``--methods cvae-truncated`` adds ``fit_truncated`` with its defaults: not amortized, one fit per
 observation on a budget of its own (the same size), spent in rounds near that observation, to
-set beside the published sequential figures; its ``fit_s`` sums the observations' fits.
+set beside the published sequential figures; its ``fit_s`` sums the observations' fits, and
+``pooled_sbc_p`` gives, per observation, SBC's Bonferroni-combined p on ``--pooled-truths`` truths
+drawn as that fit's pairs were (``pooled_proposal``: the check that applies to it).
 
     python bench/sbibm.py --task two_moons slcp --budget 1000 10000 [--observations 1 2 3]
-        [--methods cvae npe cvae-truncated] [--draws 10000] [--seed 0] [--figure sbibm.png]
+        [--methods cvae npe cvae-truncated] [--draws 10000] [--seed 0] [--pooled-truths 300]
+        [--figure sbibm.png]
     python bench/sbibm.py --rows run1.jsonl run2.jsonl --figure sbibm.png      # redraw, run nothing
 
 Needs the benchmark-only extras (never dependencies of the package)::
@@ -90,7 +93,25 @@ def _outside(task, theta: torch.Tensor) -> int:
     return int((~support.check(theta)).sum())
 
 
-def run(task_name: str, budget: int, methods: List[str], observations: List[int], draws: int, seed: int):
+def _pooled_sbc_p(task, posterior, truths: int, seed: int) -> float:
+    """SBC's combined p for a truncated fit on ``truths`` pairs drawn as its own pairs were."""
+    from pyro_cvae.diagnostics import sbc
+    from pyro_cvae.posterior import pooled_proposal, simulate
+
+    proposal = pooled_proposal(task.get_prior_dist(), posterior)
+    checks = simulate(proposal, task.get_simulator(), truths, seed=seed + 1, progress=False)
+    return float(sbc(posterior, checks.theta, checks.x)["p_value"])
+
+
+def run(
+    task_name: str,
+    budget: int,
+    methods: List[str],
+    observations: List[int],
+    draws: int,
+    seed: int,
+    pooled_truths: int = 300,
+):
     import sbibm
     from sbibm.metrics import c2st
 
@@ -100,7 +121,7 @@ def run(task_name: str, budget: int, methods: List[str], observations: List[int]
         start = time.perf_counter()
         sampler = METHODS[method](task, theta, x, seed)
         fit_s = time.perf_counter() - start
-        scores, sample_s, outside = [], 0.0, 0
+        scores, sample_s, outside, pooled_sbc = [], 0.0, 0, []
         for number in observations:
             x_o = task.get_observation(number)
             if method in PER_OBSERVATION:
@@ -108,6 +129,8 @@ def run(task_name: str, budget: int, methods: List[str], observations: List[int]
                 posterior = sampler(x_o)
                 fit_s += time.perf_counter() - start
                 draw_at = posterior.sample
+                if pooled_truths:
+                    pooled_sbc.append(round(_pooled_sbc_p(task, posterior, pooled_truths, seed), 4))
             else:
                 draw_at = sampler
             start = time.perf_counter()
@@ -116,7 +139,7 @@ def run(task_name: str, budget: int, methods: List[str], observations: List[int]
             outside += _outside(task, draw)
             reference = task.get_reference_posterior_samples(number)[:draws]
             scores.append(float(c2st(reference, draw[: len(reference)])[0]))
-        yield {
+        row = {
             "task": task_name,
             "budget": budget,
             "method": method,
@@ -129,6 +152,9 @@ def run(task_name: str, budget: int, methods: List[str], observations: List[int]
             "draws": draws,
             "seed": seed,
         }
+        if pooled_sbc:
+            row.update(pooled_sbc_p=pooled_sbc, pooled_truths=pooled_truths)
+        yield row
 
 
 def figure(rows: List[Dict], path: str) -> None:
@@ -155,6 +181,7 @@ def main(argv=None):
     parser.add_argument("--observations", nargs="+", type=int, default=list(range(1, 11)))
     parser.add_argument("--draws", type=int, default=10000, help="posterior draws per observation")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pooled-truths", type=int, default=300, help="cvae-truncated: SBC truths per fit (0: none)")
     parser.add_argument("--figure", help="write a PNG of C2ST against the budget")
     parser.add_argument("--rows", nargs="+", help="draw --figure from the JSON lines of earlier runs; run nothing")
     args = parser.parse_args(argv)
@@ -169,7 +196,7 @@ def main(argv=None):
     rows = []
     for task in args.task:
         for budget in args.budget:
-            for row in run(task, budget, args.methods, args.observations, args.draws, args.seed):
+            for row in run(task, budget, args.methods, args.observations, args.draws, args.seed, args.pooled_truths):
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     if args.figure:

@@ -289,10 +289,13 @@ def test_sbibm(tmp_path, capsys):
 def test_sbibm_truncated(capsys):
     # the per-observation method: one fit per observation, in rounds, scored as the others
     argv = ["--task", "two_moons", "--budget", "300", "--observations", "1", "2", "--draws", "300"]
-    output = run_bench("sbibm.py", [*argv, "--methods", "cvae-truncated"], capsys)
+    output = run_bench("sbibm.py", [*argv, "--methods", "cvae-truncated", "--pooled-truths", "40"], capsys)
     (row,) = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert row["method"] == "cvae-truncated" and len(row["c2st"]) == 2 and row["outside_support"] == 0
     assert 0.4 <= row["c2st_mean"] <= 1 and row["fit_s"] > 0
+    # each fit checked by SBC on truths drawn as its pairs were
+    assert row["pooled_truths"] == 40 and len(row["pooled_sbc_p"]) == 2
+    assert all(0 <= p <= 1 for p in row["pooled_sbc_p"])
 
 
 @pytest.mark.slow
