@@ -9,7 +9,8 @@ observation), ``fit_s``, ``sample_s``, ``outside_support`` (draws outside the pr
 observation on a budget of its own (the same size), spent in rounds near that observation, to
 set beside the published sequential figures; its ``fit_s`` sums the observations' fits, and
 ``pooled_sbc_p`` gives, per observation, SBC's Bonferroni-combined p on ``--pooled-truths`` truths
-drawn as that fit's pairs were (``pooled_proposal``: the check that applies to it).
+drawn as that fit's pairs were (``pooled_proposal``: the check that applies to it), and
+``near_sbc_p`` the same on the ``--pooled-truths`` of ten times as many whose x lie nearest x_o.
 
     python bench/sbibm.py --task two_moons slcp --budget 1000 10000 [--observations 1 2 3]
         [--methods cvae npe cvae-truncated] [--draws 10000] [--seed 0] [--pooled-truths 300]
@@ -93,14 +94,17 @@ def _outside(task, theta: torch.Tensor) -> int:
     return int((~support.check(theta)).sum())
 
 
-def _pooled_sbc_p(task, posterior, truths: int, seed: int) -> float:
-    """SBC's combined p for a truncated fit on ``truths`` pairs drawn as its own pairs were."""
+def _pooled_sbc_p(task, posterior, x_o, truths: int, seed: int) -> Tuple[float, float]:
+    """SBC's combined p for a truncated fit on ``truths`` pairs drawn as its own pairs were, and on
+    the ``truths`` of ten times as many whose x lie nearest x_o."""
     from pyro_cvae.diagnostics import sbc
     from pyro_cvae.posterior import pooled_proposal, simulate
 
     proposal = pooled_proposal(task.get_prior_dist(), posterior)
-    checks = simulate(proposal, task.get_simulator(), truths, seed=seed + 1, progress=False)
-    return float(sbc(posterior, checks.theta, checks.x)["p_value"])
+    pairs = simulate(proposal, task.get_simulator(), 10 * truths, seed=seed + 1, progress=False)
+    near = pairs.nearest(x_o.reshape(pairs.x.shape[1:]), truths)
+    anywhere = sbc(posterior, pairs.theta[:truths], pairs.x[:truths])["p_value"]
+    return float(anywhere), float(sbc(posterior, near.theta, near.x)["p_value"])
 
 
 def run(
@@ -121,7 +125,7 @@ def run(
         start = time.perf_counter()
         sampler = METHODS[method](task, theta, x, seed)
         fit_s = time.perf_counter() - start
-        scores, sample_s, outside, pooled_sbc = [], 0.0, 0, []
+        scores, sample_s, outside, pooled_sbc, near_sbc = [], 0.0, 0, [], []
         for number in observations:
             x_o = task.get_observation(number)
             if method in PER_OBSERVATION:
@@ -130,7 +134,9 @@ def run(
                 fit_s += time.perf_counter() - start
                 draw_at = posterior.sample
                 if pooled_truths:
-                    pooled_sbc.append(round(_pooled_sbc_p(task, posterior, pooled_truths, seed), 4))
+                    anywhere, near = _pooled_sbc_p(task, posterior, x_o, pooled_truths, seed)
+                    pooled_sbc.append(round(anywhere, 6))
+                    near_sbc.append(round(near, 6))
             else:
                 draw_at = sampler
             start = time.perf_counter()
@@ -153,7 +159,7 @@ def run(
             "seed": seed,
         }
         if pooled_sbc:
-            row.update(pooled_sbc_p=pooled_sbc, pooled_truths=pooled_truths)
+            row.update(pooled_sbc_p=pooled_sbc, near_sbc_p=near_sbc, pooled_truths=pooled_truths)
         yield row
 
 

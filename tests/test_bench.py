@@ -294,8 +294,8 @@ def test_sbibm_truncated(capsys):
     assert row["method"] == "cvae-truncated" and len(row["c2st"]) == 2 and row["outside_support"] == 0
     assert 0.4 <= row["c2st_mean"] <= 1 and row["fit_s"] > 0
     # each fit checked by SBC on truths drawn as its pairs were
-    assert row["pooled_truths"] == 40 and len(row["pooled_sbc_p"]) == 2
-    assert all(0 <= p <= 1 for p in row["pooled_sbc_p"])
+    assert row["pooled_truths"] == 40 and len(row["pooled_sbc_p"]) == len(row["near_sbc_p"]) == 2
+    assert all(0 <= p <= 1 for p in row["pooled_sbc_p"] + row["near_sbc_p"])
 
 
 @pytest.mark.slow

@@ -41,6 +41,24 @@ class Simulations:
     def __len__(self) -> int:
         return self.theta.shape[0]
 
+    def nearest(self, x_o, k: int) -> "Simulations":
+        """The ``k`` pairs whose x lie nearest ``x_o`` (Euclidean, each feature divided by its
+        spread over these pairs), for checks at one observation: the pairs are independent, so
+        which are kept depends on their x alone, and a calibrated posterior's SBC ranks stay
+        uniform on the kept ones (they are uniform given x), while the check then reads the
+        posterior near x_o rather than on average over the prior."""
+        check_positive_int(k, "k")
+        if k > len(self):
+            raise ValueError(f"k ({k}) must be at most the number of pairs ({len(self)})")
+        x_o = _as_observations(x_o)
+        if x_o.shape != self.x.shape[1:]:
+            raise ValueError(f"x_o must be one observation shaped {tuple(self.x.shape[1:])}, got {tuple(x_o.shape)}")
+        flat = self.x.reshape(len(self), -1)
+        spread = flat.std(0).clamp_min(1e-12)
+        distance = ((flat - x_o.reshape(-1)) / spread).norm(dim=-1)
+        kept = distance.argsort()[:k]
+        return Simulations(self.theta[kept], self.x[kept])
+
 
 def _as_observations(value) -> torch.Tensor:
     return torch.as_tensor(as_tensor(value)).float()

@@ -9,9 +9,10 @@ part of it that could have made x_o. Truncated sequential estimation (TSNPE, Dei
 
 where R_r holds all but a sliver of q_{r-1}(θ | x_o)'s mass. Why every round can train on all
 pairs with the plain objective: the pooled θ come from a mixture p̃(θ) of the prior and the prior
-restricted to regions, and inside the last region p̃ is the prior times a constant. The posterior
-a fit learns from the pooled pairs, p̃(θ | x) ∝ p(x | θ) p̃(θ), is then the true one at x_o as
-long as the region holds all of p(θ | x_o)'s mass. No proposal correction is needed (unlike
+restricted to regions, and wherever every region holds θ, p̃ is the prior times a constant (the
+regions need not nest: only where they overlap is p̃ flat against the prior). The posterior a fit
+learns from the pooled pairs, p̃(θ | x) ∝ p(x | θ) p̃(θ), is then the true one at x_o as long
+as every region holds all of p(θ | x_o)'s mass. No proposal correction is needed (unlike
 SNPE-C's atomic loss), so any posterior of this suite serves unchanged.
 
 The region (``region=``): ``"box"`` (the default) holds the last fit's ``REGION_DRAWS`` draws at
@@ -31,9 +32,11 @@ so the checks that average over the prior's simulations (``sbc``, ``tarp``, ``hp
 ``LocalC2ST``) do not apply to it with truths from the prior. They do with truths from
 ``pooled_proposal(prior, posterior)``, the mixture p̃ the pooled θ came from: the last fit is
 amortized over p̃(θ) p(x | θ), so it learns p̃(θ | x), and SBC holds for any prior that draws
-the truths the way the training pairs were drawn. Most of p̃'s mass is in the boxes around x_o,
-so these checks read the fit where it matters (``--truncated-rounds`` in
-``examples/own_inverse_problem.py`` runs them). Where the likelihood is known,
+the truths the way the training pairs were drawn. Those checks average over all of p̃, over x
+whose posteriors p̃(θ | x) jump at a box's edge too, which x_o's need not; ``Simulations.nearest(x_o,
+k)`` keeps the k pairs whose x lie nearest x_o, and SBC on those reads the fit where it is used
+(its ranks stay uniform: the pairs are kept by their x alone). ``--truncated-rounds`` in
+``examples/own_inverse_problem.py`` runs both. Where the likelihood is known,
 ``importance_corrected`` checks and mends it at x_o itself. A region cut from an
 over-confident round can cut off true posterior mass, which no later round can bring back
 (nor can these checks see it: they hold the fit to p̃, which the cut shaped too). It costs a fit
@@ -237,8 +240,9 @@ def pooled_proposal(prior: torch.distributions.Distribution, posterior: Amortize
     """The distribution ``fit_truncated``'s pairs came from, rebuilt from ``posterior``'s run
     record and the ``prior`` it was fitted with: the prior, then each round's box, in the shares
     of the pairs each round gave. Draw check truths from it (``simulate(pooled_proposal(prior,
-    posterior), simulator, 1000)``) for ``sbc``, ``tarp``, ``hpd_coverage`` and ``LocalC2ST``
-    (the module docstring: why those checks are then the right ones). Works after ``load``;
+    posterior), simulator, 1000)``) for ``sbc``, ``tarp``, ``hpd_coverage`` and ``LocalC2ST``,
+    or many and keep those nearest x_o (``Simulations.nearest``) for a check at x_o (the module
+    docstring: why those checks are then the right ones). Works after ``load``;
     not for ``region="hpd"``, whose regions are densities of the rounds' fits, not kept."""
     record = getattr(getattr(posterior, "run", None), "metadata", None) or {}
     if "truncation" not in record:

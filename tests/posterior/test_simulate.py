@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from pyro_cvae.posterior import simulate
+from pyro_cvae.posterior import Simulations, simulate
 
 PRIOR = torch.distributions.Independent(torch.distributions.Uniform(torch.zeros(2), torch.ones(2)), 1)
 
@@ -77,3 +77,25 @@ def test_a_simulator_that_always_fails_is_an_error_that_quotes_it():
         simulate(PRIOR, broken, 10, progress=False)
     with pytest.raises(ValueError, match="num_simulations must be a positive int"):
         simulate(PRIOR, shifted, 0)
+
+
+def test_nearest_keeps_the_pairs_whose_x_is_closest_in_units_of_each_features_spread():
+    torch.manual_seed(3)
+    theta = torch.randn(500, 2)
+    x = torch.stack([theta[:, 0], 1000 * theta[:, 1]], -1)  # the second feature in other units
+    pairs = Simulations(theta, x)
+    x_o = torch.tensor([0.5, -300.0])
+    near = pairs.nearest(x_o, 20)
+    scaled = (x - x_o) / x.std(0)
+    expected = scaled.norm(dim=-1).argsort()[:20]
+    assert torch.equal(near.theta, theta[expected]) and torch.equal(near.x, x[expected])
+    # in those units both features count: the kept x are near x_o in each
+    assert (near.x[:, 0] - 0.5).abs().max() < 0.5 and (near.x[:, 1] + 300).abs().max() < 500
+
+
+def test_nearest_names_a_bad_request():
+    pairs = Simulations(torch.zeros(5, 1), torch.zeros(5, 2))
+    with pytest.raises(ValueError, match=r"k \(6\) must be at most the number of pairs \(5\)"):
+        pairs.nearest(torch.zeros(2), 6)
+    with pytest.raises(ValueError, match=r"x_o must be one observation shaped \(2,\)"):
+        pairs.nearest(torch.zeros(3), 2)

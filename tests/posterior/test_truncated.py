@@ -181,6 +181,11 @@ def test_the_truncated_fit_is_calibrated_on_truths_from_its_pooled_proposal(fitt
     assert sbc(widened(posterior, 1 / 1.5), checks.theta, checks.x)["p_value"] < 1e-4
     everywhere = simulate(prior, noisy_identity, 300, seed=8, progress=False)
     assert sbc(posterior, everywhere.theta, everywhere.x)["p_value"] < 0.01
+    # and at x_o itself: the 300 of 3,000 such pairs whose x lie nearest it
+    near = simulate(proposal, noisy_identity, 3000, seed=9, progress=False).nearest(x_o, 300)
+    assert (near.x - x_o).norm(dim=-1).max() < 0.6
+    assert sbc(posterior, near.theta, near.x)["p_value"] > 0.01
+    assert sbc(widened(posterior, 1 / 1.5), near.theta, near.x)["p_value"] < 1e-4
 
 
 def test_a_pooled_proposal_needs_a_truncated_box_fit():
