@@ -17,7 +17,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 import torch
 from tqdm.auto import tqdm
 
-from ..checks import as_tensor, check_positive_int
+from ..checks import as_tensor, check_positive_int, check_tensor
 from ..seeding import seeded
 
 __all__ = ["Simulations", "simulate"]
@@ -50,7 +50,7 @@ class Simulations:
         check_positive_int(k, "k")
         if k > len(self):
             raise ValueError(f"k ({k}) must be at most the number of pairs ({len(self)})")
-        x_o = _as_observations(x_o)
+        x_o = check_tensor(_as_observations(x_o), "x_o")
         if x_o.shape != self.x.shape[1:]:
             raise ValueError(f"x_o must be one observation shaped {tuple(self.x.shape[1:])}, got {tuple(x_o.shape)}")
         flat = self.x.reshape(len(self), -1)

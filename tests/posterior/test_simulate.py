@@ -99,3 +99,5 @@ def test_nearest_names_a_bad_request():
         pairs.nearest(torch.zeros(2), 6)
     with pytest.raises(ValueError, match=r"x_o must be one observation shaped \(2,\)"):
         pairs.nearest(torch.zeros(3), 2)
+    with pytest.raises(ValueError, match="x_o"):
+        pairs.nearest(torch.tensor([0.0, float("nan")]), 2)
