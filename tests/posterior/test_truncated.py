@@ -33,6 +33,7 @@ def test_the_truncated_prior_keeps_the_prior_inside_the_box():
     # uniform inside: each side's mean is the box's centre; the mass kept is the box's share (1.5·3 / 36)
     assert torch.allclose(theta.mean(0), (lower + upper) / 2, atol=0.05)
     assert truncated.prior_mass == pytest.approx(4.5 / 36)
+    assert truncated.sample((0,)).shape == (0, 2) and truncated.sample((3, 4)).shape == (3, 4, 2)
 
 
 @pytest.mark.parametrize("diagonal_mvn", [False, True])
