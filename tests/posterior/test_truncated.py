@@ -66,6 +66,7 @@ def test_correlated_parameters_are_drawn_by_rejection():
     # P(both > 0) for correlation ρ: 1/4 + asin(ρ) / (2π)
     assert truncated.prior_mass == pytest.approx(0.25 + math.asin(0.8) / (2 * math.pi), abs=0.005)
     assert float(torch.corrcoef(theta.T)[0, 1]) > 0.4  # still correlated inside the box
+    assert truncated.sample((0,)).shape == (0, 2)
 
 
 def test_a_box_the_prior_never_reaches_is_a_clear_error(monkeypatch):
