@@ -167,6 +167,7 @@ def test_the_pooled_proposal_mixes_its_proposals_in_their_shares():
     assert PooledProposal([prior, inner], [100, 300]).sample((0,)).shape == (0, 2)
 
 
+@pytest.mark.slow  # 3,000 simulations and four SBC runs: about 15 s
 def test_the_truncated_fit_is_calibrated_on_truths_from_its_pooled_proposal(fitted, tmp_path):
     # it learned p̃(θ | x) for the θ it was fitted on, p̃ the prior and the boxes mixed: SBC on
     # truths from p̃ passes, and rejects the same posterior 1.5x too narrow (SBC's power against
