@@ -98,8 +98,8 @@ SMALL = {
     ).split(),
     "mcmc_population.py": "--repeats 20 --chains 50 --steps 10".split(),
     "exact_checks.py": "--truths 100 --observations 1 --draws 1000".split(),
-    "inside_share.py": "--budget 300 --observations 5".split(),
-    "inside_share.py --rows": "--rows --budget 300 --repeats 2 --observations 2".split(),
+    "inside_share.py": "--budget 300 --observations 5 --epochs 10".split(),
+    "inside_share.py --rows": "--rows --budget 300 --repeats 2 --observations 2 --epochs 10".split(),
     "local_c2st.py": "--budget 300 --truths 100 --null 2 --observations 1 2 --draws 200 --figure {tmp}/l.png".split(),
     "local_c2st.py --power": "--power --repeats 2 --truths 100 --null 2".split(),
 }
