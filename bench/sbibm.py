@@ -8,12 +8,15 @@ observation), ``fit_s``, ``sample_s``, ``outside_support`` (draws outside the pr
 ``--methods cvae-truncated`` adds ``fit_truncated`` with its defaults: not amortized, one fit per
 observation on a budget of its own (the same size), spent in rounds near that observation, to
 set beside the published sequential figures; its ``fit_s`` sums the observations' fits, and
-``pooled_sbc_p`` gives, per observation, SBC's Bonferroni-combined p on ``--pooled-truths`` truths
-drawn as that fit's pairs were (``pooled_proposal``: the check that applies to it), and
-``near_sbc_p`` the same on the ``--pooled-truths`` of ten times as many whose x lie nearest x_o.
+``pooled_sbc_p`` gives, per observation, SBC's Bonferroni-combined p on ``--check-truths`` truths
+drawn as that fit's pairs were (``pooled_proposal``: the check that applies to it). Every
+method's row has ``near_sbc_p``: per observation, the same p on the ``--check-truths`` of ten times
+as many truths whose x lie nearest x_o (``Simulations.nearest``; truths from the prior for the
+amortized methods, from the fit's pooled proposal for ``cvae-truncated``): is the posterior
+calibrated at that observation, where C2ST reads it against the reference.
 
     python bench/sbibm.py --task two_moons slcp --budget 1000 10000 [--observations 1 2 3]
-        [--methods cvae npe cvae-truncated] [--draws 10000] [--seed 0] [--pooled-truths 300]
+        [--methods cvae npe cvae-truncated] [--draws 10000] [--seed 0] [--check-truths 300]
         [--figure sbibm.png]
     python bench/sbibm.py --rows run1.jsonl run2.jsonl --figure sbibm.png      # redraw, run nothing
 
@@ -52,8 +55,7 @@ def _simulations(task, budget: int, seed: int) -> Tuple[torch.Tensor, torch.Tens
 
 
 def fit_cvae(task, theta, x, seed: int):
-    posterior = fit_posterior(task.get_prior_dist(), theta=theta, x=x, seed=seed, progress=False)
-    return lambda x_o, n: posterior.sample(x_o, n)
+    return fit_posterior(task.get_prior_dist(), theta=theta, x=x, seed=seed, progress=False)
 
 
 def train_npe(prior, theta, x, seed: int):
@@ -67,9 +69,22 @@ def train_npe(prior, theta, x, seed: int):
     return inference.build_posterior(estimator)
 
 
+class NPEPosterior:
+    """sbi's posterior behind the interface the checks read: ``sample(x, n)`` for one observation
+    (draws ``(n, D)``) or a batch of them (``(n, B, D)``, one sbi call per observation)."""
+
+    def __init__(self, posterior, observation_dims: int):
+        self.posterior, self.observation_dims = posterior, observation_dims
+
+    def sample(self, x, n: int) -> torch.Tensor:
+        x = torch.as_tensor(x).float()
+        if x.dim() == self.observation_dims or x.shape[0] == 1:
+            return self.posterior.sample((n,), x=x, show_progress_bars=False)
+        return torch.stack([self.posterior.sample((n,), x=one, show_progress_bars=False) for one in x], 1)
+
+
 def fit_npe(task, theta, x, seed: int):
-    posterior = train_npe(task.get_prior_dist(), theta, x, seed)
-    return lambda x_o, n: posterior.sample((n,), x=x_o, show_progress_bars=False)
+    return NPEPosterior(train_npe(task.get_prior_dist(), theta, x, seed), x.dim() - 1)
 
 
 def fit_cvae_truncated(task, theta, x, seed: int):
@@ -94,6 +109,14 @@ def _outside(task, theta: torch.Tensor) -> int:
     return int((~support.check(theta)).sum())
 
 
+def _near_sbc_p(posterior, pairs, x_o, truths: int) -> float:
+    """SBC's combined p on the ``truths`` of ``pairs`` whose x lie nearest x_o."""
+    from pyro_cvae.diagnostics import sbc
+
+    near = pairs.nearest(x_o.reshape(pairs.x.shape[1:]), truths)
+    return float(sbc(posterior, near.theta, near.x)["p_value"])
+
+
 def _pooled_sbc_p(task, posterior, x_o, truths: int, seed: int) -> Tuple[float, float]:
     """SBC's combined p for a truncated fit on ``truths`` pairs drawn as its own pairs were, and on
     the ``truths`` of ten times as many whose x lie nearest x_o."""
@@ -102,9 +125,8 @@ def _pooled_sbc_p(task, posterior, x_o, truths: int, seed: int) -> Tuple[float, 
 
     proposal = pooled_proposal(task.get_prior_dist(), posterior)
     pairs = simulate(proposal, task.get_simulator(), 10 * truths, seed=seed + 1, progress=False)
-    near = pairs.nearest(x_o.reshape(pairs.x.shape[1:]), truths)
     anywhere = sbc(posterior, pairs.theta[:truths], pairs.x[:truths])["p_value"]
-    return float(anywhere), float(sbc(posterior, near.theta, near.x)["p_value"])
+    return float(anywhere), _near_sbc_p(posterior, pairs, x_o, truths)
 
 
 def run(
@@ -114,13 +136,16 @@ def run(
     observations: List[int],
     draws: int,
     seed: int,
-    pooled_truths: int = 300,
+    check_truths: int = 300,
 ):
     import sbibm
     from sbibm.metrics import c2st
 
+    from pyro_cvae.posterior import simulate
+
     task = sbibm.get_task(task_name)
     theta, x = _simulations(task, budget, seed)
+    prior_pairs = None  # truths from the prior, for the amortized methods' SBC near each x_o
     for method in methods:
         start = time.perf_counter()
         sampler = METHODS[method](task, theta, x, seed)
@@ -132,19 +157,26 @@ def run(
                 start = time.perf_counter()
                 posterior = sampler(x_o)
                 fit_s += time.perf_counter() - start
-                draw_at = posterior.sample
-                if pooled_truths:
-                    anywhere, near = _pooled_sbc_p(task, posterior, x_o, pooled_truths, seed)
+                if check_truths:
+                    anywhere, near = _pooled_sbc_p(task, posterior, x_o, check_truths, seed)
                     pooled_sbc.append(round(anywhere, 6))
                     near_sbc.append(round(near, 6))
             else:
-                draw_at = sampler
+                posterior = sampler
             start = time.perf_counter()
-            draw = draw_at(x_o, draws)
+            draw = posterior.sample(x_o, draws)
             sample_s += time.perf_counter() - start
             outside += _outside(task, draw)
             reference = task.get_reference_posterior_samples(number)[:draws]
             scores.append(float(c2st(reference, draw[: len(reference)])[0]))
+        if check_truths and method not in PER_OBSERVATION:
+            # after the draws C2ST scores, so that these are the draws the rows before this check had
+            if prior_pairs is None:
+                prior_pairs = simulate(
+                    task.get_prior_dist(), task.get_simulator(), 10 * check_truths, seed=seed + 1, progress=False
+                )
+            for number in observations:
+                near_sbc.append(round(_near_sbc_p(sampler, prior_pairs, task.get_observation(number), check_truths), 6))
         row = {
             "task": task_name,
             "budget": budget,
@@ -158,8 +190,10 @@ def run(
             "draws": draws,
             "seed": seed,
         }
+        if near_sbc:
+            row.update(near_sbc_p=near_sbc, check_truths=check_truths)
         if pooled_sbc:
-            row.update(pooled_sbc_p=pooled_sbc, near_sbc_p=near_sbc, pooled_truths=pooled_truths)
+            row.update(pooled_sbc_p=pooled_sbc)
         yield row
 
 
@@ -187,7 +221,13 @@ def main(argv=None):
     parser.add_argument("--observations", nargs="+", type=int, default=list(range(1, 11)))
     parser.add_argument("--draws", type=int, default=10000, help="posterior draws per observation")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pooled-truths", type=int, default=300, help="cvae-truncated: SBC truths per fit (0: none)")
+    parser.add_argument(
+        "--check-truths",
+        "--pooled-truths",  # its name before the amortized methods were checked too
+        type=int,
+        default=300,
+        help="SBC truths per observation, near x_o (and, for cvae-truncated, from its pooled proposal); 0: none",
+    )
     parser.add_argument("--figure", help="write a PNG of C2ST against the budget")
     parser.add_argument("--rows", nargs="+", help="draw --figure from the JSON lines of earlier runs; run nothing")
     args = parser.parse_args(argv)
@@ -202,7 +242,7 @@ def main(argv=None):
     rows = []
     for task in args.task:
         for budget in args.budget:
-            for row in run(task, budget, args.methods, args.observations, args.draws, args.seed, args.pooled_truths):
+            for row in run(task, budget, args.methods, args.observations, args.draws, args.seed, args.check_truths):
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     if args.figure:
