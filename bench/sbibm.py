@@ -13,7 +13,9 @@ drawn as that fit's pairs were (``pooled_proposal``: the check that applies to i
 method's row has ``near_sbc_p``: per observation, the same p on the ``--check-truths`` of ten times
 as many truths whose x lie nearest x_o (``Simulations.nearest``; truths from the prior for the
 amortized methods, from the fit's pooled proposal for ``cvae-truncated``): is the posterior
-calibrated at that observation, where C2ST reads it against the reference.
+calibrated at that observation, where C2ST reads it against the reference. ``--figure F`` draws
+C2ST against the budget, and beside it (``F`` with ``_near_sbc`` added) each observation's SBC p
+near x_o against its C2ST.
 
     python bench/sbibm.py --task two_moons slcp --budget 1000 10000 [--observations 1 2 3]
         [--methods cvae npe cvae-truncated] [--draws 10000] [--seed 0] [--check-truths 300]
@@ -211,6 +213,30 @@ def figure(rows: List[Dict], path: str) -> None:
         ax.axhline(0.5, color="grey", lw=0.5)
         ax.legend()
     finish(fig, path)
+    checked = [r for r in rows if r.get("near_sbc_p")]
+    if checked:
+        near_sbc_figure(checked, str(Path(path).with_name(f"{Path(path).stem}_near_sbc.png")))
+
+
+def near_sbc_figure(rows: List[Dict], path: str) -> None:
+    """Does SBC near x_o say what the reference says? Per observation, its p against C2ST, one
+    panel per task, a colour per method and a marker per budget; below the dotted line SBC fails."""
+    from pyro_cvae.figures import finish, subplots
+
+    tasks = sorted({r["task"] for r in rows})
+    budgets = sorted({r["budget"] for r in rows})
+    markers = dict(zip(budgets, "os^Dv"))
+    fig, axes = subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for number, method in enumerate(sorted({r["method"] for r in rows})):
+            for row in (r for r in rows if r["task"] == task and r["method"] == method):
+                p = [max(value, 1e-6) for value in row["near_sbc_p"]]  # p = 0 drawn at the floor
+                label = f"{method}, {row['budget']:g}"
+                ax.scatter(row["c2st"], p, color=f"C{number}", marker=markers[row["budget"]], label=label)
+        ax.axhline(0.01, color="grey", lw=0.5, ls=":")
+        ax.set(yscale="log", ylim=(5e-7, 1.5), title=task, xlabel="C2ST at x_o (0.5 best)", ylabel="SBC p near x_o")
+        ax.legend(fontsize="small")
+    finish(fig, path)
 
 
 def main(argv=None):
@@ -228,7 +254,7 @@ def main(argv=None):
         default=300,
         help="SBC truths per observation, near x_o (and, for cvae-truncated, from its pooled proposal); 0: none",
     )
-    parser.add_argument("--figure", help="write a PNG of C2ST against the budget")
+    parser.add_argument("--figure", help="write a PNG of C2ST against the budget (and one of SBC near x_o)")
     parser.add_argument("--rows", nargs="+", help="draw --figure from the JSON lines of earlier runs; run nothing")
     args = parser.parse_args(argv)
     if args.rows:
