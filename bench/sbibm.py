@@ -13,13 +13,12 @@ drawn as that fit's pairs were (``pooled_proposal``: the check that applies to i
 method's row has ``near_sbc_p``: per observation, the same p on the ``--check-truths`` of ten times
 as many truths whose x lie nearest x_o (``Simulations.nearest``; truths from the prior for the
 amortized methods, from the fit's pooled proposal for ``cvae-truncated``): is the posterior
-calibrated at that observation, where C2ST reads it against the reference. ``--figure F`` draws
-C2ST against the budget, and beside it (``F`` with ``_near_sbc`` added) each observation's SBC p
-near x_o against its C2ST.
+calibrated at that observation, where C2ST reads it against the reference. ``--figure`` draws
+C2ST against the budget, ``--near-sbc-figure`` each observation's SBC p near x_o against its C2ST.
 
     python bench/sbibm.py --task two_moons slcp --budget 1000 10000 [--observations 1 2 3]
         [--methods cvae npe cvae-truncated] [--draws 10000] [--seed 0] [--check-truths 300]
-        [--figure sbibm.png]
+        [--figure sbibm.png] [--near-sbc-figure near_sbc.png]
     python bench/sbibm.py --rows run1.jsonl run2.jsonl --figure sbibm.png      # redraw, run nothing
 
 Needs the benchmark-only extras (never dependencies of the package)::
@@ -213,9 +212,6 @@ def figure(rows: List[Dict], path: str) -> None:
         ax.axhline(0.5, color="grey", lw=0.5)
         ax.legend()
     finish(fig, path)
-    checked = [r for r in rows if r.get("near_sbc_p")]
-    if checked:
-        near_sbc_figure(checked, str(Path(path).with_name(f"{Path(path).stem}_near_sbc.png")))
 
 
 def near_sbc_figure(rows: List[Dict], path: str) -> None:
@@ -254,15 +250,16 @@ def main(argv=None):
         default=300,
         help="SBC truths per observation, near x_o (and, for cvae-truncated, from its pooled proposal); 0: none",
     )
-    parser.add_argument("--figure", help="write a PNG of C2ST against the budget (and one of SBC near x_o)")
-    parser.add_argument("--rows", nargs="+", help="draw --figure from the JSON lines of earlier runs; run nothing")
+    parser.add_argument("--figure", help="write a PNG of C2ST against the budget")
+    parser.add_argument("--near-sbc-figure", help="write a PNG of each observation's SBC p near x_o against its C2ST")
+    parser.add_argument("--rows", nargs="+", help="draw the figures from the JSON lines of earlier runs; run nothing")
     args = parser.parse_args(argv)
     if args.rows:
-        if not args.figure:
-            parser.error("--rows draws a figure: give --figure")
+        if not (args.figure or args.near_sbc_figure):
+            parser.error("--rows draws a figure: give --figure or --near-sbc-figure")
         lines = [line for path in args.rows for line in Path(path).read_text().splitlines() if "{" in line]
         rows = [json.loads(line[line.index("{") :]) for line in lines]  # older runs let sbi print before a row
-        figure(rows, args.figure)
+        figures(rows, args)
         return
     warnings.filterwarnings("ignore")  # sbi and sklearn warn on every fit; the JSON lines are the output
     rows = []
@@ -271,8 +268,17 @@ def main(argv=None):
             for row in run(task, budget, args.methods, args.observations, args.draws, args.seed, args.check_truths):
                 rows.append(row)
                 print(json.dumps(row), flush=True)
+    figures(rows, args)
+
+
+def figures(rows: List[Dict], args) -> None:
     if args.figure:
         figure(rows, args.figure)
+    if args.near_sbc_figure:
+        checked = [r for r in rows if r.get("near_sbc_p")]
+        if not checked:
+            raise SystemExit("--near-sbc-figure: no row has near_sbc_p (run with --check-truths above 0)")
+        near_sbc_figure(checked, args.near_sbc_figure)
 
 
 if __name__ == "__main__":

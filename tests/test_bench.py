@@ -74,7 +74,8 @@ SMALL = {
     "peers.py": ["--seeds", "0,1", "--epochs", "1"],
     "cuda_check.py": ["--epochs", "1"],
     "known_answers.py": [],
-    "sbibm.py": "--budget 300 --observations 1 --draws 300 --check-truths 30 --figure {tmp}/sbibm.png".split(),
+    "sbibm.py": "--budget 300 --observations 1 --draws 300 --check-truths 30 --figure {tmp}/sbibm.png".split()
+    + ["--near-sbc-figure", "{tmp}/near.png"],
     "posterior_checks.py --calibrate-corrected": (
         "--budget 300 --truths 40 --observations 1 --draws 300 --mcmc-steps 4 --figure {tmp}/checks.png"
         " --calibrate-corrected"
@@ -280,7 +281,7 @@ def test_sbibm(tmp_path, capsys):
     assert all(0.4 <= r["c2st_mean"] <= 1 and r["outside_support"] == 0 for r in rows)
     # each amortized posterior checked by SBC on the prior's truths nearest each observation
     assert all(r["check_truths"] == 30 and len(r["near_sbc_p"]) == 1 and 0 <= r["near_sbc_p"][0] <= 1 for r in rows)
-    assert (tmp_path / "sbibm.png").exists() and (tmp_path / "sbibm_near_sbc.png").stat().st_size > 0
+    assert (tmp_path / "sbibm.png").exists() and (tmp_path / "near.png").stat().st_size > 0
     # the figure again from the saved lines, without running anything
     (tmp_path / "rows.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
     run_bench("sbibm.py", ["--rows", str(tmp_path / "rows.jsonl"), "--figure", str(tmp_path / "again.png")], capsys)
