@@ -13,7 +13,9 @@ drawn as that fit's pairs were (``pooled_proposal``: the check that applies to i
 method's row has ``near_sbc_p``: per observation, the same p on the ``--check-truths`` of ten times
 as many truths whose x lie nearest x_o (``Simulations.nearest``; truths from the prior for the
 amortized methods, from the fit's pooled proposal for ``cvae-truncated``): is the posterior
-calibrated at that observation, where C2ST reads it against the reference. ``--figure`` draws
+calibrated at that observation, where C2ST reads it against the reference. A p is null where the
+posterior could not draw inside the prior's support for one of the truths' x (``SupportLeak``: a
+failed check). ``--figure`` draws
 C2ST against the budget, ``--near-sbc-figure`` each observation's SBC p near x_o against its C2ST.
 
     python bench/sbibm.py --task two_moons slcp --budget 1000 10000 [--observations 1 2 3]
@@ -36,7 +38,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 
@@ -110,24 +112,37 @@ def _outside(task, theta: torch.Tensor) -> int:
     return int((~support.check(theta)).sum())
 
 
-def _near_sbc_p(posterior, pairs, x_o, truths: int) -> float:
-    """SBC's combined p on the ``truths`` of ``pairs`` whose x lie nearest x_o."""
+def _rounded(p: Optional[float]) -> Optional[float]:
+    return None if p is None else round(p, 6)
+
+
+def _sbc_p(posterior, theta, x) -> Optional[float]:
+    """SBC's combined p, or None where the posterior cannot draw inside the prior's support for
+    one of the x (``SupportLeak``): a failed check, which the row shows as null."""
     from pyro_cvae.diagnostics import sbc
+    from pyro_cvae.errors import SupportLeak
 
+    try:
+        return float(sbc(posterior, theta, x)["p_value"])
+    except SupportLeak:
+        return None
+
+
+def _near_sbc_p(posterior, pairs, x_o, truths: int) -> Optional[float]:
+    """SBC's combined p on the ``truths`` of ``pairs`` whose x lie nearest x_o."""
     near = pairs.nearest(x_o.reshape(pairs.x.shape[1:]), truths)
-    return float(sbc(posterior, near.theta, near.x)["p_value"])
+    return _sbc_p(posterior, near.theta, near.x)
 
 
-def _pooled_sbc_p(task, posterior, x_o, truths: int, seed: int) -> Tuple[float, float]:
+def _pooled_sbc_p(task, posterior, x_o, truths: int, seed: int) -> Tuple[Optional[float], Optional[float]]:
     """SBC's combined p for a truncated fit on ``truths`` pairs drawn as its own pairs were, and on
     the ``truths`` of ten times as many whose x lie nearest x_o."""
-    from pyro_cvae.diagnostics import sbc
     from pyro_cvae.posterior import pooled_proposal, simulate
 
     proposal = pooled_proposal(task.get_prior_dist(), posterior)
     pairs = simulate(proposal, task.get_simulator(), 10 * truths, seed=seed + 1, progress=False)
-    anywhere = sbc(posterior, pairs.theta[:truths], pairs.x[:truths])["p_value"]
-    return float(anywhere), _near_sbc_p(posterior, pairs, x_o, truths)
+    anywhere = _sbc_p(posterior, pairs.theta[:truths], pairs.x[:truths])
+    return anywhere, _near_sbc_p(posterior, pairs, x_o, truths)
 
 
 def run(
@@ -160,8 +175,8 @@ def run(
                 fit_s += time.perf_counter() - start
                 if check_truths:
                     anywhere, near = _pooled_sbc_p(task, posterior, x_o, check_truths, seed)
-                    pooled_sbc.append(round(anywhere, 6))
-                    near_sbc.append(round(near, 6))
+                    pooled_sbc.append(_rounded(anywhere))
+                    near_sbc.append(_rounded(near))
             else:
                 posterior = sampler
             start = time.perf_counter()
@@ -177,7 +192,7 @@ def run(
                     task.get_prior_dist(), task.get_simulator(), 10 * check_truths, seed=seed + 1, progress=False
                 )
             for number in observations:
-                near_sbc.append(round(_near_sbc_p(sampler, prior_pairs, task.get_observation(number), check_truths), 6))
+                near_sbc.append(_rounded(_near_sbc_p(sampler, prior_pairs, task.get_observation(number), check_truths)))
         row = {
             "task": task_name,
             "budget": budget,
@@ -226,7 +241,8 @@ def near_sbc_figure(rows: List[Dict], path: str) -> None:
     for ax, task in zip(axes[0], tasks):
         for number, method in enumerate(sorted({r["method"] for r in rows})):
             for row in (r for r in rows if r["task"] == task and r["method"] == method):
-                p = [max(value, 1e-6) for value in row["near_sbc_p"]]  # p = 0 drawn at the floor
+                # p = 0 drawn at the floor; null (the posterior could not draw inside the support) under it
+                p = [5e-7 if value is None else max(value, 1e-6) for value in row["near_sbc_p"]]
                 label = f"{method}, {row['budget']:g}"
                 ax.scatter(row["c2st"], p, color=f"C{number}", marker=markers[row["budget"]], label=label)
         ax.axhline(0.01, color="grey", lw=0.5, ls=":")
