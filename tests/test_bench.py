@@ -26,7 +26,7 @@ SIZE_OPTIONS = {
     "--steps", "--warmup", "--epochs", "--train", "--size", "--num-samples", "--counts", "--k",
     "--num-importance", "--limit", "--conditions", "--threads", "--out", "--checkpoint",
     "--budget", "--observations", "--draws", "--truths", "--figure", "--cache", "--mcmc-steps", "--chains",
-    "--null",
+    "--null", "--check-truths", "--near-sbc-figure",
 }  # fmt: skip
 #: repeat counts and seed lists: kept at two or more
 REPEAT_OPTIONS = {"--repeats", "--epoch-repeats", "--seeds"}

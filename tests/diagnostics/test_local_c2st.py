@@ -27,17 +27,21 @@ X_O = torch.tensor([0.5, -0.3])
 
 
 @functools.lru_cache(maxsize=1)
-def trained_on_the_exact_posterior() -> LocalC2ST:
-    """The classifiers of the exact posterior, trained once for the tests that read them; it seeds
-    torch's generator for the posterior's draws (the truths have their own, seed 4)."""
+def trained_briefly() -> LocalC2ST:
+    """Classifiers of the exact posterior trained in a moment (200 pairs, 2 null classifiers, 20
+    epochs), for the tests of what a trained test returns and refuses; it seeds torch's generator
+    for the posterior's draws (the truths have their own, seed 4)."""
     torch.manual_seed(3)
-    return LocalC2ST(ExactPosterior(), *truths(1000, seed=4), num_null=20)
+    return LocalC2ST(ExactPosterior(), *truths(200, seed=4), num_null=2, epochs=20)
 
 
+# 21 classifiers on 1,000 pairs (about 20 s on 2 cores): in the slow suite, which CI runs too
+@pytest.mark.slow
 def test_the_exact_posterior_passes_at_an_observation_and_another_without_training_again(monkeypatch):
     from sklearn.neural_network import MLPClassifier
 
-    exact_test = trained_on_the_exact_posterior()
+    torch.manual_seed(3)
+    exact_test = LocalC2ST(ExactPosterior(), *truths(1000, seed=4), num_null=20)
 
     def no_training(*args, **kwargs):
         raise AssertionError("test() trained a classifier")
@@ -51,8 +55,8 @@ def test_the_exact_posterior_passes_at_an_observation_and_another_without_traini
         assert 0 <= result.statistic < 0.25 and ((result.probabilities >= 0) & (result.probabilities <= 1)).all()
 
 
-# 21 classifiers trained per control (about 20 s each on 2 cores): in the slow suite, which CI runs
-# too; the fast suite keeps the negative control below (which side the classifier names)
+# the same for each control; the fast suite keeps the negative control below (which side the
+# classifier names)
 @pytest.mark.slow
 @pytest.mark.parametrize("factor", [1.5, 1 / 1.5])
 def test_a_posterior_too_wide_or_too_narrow_is_rejected_at_the_observation(factor):
@@ -81,7 +85,7 @@ def test_the_classifier_reads_whitened_coordinates_by_default_and_raw_pairs_when
 
 
 def test_the_figure(tmp_path):
-    result = trained_on_the_exact_posterior().test(X_O, num_draws=200)
+    result = trained_briefly().test(X_O, num_draws=200)
     fig = plot_local_c2st(result, names=["a", "b"], path=tmp_path / "lc2st.png")
     assert isinstance(fig, Figure) and len(fig.axes) == 3 and (tmp_path / "lc2st.png").stat().st_size > 0
     assert fig.axes[1].get_xlabel() == "a" and fig.axes[1].get_title().startswith(
@@ -97,7 +101,7 @@ class ShapedExactPosterior(ExactPosterior):
 
 
 def test_bad_input_names_the_argument():
-    exact_test = trained_on_the_exact_posterior()
+    exact_test = trained_briefly()
     theta, x = truths(50, seed=7)
     with pytest.raises(ValueError, match=r"x must hold observations shaped \(2,\) \(the posterior's\), got \(50, 3\)"):
         LocalC2ST(ShapedExactPosterior(), theta, torch.zeros(50, 3))
