@@ -14,7 +14,8 @@ recalibrated on N more fresh pairs (``recalibrate``), checked by SBC, HPD covera
 same truths and by C2ST, beside the posterior it came from; with ``--regions`` as well, that
 posterior with its highest-density regions recalibrated on the same pairs (``recalibrate_regions``),
 checked the same way (``--regions fit``: the fit's regions recalibrated instead, without the
-marginal map). One JSON line per task.
+marginal map). One JSON line per task; as the fit's checks and the recalibrated ones end, their
+figures so far go to stderr (a line starting ``#``), so a run stopped later keeps them.
 
 ``--power`` instead measures how often each check rejects (p < 0.01) an exact posterior and
 the same posterior 1.5× too wide and 1.5× too narrow, over ``--repeats`` seeds of the
@@ -150,6 +151,12 @@ def corrected_calibration(posterior, task, log_likelihood, theta_true, x_true, m
 REGION_PARTICLES = 64
 
 
+def stage_done(stage: str, row: dict) -> None:
+    """The figures so far, to stderr as each stage ends: a run stopped in a later stage (the regions
+    stage takes hours on 5,000 pairs) keeps what the earlier ones measured."""
+    print(f"# {stage} done: {json.dumps(row)}", file=sys.stderr, flush=True)
+
+
 def region_checks(
     mended, task, theta_cal, x_cal, seed: int, theta_true, x_true, observations, draws: int, label: str = "regions too"
 ):
@@ -206,6 +213,7 @@ def recalibrated_checks(
         after_c2st.append(round(c2st(mended.sample(x_o, draws), reference), 4))
     if observations:
         row.update(c2st_before_recalibration=before_c2st, c2st_recalibrated=after_c2st)
+    stage_done("recalibrated", row)
     curves = {**before, "HPD, recalibrated": hpd, "TARP, recalibrated": joint}
     if regions:
         region_row, region_curves = region_checks(
@@ -261,6 +269,7 @@ def check_task(
         x_true = task.get_simulator()(theta_true)
         figures, hpd, joint = calibration(posterior, theta_true, x_true)
         row.update(truths=truths, **figures)
+        stage_done("the fit's calibration", row)
         if figure:
             plot_coverage({"HPD": hpd, "TARP": joint}, title=f"{name}, {budget} simulations", path=figure)
     if recalibration_pairs:
