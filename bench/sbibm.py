@@ -15,8 +15,8 @@ as many truths whose x lie nearest x_o (``Simulations.nearest``; truths from the
 amortized methods, from the fit's pooled proposal for ``cvae-truncated``): is the posterior
 calibrated at that observation, where C2ST reads it against the reference. A p is null where the
 posterior could not draw inside the prior's support for one of the truths' x (``SupportLeak``: a
-failed check). ``--figure`` draws
-C2ST against the budget, ``--near-sbc-figure`` each observation's SBC p near x_o against its C2ST.
+failed check). ``--figure`` draws C2ST against the budget, ``--near-sbc-figure`` each
+observation's SBC p near x_o against its C2ST.
 
     python bench/sbibm.py --task two_moons slcp --budget 1000 10000 [--observations 1 2 3]
         [--methods cvae npe cvae-truncated] [--draws 10000] [--seed 0] [--check-truths 300]
