@@ -202,7 +202,7 @@ def _npe(task, theta: torch.Tensor, x: torch.Tensor, seed: int) -> Callable:
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    return bench.fit_npe(task, theta, x, seed)
+    return bench.fit_npe(task, theta, x, seed).sample  # sample(x_o, n)
 
 
 #: ``fit_truncated`` per observation (the budget spent near each x_o, in rounds), by its keywords
