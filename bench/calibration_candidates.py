@@ -61,23 +61,6 @@ def _sibling(name: str):
     return module
 
 
-class NPEPosterior:
-    """sbi's NPE (trained as ``bench/sbibm.py`` trains it) behind the interface the checks read:
-    ``sample(x, n)`` for one observation or a batch, ``log_prob(θ, x)`` for one."""
-
-    def __init__(self, prior, theta, x, seed: int):
-        self.posterior, self.single_dims = _sibling("sbibm").train_npe(prior, theta, x, seed), x.dim() - 1
-
-    def sample(self, x, n):
-        x = torch.as_tensor(x).float()
-        if x.dim() == self.single_dims or x.shape[0] == 1:
-            return self.posterior.sample((n,), x=x, show_progress_bars=False)
-        return torch.stack([self.posterior.sample((n,), x=one, show_progress_bars=False) for one in x], 1)
-
-    def log_prob(self, theta, x):
-        return self.posterior.log_prob(theta, x=x)
-
-
 class ExactPosterior:
     """An exact posterior of ``bench/exact_checks.py`` read as the others here are: one
     observation shaped (1, D) gives draws (n, D), as for the fitted posteriors."""
@@ -125,7 +108,8 @@ def run(
     if candidate == "exact":
         posterior = ExactPosterior(_sibling("exact_checks").EXACT[task_name]())
     elif candidate == "npe":
-        posterior = NPEPosterior(prior, theta, x, seed)
+        sbibm_bench = _sibling("sbibm")  # sbi's NPE trained, and read, as bench/sbibm.py does
+        posterior = sbibm_bench.NPEPosterior(sbibm_bench.train_npe(prior, theta, x, seed), x.dim() - 1)
     else:
         adam = training_step.make_optimizer
         if candidate == "weight-decay":

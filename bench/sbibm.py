@@ -74,7 +74,8 @@ def train_npe(prior, theta, x, seed: int):
 
 class NPEPosterior:
     """sbi's posterior behind the interface the checks read: ``sample(x, n)`` for one observation
-    (draws ``(n, D)``) or a batch of them (``(n, B, D)``, one sbi call per observation)."""
+    (draws ``(n, D)``) or a batch of them (``(n, B, D)``, one sbi call per observation), and
+    ``log_prob(θ, x)`` for one observation (``bench/calibration_candidates.py`` reads it too)."""
 
     def __init__(self, posterior, observation_dims: int):
         self.posterior, self.observation_dims = posterior, observation_dims
@@ -84,6 +85,9 @@ class NPEPosterior:
         if x.dim() == self.observation_dims or x.shape[0] == 1:
             return self.posterior.sample((n,), x=x, show_progress_bars=False)
         return torch.stack([self.posterior.sample((n,), x=one, show_progress_bars=False) for one in x], 1)
+
+    def log_prob(self, theta, x) -> torch.Tensor:
+        return self.posterior.log_prob(theta, x=x)
 
 
 def fit_npe(task, theta, x, seed: int):
