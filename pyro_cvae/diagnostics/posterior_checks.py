@@ -27,6 +27,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 from matplotlib.figure import Figure
+from tqdm.auto import tqdm
 
 from ..checks import as_tensor, check_positive_int
 from ..figures import finish, panel
@@ -125,32 +126,45 @@ def tarp(posterior, theta, x, num_draws: int = 200, levels: int = 51, seed: Opti
     return _curve(closer.double().mean(0), levels)
 
 
-def hpd_coverage(posterior, theta, x, num_draws: int = 200, levels: int = 51) -> CoverageCurve:
+def hpd_coverage(
+    posterior, theta, x, num_draws: int = 200, levels: int = 51, progress: bool = False, **log_prob_options
+) -> CoverageCurve:
     """Expected coverage of highest-density regions: for each truth, the credibility of the
     smallest HPD region that holds it is the share of draws denser than θ* (densities from
-    ``posterior.log_prob``, a tensor or a ``LogProb``)."""
+    ``posterior.log_prob``, a tensor or a ``LogProb``).
+
+    What it costs: ``num_draws`` + 1 densities per truth. An ``AmortizedPosterior`` estimates
+    each from ``num_particles`` importance draws (256 by default), so 200 truths at the defaults
+    score about ten million particles (a minute or more on a CPU core); further keywords go to
+    every ``log_prob`` call (``num_particles=64``: a quarter of that, noisier densities), and
+    ``progress=True`` shows a bar over the truths."""
     check_positive_int(num_draws, "num_draws")
     theta, x = _pairs(theta, x)
-    return _curve(denser_counts(posterior, theta, x, num_draws).double() / num_draws, levels)
+    counts = denser_counts(posterior, theta, x, num_draws, progress=progress, **log_prob_options)
+    return _curve(counts.double() / num_draws, levels)
 
 
-def denser_counts(posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: int, **log_prob_options) -> torch.Tensor:
+def denser_counts(
+    posterior, theta: torch.Tensor, x: torch.Tensor, num_draws: int, progress: bool = False, **log_prob_options
+) -> torch.Tensor:
     """For each pair, how many of ``num_draws`` fresh draws for x*_n the posterior finds denser
     than θ*_n: ``(N,)`` integers in 0..num_draws, uniform for a calibrated posterior. One
     ``log_prob`` call per pair (the truth and its draws together, one observation), with
-    ``log_prob_options``. Pairs go ``PAIRS_PER_CALL`` at a time: their draws in one call, and
-    where the posterior has ``read_observations`` (this suite's posteriors do), what it reads once
-    per observation (a recalibration's reference draws, the share inside the support) is read for
-    all of them in one batch first."""
+    ``log_prob_options``; ``progress``: a bar over the pairs. Pairs go ``PAIRS_PER_CALL`` at a
+    time: their draws in one call, and where the posterior has ``read_observations`` (this
+    suite's posteriors do), what it reads once per observation (a recalibration's reference
+    draws, the share inside the support) is read for all of them in one batch first."""
     counts = torch.empty(len(theta), dtype=torch.long)
-    for start in range(0, len(theta), PAIRS_PER_CALL):
-        pairs = slice(start, start + PAIRS_PER_CALL)
-        draws = _draws(posterior, x[pairs], num_draws)  # (S, n, D)
-        read_observations_of(posterior, x[pairs])
-        for j in range(draws.shape[1]):
-            i = start + j
-            log_q = log_density(posterior, torch.cat([theta[i : i + 1], draws[:, j]]), x[i], **log_prob_options)
-            counts[i] = denser_than(log_q[:1], log_q[1:])[0]
+    with tqdm(total=len(theta), desc="HPD counts", unit="pair", disable=not progress) as bar:
+        for start in range(0, len(theta), PAIRS_PER_CALL):
+            pairs = slice(start, start + PAIRS_PER_CALL)
+            draws = _draws(posterior, x[pairs], num_draws)  # (S, n, D)
+            read_observations_of(posterior, x[pairs])
+            for j in range(draws.shape[1]):
+                i = start + j
+                log_q = log_density(posterior, torch.cat([theta[i : i + 1], draws[:, j]]), x[i], **log_prob_options)
+                counts[i] = denser_than(log_q[:1], log_q[1:])[0]
+                bar.update()
     return counts
 
 

@@ -221,7 +221,13 @@ register_composite(REGIONS_FILE, RegionRecalibratedPosterior)
 
 
 def recalibrate_regions(
-    posterior, theta: Any, x: Any, num_draws: int = 100, seed: Optional[int] = None, **log_prob_options
+    posterior,
+    theta: Any,
+    x: Any,
+    num_draws: int = 100,
+    seed: Optional[int] = None,
+    progress: bool = False,
+    **log_prob_options,
 ) -> RegionRecalibratedPosterior:
     """``posterior`` (anything with ``sample`` and ``log_prob``) with its highest-density regions
     recalibrated on the pairs (``theta``, ``x``): simulations from the prior that the fit did not
@@ -230,12 +236,14 @@ def recalibrate_regions(
     go to every call of the posterior's ``log_prob``, now and later (e.g. ``num_particles=64``:
     a quarter of an ``AmortizedPosterior``'s default cost). How many pairs: several times as many
     as the truths it will be checked on, as for ``recalibrate``; pairs whose observation the
-    posterior cannot draw for inside the prior's support are left out with a warning, as there."""
+    posterior cannot draw for inside the prior's support are left out with a warning, as there.
+    It scores ``num_draws`` + 1 densities per pair (``hpd_coverage``'s cost); ``progress=True``
+    shows a bar over the pairs."""
     theta, x = check_calibration_pairs(posterior, theta, x)
     check_positive_int(num_draws, "num_draws")
     if not callable(getattr(posterior, "log_prob", None)):
         RegionRecalibratedPosterior(posterior, torch.zeros(2, dtype=torch.long), num_draws)  # raises, naming why
     with seeded(seed):
-        read = lambda t, o: denser_counts(posterior, t, o, num_draws, **log_prob_options)  # noqa: E731
+        read = lambda t, o: denser_counts(posterior, t, o, num_draws, progress, **log_prob_options)  # noqa: E731
         counts = where_it_can_be_sampled(read, theta, x, "recalibrate_regions", "the reweighting")
     return RegionRecalibratedPosterior(posterior, counts, num_draws, log_prob_options)

@@ -61,6 +61,34 @@ def test_hpd_coverage_passes_the_exact_posterior_and_rejects_both_controls(pairs
     assert narrow.p_value < 0.01 and narrow.atc < 0
 
 
+class ParticleCountedPosterior(ExactPosterior):
+    """The exact posterior, with the ``num_particles`` keyword an importance-sampled density takes."""
+
+    def __init__(self):
+        self.particles_asked = []
+
+    def log_prob(self, theta, x, num_particles=256):
+        self.particles_asked.append(num_particles)
+        return super().log_prob(theta, x)
+
+
+def test_hpd_coverage_passes_log_prob_options_and_shows_progress_when_asked(pairs, capsys):
+    posterior = ParticleCountedPosterior()
+    theta, x = pairs[0][:20], pairs[1][:20]
+    quiet = hpd_coverage(posterior, theta, x, num_draws=30)
+    assert set(posterior.particles_asked) == {256} and len(posterior.particles_asked) == 20  # one call per truth
+    assert "HPD counts" not in capsys.readouterr().err
+    posterior.particles_asked.clear()
+    torch.manual_seed(0)
+    shown = hpd_coverage(posterior, theta, x, num_draws=30, progress=True, num_particles=64)
+    assert set(posterior.particles_asked) == {64}
+    err = capsys.readouterr().err
+    assert "HPD counts" in err and "20/20" in err
+    assert quiet.coverage.shape == shown.coverage.shape
+    with pytest.raises(TypeError, match="num_particle"):  # a misspelt option reaches log_prob and fails there
+        hpd_coverage(posterior, theta, x, num_draws=30, num_particle=64)
+
+
 class CountingPosterior(ExactPosterior):
     """The exact posterior, counting its draws."""
 

@@ -163,10 +163,12 @@ def test_bad_input_names_the_argument():
         mended.log_prob(torch.zeros(3, 2), torch.zeros(2, 2))
 
 
-def test_a_fitted_posterior_reweighted_saved_and_loaded(tmp_path):
+def test_a_fitted_posterior_reweighted_saved_and_loaded(tmp_path, capsys):
     posterior, simulate = fit_small_posterior()
-    mended = recalibrate_regions(posterior, *simulate(100), 20, num_particles=8)
-    assert mended.log_prob_options == {"num_particles": 8}
+    capsys.readouterr()
+    mended = recalibrate_regions(posterior, *simulate(100), 20, progress=True, num_particles=8)
+    assert "HPD counts" in capsys.readouterr().err  # the bar over the pairs, asked for
+    assert mended.log_prob_options == {"num_particles": 8}  # the bar is not a log_prob option
     x_o = torch.tensor([0.5, 1.5])
     draws = mended.sample(x_o, 50)
     assert draws.shape == (50, 2) and ((draws > 0) & (draws < 2)).all()  # inside the prior's box
