@@ -13,8 +13,16 @@ every count, and samples per second flat as the count grows. Then the same draws
 NetCDF file (``pc.sample_to_netcdf``): peak memory in MB, which should stay flat however large
 the file grows.
 
+``--draw-density``: ``AmortizedPosterior.sample`` (the default posterior of ``fit_posterior``, a
+flow prior r(z | x) and a flow over θ, fitted briefly on x = θ + noise for θ of 2, 5 and 10
+parameters), its flows drawing without their draws' log-density (as they do: ``ZukoFlow``'s
+``keep_draw_density=False``) against computing it beside each draw (as they did), interleaved,
+medians; one line per size, ``draw_density_ratio D <with over without>``. The gain shrinks with
+D, as one pass per layer is saved of the D + 1 a draw took.
+
     python bench/sampling.py [--repeats 40] [--num-samples 1000]
     python bench/sampling.py --memory [--counts 1000,10000,100000,1000000]
+    python bench/sampling.py --draw-density [--repeats 7] [--num-samples 10000] [--sizes 2,5,10]
 """
 
 import argparse
@@ -89,6 +97,41 @@ def memory(counts) -> None:
             print(f"| {count:.0e} | {cells} |", flush=True)
 
 
+def draw_density(sizes, repeats: int, num_samples: int, epochs: int = 3) -> None:
+    """``--draw-density``: the posterior's draws without and with each flow draw's log-density."""
+    from pyro_cvae.components.flows import ZukoFlow
+    from pyro_cvae.posterior import fit_posterior
+
+    without = ZukoFlow.rsample
+
+    def with_density(flow, sample_shape=()):  # the flow as it drew before: the density beside each draw
+        flow.keep_draw_density = True
+        return without(flow, sample_shape)
+
+    for size in sizes:
+        torch.manual_seed(0)
+        theta = torch.rand(2000, size) * 2 - 1
+        posterior = fit_posterior(theta=theta, x=theta + 0.1 * torch.randn(2000, size), epochs=epochs, progress=False)
+        x_o = theta[0] + 0.1 * torch.randn(size)
+        times: dict = {"without": [], "with": []}
+        try:
+            for i in range(repeats + 1):
+                for name, rsample in (("without", without), ("with", with_density)):
+                    ZukoFlow.rsample = rsample  # type: ignore[method-assign]
+                    torch.manual_seed(i)
+                    start = time.perf_counter()
+                    draws = posterior.sample(x_o, num_samples)
+                    if i:  # the first round warms up
+                        times[name].append(time.perf_counter() - start)
+                    assert draws.shape == (num_samples, size)
+        finally:
+            ZukoFlow.rsample = without  # type: ignore[method-assign]
+        ratio = statistics.median(a / b for a, b in zip(times["with"], times["without"]))
+        print(f"D = {size}: {1e3 * statistics.median(times['without']):.1f} ms without the draws' density, "
+              f"{1e3 * statistics.median(times['with']):.1f} ms with it")  # fmt: skip
+        print(f"draw_density_ratio {size} {ratio:.3f}", flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=40)
@@ -96,10 +139,15 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--memory", action="store_true", help="peak memory over output size, 10^3..10^6 samples")
     parser.add_argument("--counts", default="1000,10000,100000,1000000")
+    parser.add_argument("--draw-density", action="store_true", help="posterior draws without and with their density")
+    parser.add_argument("--sizes", default="2,5,10", help="--draw-density: numbers of parameters")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.memory:
         memory([int(c) for c in args.counts.split(",")])
+        return
+    if args.draw_density:
+        draw_density([int(s) for s in args.sizes.split(",")], args.repeats, args.num_samples)
         return
 
     torch.manual_seed(0)

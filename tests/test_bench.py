@@ -26,7 +26,7 @@ SIZE_OPTIONS = {
     "--steps", "--warmup", "--epochs", "--train", "--size", "--num-samples", "--counts", "--k",
     "--num-importance", "--limit", "--conditions", "--threads", "--out", "--checkpoint",
     "--budget", "--observations", "--draws", "--truths", "--figure", "--cache", "--mcmc-steps", "--chains",
-    "--null", "--check-truths", "--near-sbc-figure",
+    "--null", "--check-truths", "--near-sbc-figure", "--sizes",
 }  # fmt: skip
 #: repeat counts and seed lists: kept at two or more
 REPEAT_OPTIONS = {"--repeats", "--epoch-repeats", "--seeds"}
@@ -48,6 +48,17 @@ SMALL = {
     "svi_overhead.py": ["--steps", "3", "--warmup", "1", "--threads", "1", "--epoch-repeats", "2", "--epochs", "1"],
     "sampling.py": ["--repeats", "2", "--num-samples", "5", "--threads", "1"],
     "sampling.py --memory": ["--memory", "--counts", "200,400", "--threads", "1"],
+    "sampling.py --draw-density": [
+        "--draw-density",
+        "--repeats",
+        "2",
+        "--num-samples",
+        "50",
+        "--sizes",
+        "2",
+        "--threads",
+        "1",
+    ],
     "lightning_overhead.py": ["--repeats", "2", "--epochs", "1", "--threads", "1", "--size", "300"],
     "flow_priors.py": ["--epochs", "2", "--train", "256"],
     "semisupervised.py": ["--seeds", "0,1", "--epochs", "1"],
@@ -139,6 +150,12 @@ def test_svi_overhead(capsys):
 def test_sampling(capsys):
     out = run_bench("sampling.py", SMALL["sampling.py"], capsys)
     assert out.strip().splitlines()[-1].startswith("predictive_over_direct_ratio ")
+
+
+def test_sampling_draw_density(capsys):
+    out = run_bench("sampling.py", SMALL["sampling.py --draw-density"], capsys)
+    size, ratio = out.strip().splitlines()[-1].split()[1:]
+    assert out.strip().splitlines()[-1].startswith("draw_density_ratio ") and size == "2" and float(ratio) > 0
 
 
 @pytest.mark.slow

@@ -60,6 +60,23 @@ def test_flow_prior_is_a_normalized_density_that_depends_on_y_and_learns():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
+def test_flow_prior_and_flow_likelihood_draw_as_before_without_the_draws_density():
+    # they draw without computing each draw's log-density (nothing scores their draws) and must
+    # draw exactly what they drew with it, and score any value as the flow does
+    model = pc.build("dual-encoder", x_shape=(3,), y_shape=(2,), prior="conditional-flow", likelihood="flow",
+                     flow_type="maf", **tiny(latent_dim=3))  # fmt: skip
+    c = model.features(torch.randn(4, 2))
+    for flow in (model.prior(c).expand((5, 4)), model.likelihood(model.decoder(torch.randn(5, 4, 3), c))):
+        assert flow.keep_draw_density is False
+        torch.manual_seed(0)
+        draw = flow.rsample()
+        flow.keep_draw_density = True  # as the flow drew before: the density beside each draw
+        torch.manual_seed(0)
+        assert torch.equal(flow.rsample(), draw) and draw.shape == (5, 4, 3)
+        scored = flow.log_prob(draw.clone())  # not the kept draw: scored by the flow
+        assert torch.allclose(flow.log_prob(draw), scored, atol=1e-4) and torch.isfinite(scored).all()
+
+
 @pytest.mark.parametrize("name", ["conditional-gaussian", "conditional-mixture", "conditional-flow"])
 def test_conditional_priors_need_a_condition(name):
     config = ModelConfig(x_shape=(4,), prior=name, guide="encoder-x", **tiny())

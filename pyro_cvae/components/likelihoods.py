@@ -164,7 +164,8 @@ class FlowLikelihood(Likelihood):
     def forward(self, param: torch.Tensor) -> dist.TorchDistribution:
         from .flows import ZukoFlow
 
-        return ZukoFlow(self.flow(param))
+        # most draws are never scored (Predictive's): a draw's density only when asked
+        return ZukoFlow(self.flow(param), keep_draw_density=False)
 
     def mean(self, param: torch.Tensor) -> torch.Tensor:
         return self.flow(param).sample((32,)).mean(0)

@@ -181,7 +181,8 @@ class ConditionalFlowPrior(nn.Module):
     def forward(self, y: torch.Tensor) -> dist.TorchDistribution:
         from .flows import ZukoFlow
 
-        return ZukoFlow(self.flow(self.embed(y)))
+        # most draws are never scored (Predictive's): a draw's density only when asked
+        return ZukoFlow(self.flow(self.embed(y)), keep_draw_density=False)
 
 
 @PRIORS.register(
