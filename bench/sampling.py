@@ -22,7 +22,7 @@ D, as one pass per layer is saved of the D + 1 a draw took.
 
     python bench/sampling.py [--repeats 40] [--num-samples 1000]
     python bench/sampling.py --memory [--counts 1000,10000,100000,1000000]
-    python bench/sampling.py --draw-density [--repeats 7] [--num-samples 10000] [--sizes 2,5,10]
+    python bench/sampling.py --draw-density --threads 1 [--repeats 7] [--num-samples 10000] [--sizes 2,5,10]
 """
 
 import argparse
@@ -97,7 +97,7 @@ def memory(counts) -> None:
             print(f"| {count:.0e} | {cells} |", flush=True)
 
 
-def draw_density(sizes, repeats: int, num_samples: int, epochs: int = 3) -> None:
+def draw_density(sizes, repeats: int, num_samples: int, train: int = 2000, epochs: int = 3) -> None:
     """``--draw-density``: the posterior's draws without and with each flow draw's log-density."""
     from pyro_cvae.components.flows import ZukoFlow
     from pyro_cvae.posterior import fit_posterior
@@ -110,8 +110,8 @@ def draw_density(sizes, repeats: int, num_samples: int, epochs: int = 3) -> None
 
     for size in sizes:
         torch.manual_seed(0)
-        theta = torch.rand(2000, size) * 2 - 1
-        posterior = fit_posterior(theta=theta, x=theta + 0.1 * torch.randn(2000, size), epochs=epochs, progress=False)
+        theta = torch.rand(train, size) * 2 - 1
+        posterior = fit_posterior(theta=theta, x=theta + 0.1 * torch.randn(train, size), epochs=epochs, progress=False)
         x_o = theta[0] + 0.1 * torch.randn(size)
         times: dict = {"without": [], "with": []}
         try:
@@ -141,13 +141,15 @@ def main(argv=None):
     parser.add_argument("--counts", default="1000,10000,100000,1000000")
     parser.add_argument("--draw-density", action="store_true", help="posterior draws without and with their density")
     parser.add_argument("--sizes", default="2,5,10", help="--draw-density: numbers of parameters")
+    parser.add_argument("--train", type=int, default=2000, help="--draw-density: pairs the posterior is fitted on")
+    parser.add_argument("--epochs", type=int, default=3, help="--draw-density: epochs of that fit")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.memory:
         memory([int(c) for c in args.counts.split(",")])
         return
     if args.draw_density:
-        draw_density([int(s) for s in args.sizes.split(",")], args.repeats, args.num_samples)
+        draw_density([int(s) for s in args.sizes.split(",")], args.repeats, args.num_samples, args.train, args.epochs)
         return
 
     torch.manual_seed(0)
