@@ -13,7 +13,7 @@ nothing more. A prior or likelihood flow runs its layers in the density directio
 D passes of each masked autoregressive layer, its log-density one more, and most of its draws
 are never scored (``Predictive`` scores none). Those flows draw without it
 (``keep_draw_density=False``) and score a draw when asked, for the pass it would have cost
-beside the draw: ``AmortizedPosterior.sample`` is 1.53x faster at D = 2 and about 1.07x at
+beside the draw: ``AmortizedPosterior.sample`` is about 1.5x faster at D = 2 and 1.04-1.14x at
 D = 5 and 10 (``python bench/sampling.py --draw-density``).
 """
 
