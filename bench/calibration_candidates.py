@@ -108,8 +108,7 @@ def run(
     if candidate == "exact":
         posterior = ExactPosterior(_sibling("exact_checks").EXACT[task_name]())
     elif candidate == "npe":
-        sbibm_bench = _sibling("sbibm")  # sbi's NPE trained, and read, as bench/sbibm.py does
-        posterior = sbibm_bench.NPEPosterior(sbibm_bench.train_npe(prior, theta, x, seed), x.dim() - 1)
+        posterior = _sibling("sbibm").fit_npe(task, theta, x, seed)  # trained, and read, as bench/sbibm.py does
     else:
         adam = training_step.make_optimizer
         if candidate == "weight-decay":

@@ -158,8 +158,8 @@ def test_sampling(capsys):
 
 def test_sampling_draw_density(capsys):
     out = run_bench("sampling.py", SMALL["sampling.py --draw-density"], capsys)
-    size, ratio = out.strip().splitlines()[-1].split()[1:]
-    assert out.strip().splitlines()[-1].startswith("draw_density_ratio ") and size == "2" and float(ratio) > 0
+    name, size, ratio = out.strip().splitlines()[-1].split()
+    assert name == "draw_density_ratio" and size == "2" and float(ratio) > 0
 
 
 @pytest.mark.slow
