@@ -78,6 +78,10 @@ CANDIDATES: Dict[str, Dict] = {
     # a quarter of the default batch: four times the steps per epoch (measured at 10³, where an
     # epoch of the defaults is five steps)
     "batch-50": {"batch_size": 50},
+    # a Gaussian-mixture prior network r(z | x) in place of the flow: its network reads x once per
+    # pair, where the flow's 128-wide layers score each of the 8 draws of z (a training step 2.0 to
+    # 2.2x faster at 2 to 10 parameters)
+    "mixture-prior": {"model": {"prior": "conditional-mixture", "mixture_components": 8}},
 }
 
 
